@@ -1,0 +1,388 @@
+"""Experiment configuration: dataclasses, presets, validation and a JSON round trip.
+
+Every option is checked when a config is built or loaded (and again by `validate()` before a run,
+because users assign fields after construction); a bad value raises one `ConfigError` that names
+the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gru_xnet.datasets.registry import DATASET_NAMES, canonical_name
+
+
+class ConfigError(ValueError):
+    """A configuration key holds a value that is not allowed."""
+
+
+def _fail(key: str, value: Any, allowed: str) -> typing.NoReturn:
+    raise ConfigError(f"config key '{key}' = {value!r} is invalid: expected {allowed}")
+
+
+def _check_type(key: str, value: Any, hint: Any) -> Any:
+    """Return `value` coerced to `hint` (int -> float only) or raise naming the key."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _check_type(key, value, next(a for a in args if a is not type(None)))
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(key, value, "a number")
+        return float(value)
+    if hint in (int, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            _fail(key, value, f"a value of type {hint.__name__}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            _fail(key, value, f"a list of {args[0].__name__}")
+        return [_check_type(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(key, value, "a mapping")
+        return {_check_type(f"{key} key", k, args[0]): _check_type(f"{key}[{k!r}]", v, args[1])
+                for k, v in value.items()}
+    raise TypeError(f"unsupported annotation {hint!r} for {key}")
+
+
+def _one_of(key: str, value: Any, allowed: typing.Iterable[Any]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        _fail(key, value, "one of " + ", ".join(repr(a) for a in allowed))
+
+
+def _in_range(key: str, value: float, low: float, high: float, *, high_open: bool = False,
+              low_open: bool = False) -> None:
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        _fail(key, value, f"a value in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
+
+
+def _dataset_name(key: str, name: str) -> str:
+    """Canonical dataset name (any case, 'SEED-IV' too) or a ConfigError naming the key."""
+    try:
+        return canonical_name(name)
+    except ValueError:
+        _fail(key, name, "one of " + ", ".join(DATASET_NAMES) + " (any case)")
+
+
+class _Section:
+    """Shared behaviour of the config sections: type coercion, strict dict loading."""
+
+    _prefix = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            if not dataclasses.is_dataclass(hints[f.name]):
+                object.__setattr__(self, f.name,
+                                   _check_type(self._key(f.name), getattr(self, f.name), hints[f.name]))
+        self.validate()
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}.{name}" if self._prefix else name
+
+    def validate(self) -> None:
+        """Check value ranges and cross-field rules; raise ConfigError on the first bad key."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Build from a plain dict, refusing keys this section does not know."""
+        if not isinstance(data, dict):
+            _fail(cls._prefix or "config", data, "a JSON object")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            where = f"'{cls._prefix}.{unknown[0]}'" if cls._prefix else f"'{unknown[0]}'"
+            raise ConfigError(f"unknown config key {where}; known keys: {', '.join(known)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {name: hints[name].from_dict(value) if dataclasses.is_dataclass(hints[name]) else value
+                  for name, value in data.items()}
+        return cls(**kwargs)
+
+
+@dataclass
+class ModelConfig(_Section):
+    """Architecture of the CNN-BiGRU-attention classifier (see gru_xnet.model)."""
+
+    _prefix = "model"
+    model_type: str = "dynamic"
+    gru_hidden_size: int = 128
+    num_attention_heads: int = 4
+    dropout: float = 0.5
+    cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    fusion_dim: int = 256
+    gru_layers: int = 2
+    fc_dims: list[int] = field(default_factory=lambda: [256, 128])
+
+    def validate(self) -> None:
+        from gru_xnet.model import validate_model_args  # the model owns its rules; torch loads lazily
+
+        try:
+            validate_model_args(n_channels=1, n_freq_bins=1, n_time_bins=1, n_classes=2,
+                                **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        except ValueError as exc:
+            raise ConfigError(f"config key model.{exc}") from exc
+
+
+@dataclass
+class TrainingConfig(_Section):
+    """Optimisation: Adam, cosine annealing, early stopping, AMP, checkpoints."""
+
+    _prefix = "training"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    num_epochs: int = 30
+    use_scheduler: bool = True
+    early_stopping: bool = True
+    patience: int = 10
+    monitor: str = "accuracy"
+    use_amp: bool = True
+    amp_dtype: str = "auto"
+    device: str = "auto"
+    keep_last_checkpoints: int = 3
+
+    def validate(self) -> None:
+        _in_range("training.learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        _in_range("training.weight_decay", self.weight_decay, 0.0, 1.0)
+        for name in ("batch_size", "num_epochs", "patience"):
+            if getattr(self, name) < 1:
+                _fail(f"training.{name}", getattr(self, name), "a positive integer")
+        if self.keep_last_checkpoints < 0:
+            _fail("training.keep_last_checkpoints", self.keep_last_checkpoints, "an integer >= 0")
+        _one_of("training.monitor", self.monitor, ("accuracy", "balanced_accuracy", "macro_f1", "loss"))
+        _one_of("training.amp_dtype", self.amp_dtype, ("auto", "bf16", "fp16"))
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            _fail("training.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+@dataclass
+class DataConfig(_Section):
+    """Which datasets, how they are labelled, windowed, transformed, augmented and split."""
+
+    _prefix = "data"
+    datasets: list[str] = field(default_factory=lambda: ["DEAP", "GAMEEMO", "SEEDIV"])
+    data_root: str = "data"
+    data_roots: dict[str, str] = field(default_factory=dict)
+    max_subjects: int = 0
+    window_seconds: float = 4.0
+    window_overlap: float = 0.0
+    stft_window_seconds: float = 1.0
+    stft_overlap: float = 0.5
+    freq_range: list[float] = field(default_factory=lambda: [0.5, 50.0])
+    channels: str = "auto"
+    normalization: str = "train"
+    use_augmented: bool = True
+    augmentation_ratio: float = 2.0
+    balance_classes: bool = True
+    cache_stft: bool = True
+    cache_dir: str = "~/.cache/gru_xnet"
+    num_workers: int = 0
+    train_ratio: float = 0.7
+    val_ratio: float = 0.15
+    test_ratio: float = 0.15
+    skip_bad_trials: bool = False
+    deap_label: str = "valence"
+    deap_threshold: float = 5.0
+    deap_comparison: str = ">="
+    seediv_classes: int = 2
+    seediv_negative_classes: list[int] = field(default_factory=lambda: [1, 2])
+    seediv_sampling_rate: float = 200.0
+    gameemo_label: str = "valence"
+    gameemo_positive_games: typing.Optional[list[int]] = None
+    gameemo_source: str = "preprocessed"
+
+    def validate(self) -> None:
+        if not self.datasets:
+            _fail("data.datasets", self.datasets, "a non-empty list of " + ", ".join(DATASET_NAMES))
+        self.datasets = [_dataset_name(f"data.datasets[{i}]", n) for i, n in enumerate(self.datasets)]
+        if len(set(self.datasets)) != len(self.datasets):
+            _fail("data.datasets", self.datasets, "each dataset at most once")
+        self.data_roots = {_dataset_name("data.data_roots key", k): v for k, v in self.data_roots.items()}
+        if self.max_subjects < 0:
+            _fail("data.max_subjects", self.max_subjects, "0 (all subjects) or a positive integer")
+        _in_range("data.window_seconds", self.window_seconds, 0.0, 600.0, low_open=True)
+        _in_range("data.window_overlap", self.window_overlap, 0.0, 1.0, high_open=True)
+        _in_range("data.stft_window_seconds", self.stft_window_seconds, 0.0, self.window_seconds,
+                  low_open=True)
+        _in_range("data.stft_overlap", self.stft_overlap, 0.0, 1.0, high_open=True)
+        low, high = (self.freq_range + [None, None])[:2]
+        if len(self.freq_range) != 2 or not 0 <= low < high:
+            _fail("data.freq_range", self.freq_range, "[low, high] in Hz with 0 <= low < high")
+        _one_of("data.channels", self.channels, ("auto", "all", "common"))
+        _one_of("data.normalization", self.normalization, ("train", "none"))
+        _in_range("data.augmentation_ratio", self.augmentation_ratio, 0.0, 20.0)
+        if self.num_workers < 0:
+            _fail("data.num_workers", self.num_workers, "an integer >= 0")
+        for name in ("train_ratio", "val_ratio", "test_ratio"):
+            _in_range(f"data.{name}", getattr(self, name), 0.0, 1.0)
+        total = self.train_ratio + self.val_ratio + self.test_ratio
+        if abs(total - 1.0) > 1e-6:
+            _fail("data.train_ratio/val_ratio/test_ratio",
+                  [self.train_ratio, self.val_ratio, self.test_ratio], f"ratios summing to 1 (sum is {total:g})")
+        if self.train_ratio == 0:
+            _fail("data.train_ratio", self.train_ratio, "a value > 0")
+        _one_of("data.deap_label", self.deap_label, ("valence", "arousal", "dominance", "liking"))
+        _in_range("data.deap_threshold", self.deap_threshold, 1.0, 9.0)
+        _one_of("data.deap_comparison", self.deap_comparison, (">=", ">"))
+        _one_of("data.seediv_classes", self.seediv_classes, (2, 4))
+        if self.seediv_classes == 4 and len(self.datasets) > 1:
+            _fail("data.seediv_classes", 4, "2 when SEEDIV is combined with other (binary) datasets")
+        bad = [c for c in self.seediv_negative_classes if c not in (0, 1, 2, 3)]
+        if bad or not 0 < len(set(self.seediv_negative_classes)) < 4:
+            _fail("data.seediv_negative_classes", self.seediv_negative_classes,
+                  "a non-empty proper subset of 0 neutral, 1 sad, 2 fear, 3 happy")
+        _in_range("data.seediv_sampling_rate", self.seediv_sampling_rate, 1.0, 100000.0)
+        _one_of("data.gameemo_label", self.gameemo_label, ("valence", "arousal"))
+        games = self.gameemo_positive_games
+        if games is not None and (not games or any(g not in (1, 2, 3, 4) for g in games) or len(set(games)) > 3):
+            _fail("data.gameemo_positive_games", games, "a non-empty proper subset of games 1-4, or null")
+        _one_of("data.gameemo_source", self.gameemo_source, ("preprocessed", "raw"))
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes the selected datasets are labelled with."""
+        return 4 if self.datasets == ["SEEDIV"] and self.seediv_classes == 4 else 2
+
+    def root_for(self, dataset: str) -> str:
+        """The folder given for `dataset`: its own entry in data_roots, else the shared data_root."""
+        return os.path.expanduser(self.data_roots.get(dataset, self.data_root))
+
+    def reader_options(self, dataset: str) -> dict[str, Any]:
+        """Keyword options for the dataset's reader, from the dataset-prefixed keys."""
+        common = {"skip_bad_trials": self.skip_bad_trials}
+        if dataset == "DEAP":
+            return {**common, "label_dimension": self.deap_label, "threshold": self.deap_threshold,
+                    "comparison": self.deap_comparison}
+        if dataset == "SEEDIV":
+            return {**common, "n_classes": self.seediv_classes,
+                    "negative_classes": tuple(self.seediv_negative_classes),
+                    "sampling_rate": self.seediv_sampling_rate}
+        games = None if self.gameemo_positive_games is None else tuple(self.gameemo_positive_games)
+        return {**common, "label_dimension": self.gameemo_label, "positive_games": games,
+                "source": self.gameemo_source}
+
+
+@dataclass
+class ExperimentConfig(_Section):
+    """One experiment: model, training and data sections plus naming, seed and output folder."""
+
+    experiment_name: str = "gru_xnet"
+    seed: int = 42
+    output_dir: str = "outputs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> None:
+        if not self.experiment_name or any(c in self.experiment_name for c in "/\\\0"):
+            _fail("experiment_name", self.experiment_name, "a non-empty name without path separators")
+        if self.seed < 0:
+            _fail("seed", self.seed, "an integer >= 0")
+        for section in (self.model, self.training, self.data):
+            if not isinstance(section, _Section):
+                _fail("config section", section, "a config dataclass")
+            type(section).__post_init__(section)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every option."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path: str | Path) -> None:
+        """Write the config as JSON, atomically."""
+        write_text_atomic(Path(path), self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentConfig":
+        """Read and validate a JSON config; errors name the file and the bad key."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    def fingerprint(self) -> str:
+        """Short hash of everything that changes results (not the name or output folder)."""
+        data = self.to_dict()
+        data.pop("experiment_name"), data.pop("output_dir")
+        data["data"].pop("num_workers"), data["data"].pop("cache_dir")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def set_option(self, dotted_key: str, raw: str) -> None:
+        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string)."""
+        *sections, name = dotted_key.split(".")
+        target: Any = self
+        for section in sections:
+            if not isinstance(getattr(target, section, None), _Section):
+                raise ConfigError(f"unknown config key '{dotted_key}'")
+            target = getattr(target, section)
+        if name not in {f.name for f in dataclasses.fields(target)} or isinstance(getattr(target, name), _Section):
+            raise ConfigError(f"unknown config key '{dotted_key}'; known keys: "
+                              + ", ".join(f.name for f in dataclasses.fields(target)))
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw.split(",") if isinstance(getattr(target, name), list) else raw
+        setattr(target, name, value)
+        self.validate()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def get_full_training_config() -> ExperimentConfig:
+    """The seed's full configuration: all three datasets, the documented architecture, 30 epochs."""
+    return ExperimentConfig(experiment_name="gru_xnet")
+
+
+def get_quick_test_config() -> ExperimentConfig:
+    """A small, fast configuration for checking a set-up end to end (minutes on 2 CPU cores)."""
+    return ExperimentConfig(
+        experiment_name="gru_xnet_quick",
+        model=ModelConfig(gru_hidden_size=32, cnn_channels=[8, 16, 32], fusion_dim=64,
+                          fc_dims=[64, 32], dropout=0.3),
+        training=TrainingConfig(batch_size=16, num_epochs=12, patience=5, learning_rate=2e-3),
+        data=DataConfig(augmentation_ratio=1.0, freq_range=[2.0, 45.0]),
+    )
+
+
+PRESETS = {"quick": get_quick_test_config, "full": get_full_training_config}
+
+
+def resolve_config(name_or_path: str) -> ExperimentConfig:
+    """A preset name ('quick', 'full') or the path of a JSON config file."""
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path]()
+    if not Path(name_or_path).is_file():
+        raise ConfigError(f"--config {name_or_path!r}: expected 'quick', 'full' or an existing JSON file")
+    return ExperimentConfig.load(name_or_path)

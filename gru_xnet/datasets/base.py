@@ -1,0 +1,154 @@
+"""Shared pieces of the dataset readers: the Trial record, the Reader contract, errors and checks."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MARKER_NAME = "SYNTHETIC.json"
+"""File the synthetic generator leaves in each dataset folder, so outputs can say the data are synthetic."""
+
+INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data")
+"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV)."""
+
+
+class DatasetError(ValueError):
+    """Bad dataset input: the message names the file (and variable/column), what was expected and what was found."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One recorded trial: a (C, T) float32 signal in µV with its label and where it came from."""
+
+    signal: np.ndarray
+    label: int
+    subject: str
+    session: str
+    trial: int
+    channel_names: tuple[str, ...]
+    sampling_rate: float
+    dataset: str
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key that orders embedded numbers numerically (s2 < s10, '2' < '10')."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def check_option(option: str, value: Any, allowed: Iterable[Any]) -> None:
+    """Raise a DatasetError naming the option, the value and the allowed values when value is not allowed."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise DatasetError(f"option {option}={value!r} is not allowed; allowed values: {allowed}")
+
+
+def check_subset(option: str, values: Iterable[Any], allowed: Iterable[Any]) -> tuple:
+    """Validate a non-empty proper subset of allowed values, returned as a sorted tuple."""
+    allowed = tuple(allowed)
+    try:
+        chosen = tuple(sorted(set(values)))
+    except TypeError as exc:
+        raise DatasetError(f"option {option}={values!r} must be a collection of values from {allowed}") from exc
+    if not chosen or len(chosen) == len(allowed) or any(v not in allowed for v in chosen):
+        raise DatasetError(
+            f"option {option}={values!r} must be a non-empty proper subset of {allowed}"
+        )
+    return chosen
+
+
+def signal_problem(data: Any, where: str, n_channels: int) -> str | None:
+    """Describe what is wrong with one trial's (C, T) signal, or return None when it is usable."""
+    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):
+        return f"{where}: expected a numeric array of shape ({n_channels}, T), found {type(data).__name__}"
+    if data.ndim != 2 or data.shape[0] != n_channels or data.shape[1] == 0:
+        return f"{where}: expected shape ({n_channels}, T>0), found {data.shape}"
+    bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        return f"{where}: expected finite samples, found {bad} NaN/Inf of {data.size}"
+    return None
+
+
+def inner_folder(root: Path, inner: str) -> Path:
+    """The folder holding the data files: root/inner when the user passed the dataset folder, else root."""
+    return root / inner if (root / inner).is_dir() else root
+
+
+def is_synthetic(root: str | Path) -> bool:
+    """True when the dataset folder (or the inner folder's parent) holds the generator's marker file."""
+    root = Path(root)
+    if (root / MARKER_NAME).is_file():
+        return True
+    return root.name in INNER_FOLDERS and (root.parent / MARKER_NAME).is_file()
+
+
+class Reader:
+    """Reads one dataset as the user unpacked it and yields its trials subject by subject."""
+
+    name: str = ""
+    n_classes: int = 2
+    class_names: tuple[str, ...] = ()
+    sampling_rate: float = 0.0
+    channel_names: tuple[str, ...] = ()
+
+    def __init__(self, root: str | Path, *, skip_bad_trials: bool = False) -> None:
+        self.root = Path(root)
+        self.skip_bad_trials = bool(skip_bad_trials)
+        if not self.root.is_dir():
+            raise DatasetError(f"{self.name}: dataset folder {self.root} does not exist")
+
+    def subjects(self) -> list[str]:
+        """Subject ids found on disk, sorted naturally."""
+        raise NotImplementedError
+
+    def source_files(self, subject: str) -> list[Path]:
+        """Files read for that subject (for cache keys)."""
+        raise NotImplementedError
+
+    def read_subject(self, subject: str) -> list[Trial]:
+        """All trials (all sessions) of one subject."""
+        raise NotImplementedError
+
+    def options(self) -> dict:
+        """JSON-able options that change the output (for cache keys and the protocol statement)."""
+        raise NotImplementedError
+
+    def label_description(self) -> str:
+        """One line describing how labels are made, for tables."""
+        raise NotImplementedError
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the data were written by the synthetic generator."""
+        return is_synthetic(self.root)
+
+    def _check_subject(self, subject: str, found: list[str]) -> None:
+        """Raise a DatasetError when the subject is not on disk."""
+        if subject not in found:
+            raise DatasetError(f"{self.name}: no subject {subject!r} in {self.root}; found {found}")
+
+    def _bad_trial(self, skipped: list[str], message: str) -> None:
+        """Raise for a bad trial, or record it for the warning when skip_bad_trials is set."""
+        if not self.skip_bad_trials:
+            raise DatasetError(message)
+        skipped.append(message)
+
+    def _finish(self, subject: str, trials: list[Trial], skipped: list[str]) -> list[Trial]:
+        """Log what was skipped and refuse a subject left with no trials."""
+        if skipped:
+            logger.warning(
+                "%s subject %s: skipped %d bad trial(s), kept %d; first: %s",
+                self.name, subject, len(skipped), len(trials), skipped[0],
+            )
+        if not trials:
+            raise DatasetError(
+                f"{self.name} subject {subject}: expected at least one usable trial in "
+                f"{[str(p) for p in self.source_files(subject)]}, found none"
+            )
+        return trials

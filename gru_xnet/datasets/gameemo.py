@@ -1,0 +1,132 @@
+"""GAMEEMO reader: per-subject per-game CSV files -> 14-channel trials labelled by game."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .base import DatasetError, Reader, Trial, check_option, check_subset, natural_key, signal_problem
+
+GAMEEMO_CHANNELS = ("AF3", "AF4", "F3", "F4", "F7", "F8", "FC5", "FC6", "O1", "O2", "P7", "P8", "T7", "T8")
+"""The 14 Emotiv EPOC channels, alphabetical as in the CSV header."""
+
+SAMPLING_RATE = 128.0
+GAMES = (1, 2, 3, 4)
+GAME_NAMES = {1: "boring", 2: "calm", 3: "horror", 4: "funny"}
+DEFAULT_POSITIVE_GAMES = {"valence": (2, 4), "arousal": (3, 4)}
+"""Alakuş et al. 2020: positive valence = calm, funny; high arousal = horror, funny."""
+
+CLASS_NAMES = {"valence": ("negative", "positive"), "arousal": ("low arousal", "high arousal")}
+SOURCES = {
+    "preprocessed": ("Preprocessed EEG Data", ("AllChannels",)),
+    "raw": ("Raw EEG Data", ("AllRawChannels", "AllChannels")),
+}
+"""source -> (folder inside each subject folder, accepted file-name suffixes in order of preference)."""
+
+SUBJECT_FOLDER = re.compile(r"^\(?(S\d+)\)?$", re.IGNORECASE)
+
+
+class GAMEEMOReader(Reader):
+    """GAMEEMO CSVs; each game file is one trial, its label from the game (valence or arousal mapping)."""
+
+    name = "GAMEEMO"
+    n_classes = 2
+    sampling_rate = SAMPLING_RATE
+    channel_names = GAMEEMO_CHANNELS
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        skip_bad_trials: bool = False,
+        label_dimension: str = "valence",
+        positive_games: tuple[int, ...] | None = None,
+        source: str = "preprocessed",
+    ) -> None:
+        super().__init__(root, skip_bad_trials=skip_bad_trials)
+        check_option("label_dimension", label_dimension, tuple(DEFAULT_POSITIVE_GAMES))
+        check_option("source", source, tuple(SOURCES))
+        self.label_dimension = label_dimension
+        self.positive_games = check_subset(
+            "positive_games", DEFAULT_POSITIVE_GAMES[label_dimension] if positive_games is None else positive_games, GAMES
+        )
+        self.source = source
+        self.class_names = CLASS_NAMES[label_dimension]
+
+    def _subject_folders(self) -> dict[str, Path]:
+        """subject id ('S01') -> its folder ('(S01)')."""
+        return {m.group(1).upper(): p for p in self.root.iterdir() if p.is_dir() and (m := SUBJECT_FOLDER.match(p.name))}
+
+    def subjects(self) -> list[str]:
+        """Subject ids ('S01', ...) of the (Sxx) folders present."""
+        found = sorted(self._subject_folders(), key=natural_key)
+        if not found:
+            raise DatasetError(f"GAMEEMO: expected subject folders (S01), (S02)... in {self.root}, found none")
+        return found
+
+    def source_files(self, subject: str) -> list[Path]:
+        """The four game CSVs of that subject from the selected source folder."""
+        folders = self._subject_folders()
+        self._check_subject(subject, sorted(folders, key=natural_key))
+        folder_name, suffixes = SOURCES[self.source]
+        folder = folders[subject] / folder_name / ".csv format"
+        paths = []
+        for game in GAMES:
+            candidates = [folder / f"{subject}G{game}{suffix}.csv" for suffix in suffixes]
+            existing = [p for p in candidates if p.is_file()]
+            if not existing:
+                raise DatasetError(f"GAMEEMO: expected {' or '.join(map(str, candidates))}, found no such file")
+            paths.append(existing[0])
+        return paths
+
+    def read_subject(self, subject: str) -> list[Trial]:
+        """One trial per game, channels picked by header name."""
+        trials: list[Trial] = []
+        skipped: list[str] = []
+        for game, path in zip(GAMES, self.source_files(subject)):
+            signal = read_channels_csv(path, GAMEEMO_CHANNELS)
+            problem = signal_problem(signal, str(path), len(GAMEEMO_CHANNELS))
+            if problem is not None:
+                self._bad_trial(skipped, problem)
+                continue
+            trials.append(Trial(
+                signal=signal.astype(np.float32),
+                label=int(game in self.positive_games),
+                subject=subject, session="1", trial=game,
+                channel_names=GAMEEMO_CHANNELS, sampling_rate=SAMPLING_RATE, dataset=self.name,
+            ))
+        return self._finish(subject, trials, skipped)
+
+    def options(self) -> dict:
+        """Label dimension, the positive games and the source folder."""
+        return {"label_dimension": self.label_dimension, "positive_games": list(self.positive_games), "source": self.source}
+
+    def label_description(self) -> str:
+        """E.g. 'GAMEEMO valence: G2 calm, G4 funny -> positive (1), others -> negative (0) [preprocessed]'."""
+        games = ", ".join(f"G{g} {GAME_NAMES[g]}" for g in self.positive_games)
+        low, high = self.class_names
+        return f"GAMEEMO {self.label_dimension}: {games} -> {high} (1), others -> {low} (0) [{self.source}]"
+
+
+def read_channels_csv(path: Path, channels: tuple[str, ...]) -> np.ndarray:
+    """(C, T) float64 samples of the named columns of a CSV with a header row (trailing comma allowed)."""
+    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
+        header = [name.strip().strip('"').upper() for name in handle.readline().rstrip("\r\n").split(",")]
+        missing = [c for c in channels if c not in header]
+        if missing:
+            raise DatasetError(f"{path}: expected columns {list(channels)}, missing {missing}; header has {header}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # numpy warns on a header-only file; handled below
+                data = np.loadtxt(handle, delimiter=",", usecols=[header.index(c) for c in channels], ndmin=2)
+        except ValueError as exc:
+            raise DatasetError(
+                f"{path}: expected {len(header)} comma-separated numeric fields per row, "
+                f"found a malformed or truncated row ({exc})"
+            ) from exc
+    if data.shape[0] == 0:
+        raise DatasetError(f"{path}: expected rows of samples after the header, found none")
+    return data.T

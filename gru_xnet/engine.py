@@ -1,0 +1,260 @@
+"""THE training step, evaluator and epoch loop, shared by the single-process Trainer and the Ray worker.
+
+Nothing here knows where it runs: device, precision, the (possibly DDP-wrapped) model, the loaders
+and what happens after each epoch (checkpoints, Ray reports) come in as arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from gru_xnet.config import TrainingConfig
+from gru_xnet.metrics import confusion_matrix, scores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Autocast settings: bf16 on CPU; on CUDA bf16 where supported, else fp16 with a GradScaler."""
+
+    device_type: str
+    dtype: torch.dtype | None
+
+    @property
+    def enabled(self) -> bool:
+        return self.dtype is not None
+
+    @property
+    def needs_scaler(self) -> bool:
+        return self.dtype == torch.float16
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.enabled)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        return torch.amp.GradScaler(self.device_type, enabled=self.needs_scaler)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"training.device={name!r} but CUDA is not available; use 'auto' or 'cpu'")
+    return device
+
+
+def resolve_precision(device: torch.device, use_amp: bool, amp_dtype: str = "auto") -> Precision:
+    """The autocast dtype for `device` (None when AMP is off)."""
+    if not use_amp:
+        return Precision(device.type, None)
+    if amp_dtype == "fp16" or (amp_dtype == "auto" and device.type == "cuda"
+                               and not torch.cuda.is_bf16_supported()):
+        if device.type != "cuda":
+            raise ValueError("training.amp_dtype='fp16' needs CUDA; use 'bf16' or 'auto' on CPU")
+        return Precision(device.type, torch.float16)
+    return Precision(device.type, torch.bfloat16)
+
+
+def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig):
+    """Cosine annealing over the planned epochs, or None when `use_scheduler` is off."""
+    if not config.use_scheduler:
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.num_epochs)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside a DDP wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
+
+def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, *, device: torch.device,
+                    precision: Precision, scaler: torch.amp.GradScaler,
+                    on_batch: Callable[[int], None] | None = None) -> dict[str, float]:
+    """One pass over `loader`; returns mean loss and accuracy (percent) over this process's batches."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    total_loss, correct, seen = 0.0, 0, 0
+    for x, y, _, _ in loader:
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()}; lower training.learning_rate "
+                                     "or check the input features")
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+        if on_batch is not None:
+            on_batch(len(y))
+    return {"loss": total_loss / max(seen, 1), "accuracy": 100.0 * correct / max(seen, 1)}
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one pass over an evaluation loader plus every window's prediction."""
+
+    metrics: dict
+    windows: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probabilities: np.ndarray
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Precision, n_classes: int,
+             dataset_names: Sequence[str] = ()) -> Evaluation:
+    """Loss, accuracy, balanced accuracy, macro-F1, confusion matrix and per-dataset accuracy.
+
+    Runs the plain module (no DDP collectives), so every rank computes the same numbers and takes
+    the same early-stopping decision without communicating.
+    """
+    net = unwrap(model)
+    net.eval()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, parts = 0.0, {"windows": [], "y": [], "datasets": [], "probs": []}
+    for x, y, dataset, window in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with precision.autocast():
+            logits = net(x)
+        logits = logits.float()
+        total_loss += loss_fn(logits, y).item()
+        parts["probs"].append(torch.softmax(logits, 1).cpu().numpy())
+        parts["y"].append(y.cpu().numpy())
+        parts["datasets"].append(np.asarray(dataset))
+        parts["windows"].append(np.asarray(window))
+    probs = np.concatenate(parts["probs"]) if parts["probs"] else np.zeros((0, n_classes), np.float32)
+    y_true = np.concatenate(parts["y"]) if parts["y"] else np.zeros(0, np.int64)
+    datasets = np.concatenate(parts["datasets"]) if parts["datasets"] else np.zeros(0, np.int64)
+    y_pred = probs.argmax(1)
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    metrics = {"loss": total_loss / max(len(y_true), 1), **scores(cm), "confusion_matrix": cm.tolist(),
+               "n": int(len(y_true))}
+    metrics["per_dataset"] = {
+        name: {**scores(confusion_matrix(y_true[datasets == i], y_pred[datasets == i], n_classes)),
+               "n": int((datasets == i).sum())}
+        for i, name in enumerate(dataset_names) if (datasets == i).any()}
+    windows = np.concatenate(parts["windows"]) if parts["windows"] else np.zeros(0, np.int64)
+    return Evaluation(metrics, windows, y_true, y_pred, probs)
+
+
+class EarlyStopping:
+    """Stops after `patience` epochs without improving the monitored validation metric."""
+
+    def __init__(self, patience: int, mode: str = "max", min_delta: float = 0.0):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode={mode!r}: expected 'max' or 'min'")
+        self.patience, self.mode, self.min_delta = patience, mode, min_delta
+        self.best: float | None = None
+        self.bad_epochs = 0
+
+    def step(self, value: float) -> bool:
+        """Record one epoch's value; True when it is the best so far."""
+        better = self.best is None or (value > self.best + self.min_delta if self.mode == "max"
+                                       else value < self.best - self.min_delta)
+        if better:
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.bad_epochs = state["best"], state["bad_epochs"]
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _sync_buffers(model: nn.Module) -> None:
+    """Give every DDP rank rank 0's BatchNorm statistics, so all ranks validate the same model."""
+    if _distributed():
+        for buffer in unwrap(model).buffers():
+            torch.distributed.broadcast(buffer, src=0)
+
+
+def _rank0_decides(flag: bool) -> bool:
+    """Rank 0's value of `flag` on every rank, so all ranks stop at the same epoch."""
+    if not _distributed():
+        return flag
+    box = [flag]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return bool(box[0])
+
+
+@dataclass
+class FitState:
+    """Where a run stands: epochs done, history, the best weights and the stopping rule's memory."""
+
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_state: dict | None = None
+    stopper: EarlyStopping | None = None
+    stopped_early: bool = False
+
+
+def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, config: TrainingConfig, *,
+        device: torch.device, precision: Precision, dataset_names: Sequence[str] = (),
+        state: FitState | None = None, on_epoch_end: Callable[[FitState, dict], None] | None = None,
+        on_batch: Callable[[int], None] | None = None) -> FitState:
+    """The epoch loop: train, validate, keep the best weights, stop early; resumable from `state`."""
+    mode = "min" if config.monitor == "loss" else "max"
+    state = state or FitState()
+    if state.stopper is None:
+        state.stopper = EarlyStopping(config.patience, mode)
+    scaler = precision.scaler()
+    while state.epoch < config.num_epochs and not state.stopped_early:
+        loaders.sampler.set_epoch(state.epoch)
+        train = train_one_epoch(model, loaders.train, optimizer, device=device, precision=precision,
+                                scaler=scaler, on_batch=on_batch)
+        _sync_buffers(model)
+        record = {"epoch": state.epoch + 1, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
+                  "lr": optimizer.param_groups[0]["lr"]}
+        if loaders.val is not None:
+            val = evaluate(model, loaders.val, device=device, precision=precision,
+                           n_classes=loaders.n_classes, dataset_names=dataset_names).metrics
+            record.update({f"val_{k}": v for k, v in val.items() if k not in ("confusion_matrix", "per_dataset")})
+            score = val[config.monitor]
+        else:
+            score = -train["loss"] if mode == "max" else train["loss"]
+        if scheduler is not None:
+            scheduler.step()
+        improved = state.stopper.step(score if math.isfinite(score) else (-math.inf if mode == "max" else math.inf))
+        if improved or state.best_state is None:
+            state.best_epoch = state.epoch + 1
+            state.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()})
+        state.epoch += 1
+        state.history.append(record)
+        state.stopped_early = _rank0_decides(config.early_stopping and loaders.val is not None
+                                             and state.stopper.should_stop)
+        if on_epoch_end is not None:
+            on_epoch_end(state, record)
+    return state

@@ -1,0 +1,306 @@
+"""Files in, features out: read each subject, window its trials, STFT them, cache the result.
+
+The feature set of an experiment is built once (one thread per core, a subject each) and then
+shared by every split and fold. Each subject's features are cached on disk under a key made of the
+source files' identity (path, size, mtime), the reader's label options and every preprocessing
+parameter, so a changed file or parameter never reads a stale entry. Entries are plain `.npy` files
+loaded with `allow_pickle=False` and memory-mapped; a corrupt entry is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gru_xnet.config import DataConfig
+from gru_xnet.datasets import Reader, find_dataset_root, get_reader
+from gru_xnet.datasets.base import DatasetError
+from gru_xnet.preprocessing import STFTPreprocessor
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+_ARRAYS = ("features", "labels", "trials", "sessions")
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    """A subject is only unique together with its dataset."""
+
+    dataset: str
+    subject: str
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.subject}"
+
+
+@dataclass
+class SubjectFeatures:
+    """All windows of one subject: features `(n, C, F, T)` and per-window labels, trials, sessions."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    trials: np.ndarray
+    sessions: np.ndarray
+
+
+@dataclass
+class FeatureSet:
+    """Every window of an experiment with the subject, dataset, trial and session it came from."""
+
+    features: np.ndarray                 # (N, C, F, T) float32
+    labels: np.ndarray                   # (N,) int64
+    subject_index: np.ndarray            # (N,) int32, index into `subjects`
+    trials: np.ndarray                   # (N,) int32, 1-based trial number within the session
+    sessions: np.ndarray                 # (N,) int16
+    subjects: list[SubjectKey]
+    datasets: list[str]
+    channel_names: tuple[str, ...]
+    frequencies: np.ndarray
+    n_classes: int
+    class_names: tuple[str, ...]
+    synthetic: bool
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def dataset_index(self) -> np.ndarray:
+        """(N,) index into `datasets` of each window."""
+        per_subject = np.array([self.datasets.index(s.dataset) for s in self.subjects], dtype=np.int64)
+        return per_subject[self.subject_index]
+
+    def windows_of(self, subject_ids: Sequence[int], sessions: Sequence[int] | None = None) -> np.ndarray:
+        """Window indices belonging to the given subjects (optionally only some sessions)."""
+        mask = np.isin(self.subject_index, np.asarray(subject_ids, dtype=np.int32))
+        if sessions is not None:
+            mask &= np.isin(self.sessions, np.asarray(sessions))
+        return np.flatnonzero(mask)
+
+    def subjects_of(self, dataset: str) -> list[int]:
+        return [i for i, s in enumerate(self.subjects) if s.dataset == dataset]
+
+
+def select_channels(config: DataConfig, readers: Sequence[Reader]) -> tuple[str, ...]:
+    """The channels fed to the model: all of one dataset's, or the 10-20 names common to all.
+
+    'auto' keeps every channel of a single dataset and uses the common set (matched by upper-case
+    name, sorted alphabetically) when several datasets are trained on together.
+    """
+    if config.channels == "all" and len(readers) > 1:
+        raise DatasetError("data.channels='all' needs a single dataset: "
+                           f"{[r.name for r in readers]} have different channel sets; use 'common'")
+    if len(readers) == 1 and config.channels != "common":
+        return tuple(c.upper() for c in readers[0].channel_names)
+    common = set.intersection(*(set(c.upper() for c in r.channel_names) for r in readers))
+    if not common:
+        raise DatasetError(f"datasets {[r.name for r in readers]} share no channel name")
+    return tuple(sorted(common))
+
+
+def open_readers(config: DataConfig) -> list[Reader]:
+    """One reader per selected dataset, at the root the config names for it."""
+    return [get_reader(name, find_dataset_root(name, config.root_for(name)), **config.reader_options(name))
+            for name in config.datasets]
+
+
+def window_trial(signal: np.ndarray, window: int, step: int) -> np.ndarray:
+    """Cut `(C, T)` into `(n, C, window)` windows `step` samples apart (the tail is dropped)."""
+    if signal.shape[-1] < window:
+        return np.empty((0, signal.shape[0], window), dtype=signal.dtype)
+    views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1)[:, ::step]
+    return np.ascontiguousarray(views.transpose(1, 0, 2))
+
+
+@dataclass(frozen=True)
+class SubjectJob:
+    """Everything one process needs to build (or load) one subject's features."""
+
+    dataset: str
+    root: str
+    reader_options: dict[str, Any]
+    subject: str
+    channels: tuple[str, ...]
+    window_seconds: float
+    window_overlap: float
+    stft: dict[str, Any]
+    cache_dir: str | None
+
+    def preprocessor(self, sampling_rate: float) -> STFTPreprocessor:
+        return STFTPreprocessor.for_sampling_rate(sampling_rate, **self.stft)
+
+    def cache_key(self, reader: Reader) -> str:
+        files = []
+        for path in reader.source_files(self.subject):
+            stat = Path(path).stat()
+            files.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
+        blob = json.dumps({"format": CACHE_FORMAT, "dataset": self.dataset, "subject": self.subject,
+                           "reader": reader.options(), "files": files, "channels": self.channels,
+                           "window": [self.window_seconds, self.window_overlap], "stft": self.stft},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
+    """Read one subject's trials and turn them into windowed log-power STFT features."""
+    trials = reader.read_subject(job.subject)
+    windows, labels, trial_ids, sessions = [], [], [], []
+    preprocessor, skipped = None, 0
+    for trial in trials:
+        names = [c.upper() for c in trial.channel_names]
+        picked = trial.signal[[names.index(c) for c in job.channels]]
+        window = int(round(job.window_seconds * trial.sampling_rate))
+        step = max(1, int(round(window * (1.0 - job.window_overlap))))
+        cut = window_trial(picked, window, step)
+        if len(cut) == 0:
+            skipped += 1
+            continue
+        preprocessor = preprocessor or job.preprocessor(trial.sampling_rate)
+        windows.append(cut)
+        labels += [trial.label] * len(cut)
+        trial_ids += [trial.trial] * len(cut)
+        sessions += [int(trial.session)] * len(cut)
+    if skipped:
+        log.warning("%s subject %s: %d trial(s) shorter than the %.3g s window were skipped",
+                    job.dataset, job.subject, skipped, job.window_seconds)
+    if not windows:
+        raise DatasetError(f"{job.dataset} subject {job.subject}: no trial is at least "
+                           f"{job.window_seconds:g} s long (files: {reader.source_files(job.subject)})")
+    stacked = np.concatenate(windows)
+    try:
+        features = preprocessor.transform(stacked, channel_names=job.channels)
+    except ValueError as exc:
+        raise DatasetError(f"{job.dataset} subject {job.subject}: {exc}") from exc
+    return SubjectFeatures(features=features, labels=np.asarray(labels, dtype=np.int64),
+                           trials=np.asarray(trial_ids, dtype=np.int32),
+                           sessions=np.asarray(sessions, dtype=np.int16))
+
+
+def _entry_dir(job: SubjectJob, key: str) -> Path:
+    return Path(job.cache_dir) / job.dataset / f"{job.subject}-{key}"
+
+
+def _load_entry(entry: Path) -> SubjectFeatures | None:
+    """A cache entry's arrays (memory-mapped), or None when it is missing or fails its checks."""
+    meta_path = entry / "meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        arrays = {}
+        for name in _ARRAYS:
+            array = np.load(entry / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            if list(array.shape) != meta[name]["shape"] or str(array.dtype) != meta[name]["dtype"]:
+                raise ValueError(f"{name}.npy has shape {array.shape} {array.dtype}, meta says {meta[name]}")
+            arrays[name] = array
+        return SubjectFeatures(**arrays)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("STFT cache entry %s is corrupt (%s); rebuilding it", entry, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
+def _store_entry(entry: Path, result: SubjectFeatures) -> None:
+    """Write the arrays into a temporary folder, then rename it into place (atomic)."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
+    try:
+        meta = {}
+        for name in _ARRAYS:
+            array = getattr(result, name)
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+            meta[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(entry, ignore_errors=True)
+        os.replace(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_subject(job: SubjectJob) -> SubjectFeatures | str:
+    """Features of one subject: from the cache when valid, else computed (and cached).
+
+    With a cache the entry's folder is returned and the arrays are memory-mapped from it.
+    """
+    reader = get_reader(job.dataset, job.root, **job.reader_options)
+    if job.cache_dir is None:
+        return compute_subject(job, reader)
+    entry = _entry_dir(job, job.cache_key(reader))
+    if _load_entry(entry) is None:
+        _store_entry(entry, compute_subject(job, reader))
+    return str(entry)
+
+
+def _materialise(result: SubjectFeatures | str) -> SubjectFeatures:
+    if isinstance(result, SubjectFeatures):
+        return result
+    loaded = _load_entry(Path(result))
+    if loaded is None:
+        raise DatasetError(f"STFT cache entry {result} vanished or broke while being read")
+    return loaded
+
+
+def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureSet:
+    """Read, window and transform every selected subject, `n_jobs` subjects at a time."""
+    readers = open_readers(config)
+    channels = select_channels(config, readers)
+    stft = {"stft_window_seconds": config.stft_window_seconds, "stft_overlap": config.stft_overlap,
+            "freq_range": list(config.freq_range)}
+    cache_dir = os.path.join(os.path.expanduser(config.cache_dir), "features") if config.cache_stft else None
+    jobs, subjects = [], []
+    for reader in readers:
+        names = reader.subjects()
+        if not names:
+            raise DatasetError(f"{reader.name}: no subject files found under {reader.root}")
+        for subject in names[: config.max_subjects or None]:
+            subjects.append(SubjectKey(reader.name, subject))
+            jobs.append(SubjectJob(dataset=reader.name, root=str(reader.root),
+                                   reader_options=config.reader_options(reader.name), subject=subject,
+                                   channels=channels, window_seconds=config.window_seconds,
+                                   window_overlap=config.window_overlap, stft=stft, cache_dir=cache_dir))
+    per_subject = [_materialise(r) for r in _run_jobs(jobs, n_jobs)]
+    shapes = {s.features.shape[1:] for s in per_subject}
+    if len(shapes) != 1:
+        raise DatasetError(f"feature shapes differ between subjects/datasets: {sorted(shapes)}; "
+                           "window and STFT settings must give one (C, F, T)")
+    frequencies = STFTPreprocessor.for_sampling_rate(readers[0].sampling_rate, **stft).frequencies
+    synthetic = any(r.synthetic for r in readers)
+    return FeatureSet(
+        features=np.concatenate([s.features for s in per_subject]),
+        labels=np.concatenate([s.labels for s in per_subject]),
+        subject_index=np.concatenate([np.full(len(s.labels), i, dtype=np.int32)
+                                      for i, s in enumerate(per_subject)]),
+        trials=np.concatenate([s.trials for s in per_subject]),
+        sessions=np.concatenate([s.sessions for s in per_subject]),
+        subjects=subjects, datasets=[r.name for r in readers], channel_names=channels,
+        frequencies=frequencies, n_classes=readers[0].n_classes, class_names=readers[0].class_names,
+        synthetic=synthetic,
+        protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
+                                        "options": r.options(), "synthetic": r.synthetic} for r in readers},
+                  "channels": list(channels), "window_seconds": config.window_seconds,
+                  "window_overlap": config.window_overlap, "stft": stft},
+    )
+
+
+def _run_jobs(jobs: list[SubjectJob], n_jobs: int | None) -> list[SubjectFeatures | str]:
+    """Build subjects on `n_jobs` threads (default: one per core).
+
+    Threads, not processes: the FFT, log and file I/O release the GIL, and threads need no
+    `if __name__ == "__main__"` guard in user scripts nor a fork beside torch or Ray threads.
+    """
+    n_jobs = min(len(jobs), n_jobs or os.cpu_count() or 1)
+    if n_jobs <= 1:
+        return [build_subject(job) for job in jobs]
+    with concurrent.futures.ThreadPoolExecutor(n_jobs) as pool:
+        return list(pool.map(build_subject, jobs))

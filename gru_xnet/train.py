@@ -1,0 +1,262 @@
+"""Single-process training: `Trainer(config).train()` then `.test()`, and `python -m gru_xnet.train`.
+
+Subjects are split train/val/test by the config's ratios (never windows of one subject on two
+sides); the best epoch on the validation subjects is kept and tested once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from gru_xnet.checkpoint import read_checkpoint, save_checkpoint
+from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
+from gru_xnet.data_loader import Split, make_loaders, subject_split
+from gru_xnet.engine import (EarlyStopping, FitState, evaluate, fit, make_optimizer, make_scheduler,
+                             resolve_device, resolve_precision)
+from gru_xnet.features import FeatureSet, build_feature_set
+from gru_xnet.model import build_model
+from gru_xnet.plots import plot_training_curves
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed numpy and torch so two CPU runs with one seed give the same result."""
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def model_metadata(features: FeatureSet, config: ExperimentConfig) -> dict[str, Any]:
+    """What a checkpoint must carry besides weights to be used on new data: labels, channels, config."""
+    return {"config": config.to_dict(), "class_names": list(features.class_names),
+            "channel_names": list(features.channel_names), "frequencies": features.frequencies.tolist(),
+            "protocol": json.loads(json.dumps(features.protocol, default=list)),
+            "synthetic": bool(features.synthetic)}
+
+
+def detailed_results(evaluation, features: FeatureSet) -> dict[str, Any]:
+    """Test metrics plus per-class recall and per-subject accuracy from one evaluation."""
+    metrics = dict(evaluation.metrics)
+    cm = np.asarray(metrics["confusion_matrix"])
+    metrics["per_class"] = {name: {"recall": 100.0 * cm[i, i] / cm[i].sum() if cm[i].sum() else None,
+                                   "n": int(cm[i].sum())} for i, name in enumerate(features.class_names)}
+    per_subject = {}
+    subjects = features.subject_index[evaluation.windows]
+    for s in np.unique(subjects):
+        mask = subjects == s
+        per_subject[str(features.subjects[s])] = {
+            "accuracy": 100.0 * float((evaluation.y_true[mask] == evaluation.y_pred[mask]).mean()),
+            "n": int(mask.sum())}
+    metrics["per_subject"] = per_subject
+    metrics["class_names"] = list(features.class_names)
+    metrics["synthetic"] = bool(features.synthetic)
+    return metrics
+
+
+class Trainer:
+    """Trains the gru_xnet model on a subject-wise split and writes the seed's outputs tree."""
+
+    def __init__(self, config: ExperimentConfig, features: FeatureSet | None = None, progress: bool = False):
+        config.validate()
+        self.config = config
+        self.features = features
+        self.progress = progress
+        self.output_dir = Path(config.output_dir) / config.experiment_name
+        self.state: FitState | None = None
+        self._ready = False
+
+    def _setup(self) -> None:
+        if self._ready:
+            return
+        cfg = self.config
+        seed_everything(cfg.seed)
+        if self.features is None:
+            self.features = build_feature_set(cfg.data)
+        self.split: Split = subject_split(self.features, cfg.data, cfg.seed)
+        self.device = resolve_device(cfg.training.device)
+        self.precision = resolve_precision(self.device, cfg.training.use_amp, cfg.training.amp_dtype)
+        self.loaders = make_loaders(self.features, self.split, cfg.data, batch_size=cfg.training.batch_size,
+                                    seed=cfg.seed, pin_memory=self.device.type == "cuda")
+        self.model = build_model(cfg.model, self.loaders.input_shape, self.loaders.n_classes).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg.training)
+        self.scheduler = make_scheduler(self.optimizer, cfg.training)
+        for d in ("checkpoints", "figures", "logs"):
+            (self.output_dir / d).mkdir(parents=True, exist_ok=True)
+        cfg.save(self.output_dir / "config.json")
+        self._ready = True
+        names = lambda ids: [str(self.features.subjects[i]) for i in ids]  # noqa: E731
+        log.info("%s data; train subjects %s, val %s, test %s; device %s, autocast %s",
+                 "SYNTHETIC" if self.features.synthetic else "real", names(self.split.train),
+                 names(self.split.val), names(self.split.test), self.device, self.precision.dtype)
+
+    def _checkpoint(self, state: FitState, *, full: bool) -> dict[str, Any]:
+        payload = {**model_metadata(self.features, self.config), "hparams": self.model.hparams,
+                   "normalizer": {"mean": torch.from_numpy(self.loaders.normalizer.mean),
+                                  "std": torch.from_numpy(self.loaders.normalizer.std)},
+                   "epoch": state.epoch}
+        if not full:
+            return {**payload, "model_state": state.best_state, "best_epoch": state.best_epoch}
+        return {**payload, "model_state": self.model.state_dict(), "optimizer_state": self.optimizer.state_dict(),
+                "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
+                "stopper": state.stopper.state_dict(), "history": state.history, "best_epoch": state.best_epoch,
+                "best_state": state.best_state, "stopped_early": state.stopped_early,
+                "torch_rng": torch.get_rng_state(), "split": [list(self.split.train), list(self.split.val),
+                                                              list(self.split.test)]}
+
+    def _on_epoch_end(self, state: FitState, record: dict) -> None:
+        ckpt_dir = self.output_dir / "checkpoints"
+        save_checkpoint(ckpt_dir / f"checkpoint_epoch_{state.epoch}.pth", self._checkpoint(state, full=True))
+        keep = self.config.training.keep_last_checkpoints
+        epochs = sorted(int(m.group(1)) for p in ckpt_dir.glob("checkpoint_epoch_*.pth")
+                        if (m := re.fullmatch(r"checkpoint_epoch_(\d+)\.pth", p.name)))
+        for old in epochs[: max(0, len(epochs) - keep)]:
+            (ckpt_dir / f"checkpoint_epoch_{old}.pth").unlink(missing_ok=True)
+        if state.best_epoch == state.epoch:
+            save_checkpoint(ckpt_dir / "best_model.pth", self._checkpoint(state, full=False))
+        write_text_atomic(self.output_dir / "training_history.json", json.dumps(state.history, indent=2))
+        val = (f"val_loss {record['val_loss']:.4f} val_acc {record['val_accuracy']:.2f}%"
+               if "val_accuracy" in record else "no validation subjects")
+        log.info("epoch %d/%d  loss %.4f  acc %.2f%%  %s  lr %.2e%s", record["epoch"],
+                 self.config.training.num_epochs, record["train_loss"], record["train_accuracy"], val,
+                 record["lr"], "  (best)" if state.best_epoch == state.epoch else "")
+
+    def _resume_state(self, path: Path) -> FitState:
+        ckpt = read_checkpoint(path)
+        if ckpt["config"] != self.config.to_dict():
+            raise ConfigError(f"cannot resume from {path}: it was written with a different config")
+        if ckpt.get("split") != [list(self.split.train), list(self.split.val), list(self.split.test)]:
+            raise ConfigError(f"cannot resume from {path}: its subject split differs from this data")
+        self.model.load_state_dict(ckpt["model_state"])
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler_state"])
+        stopper = EarlyStopping(self.config.training.patience, "min" if self.config.training.monitor == "loss"
+                                else "max")
+        stopper.load_state_dict(ckpt["stopper"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        log.info("resuming from %s (epoch %d done)", path, ckpt["epoch"])
+        return FitState(epoch=ckpt["epoch"], history=list(ckpt["history"]), best_epoch=ckpt["best_epoch"],
+                        best_state=ckpt["best_state"], stopper=stopper, stopped_early=ckpt["stopped_early"])
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest `checkpoint_epoch_*.pth` of this experiment, if any."""
+        found = [(int(m.group(1)), p) for p in (self.output_dir / "checkpoints").glob("checkpoint_epoch_*.pth")
+                 if (m := re.fullmatch(r"checkpoint_epoch_(\d+)\.pth", p.name))]
+        return max(found)[1] if found else None
+
+    def train(self, resume: bool | str | Path = False) -> list[dict]:
+        """Run the epochs (optionally continuing from a checkpoint); returns the per-epoch history."""
+        self._setup()
+        handler = logging.FileHandler(self.output_dir / "logs" / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("gru_xnet").addHandler(handler)
+        try:
+            state = None
+            if resume:
+                path = self.latest_checkpoint() if resume is True else Path(resume)
+                state = self._resume_state(path) if path else None
+                if path is None:
+                    log.info("no checkpoint to resume in %s; starting fresh", self.output_dir / "checkpoints")
+            bar = None
+            if self.progress:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=len(self.loaders.sampler), unit="win", leave=False, file=sys.stderr)
+
+            def on_batch(n: int) -> None:
+                bar.update(n)
+
+            def on_epoch_end(st: FitState, record: dict) -> None:
+                if bar is not None:
+                    bar.reset()
+                self._on_epoch_end(st, record)
+
+            self.state = fit(self.model, self.loaders, self.optimizer, self.scheduler, self.config.training,
+                             device=self.device, precision=self.precision, dataset_names=self.features.datasets,
+                             state=state, on_epoch_end=on_epoch_end, on_batch=on_batch if bar else None)
+            if bar is not None:
+                bar.close()
+            plot_training_curves(self.state.history, self.output_dir / "figures" / "training_curves.png",
+                                 title=f"{self.config.experiment_name}"
+                                       f"{' (SYNTHETIC data)' if self.features.synthetic else ''}")
+            return self.state.history
+        finally:
+            logging.getLogger("gru_xnet").removeHandler(handler)
+            handler.close()
+
+    def test(self) -> dict[str, Any]:
+        """Evaluate the best epoch's weights on the test subjects; writes test_results.json."""
+        self._setup()
+        if self.loaders.test is None:
+            raise ValueError("no test subjects: data.test_ratio is 0")
+        best = self.state.best_state if self.state else read_checkpoint(
+            self.output_dir / "checkpoints" / "best_model.pth")["model_state"]
+        self.model.load_state_dict(best)
+        evaluation = evaluate(self.model, self.loaders.test, device=self.device, precision=self.precision,
+                              n_classes=self.loaders.n_classes, dataset_names=self.features.datasets)
+        results = detailed_results(evaluation, self.features)
+        results["test_subjects"] = [str(self.features.subjects[i]) for i in self.split.test]
+        results["best_epoch"] = self.state.best_epoch if self.state else None
+        write_text_atomic(self.output_dir / "test_results.json", json.dumps(results, indent=2))
+        return results
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m gru_xnet.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="quick", help="'quick', 'full' or a JSON config file")
+    parser.add_argument("--datasets", nargs="+", help="subset of DEAP SEEDIV GAMEEMO")
+    parser.add_argument("--data-root", help="folder holding the dataset folders (or one dataset's folder)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="generate small synthetic datasets in the real formats and train on them")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint_epoch_*.pth")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_known_args(argv)
+
+
+def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
+    """Apply `--section.key value` pairs left over by argparse."""
+    if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
+        raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
+    for key, value in zip(extra[::2], extra[1::2]):
+        config.set_option(key[2:], value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, extra = _parse(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    from gru_xnet.datasets.synthetic import ensure_synthetic_data
+    try:
+        config = resolve_config(args.config)
+        if args.datasets:
+            config.set_option("data.datasets", json.dumps(args.datasets))
+        if args.data_root:
+            config.data.data_root = args.data_root
+        apply_overrides(config, extra)
+        if args.synthetic:
+            config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
+                                                              config.data.datasets))
+        trainer = Trainer(config, progress=True)
+        trainer.train(resume=args.resume)
+        results = trainer.test()
+    except (ConfigError, ValueError, OSError) as exc:
+        log.error("error: %s", exc)
+        return 2
+    tag = " on SYNTHETIC data" if results["synthetic"] else ""
+    print(f"\nTest accuracy{tag}: {results['accuracy']:.2f}%  balanced {results['balanced_accuracy']:.2f}%  "
+          f"macro-F1 {results['macro_f1']:.2f}%  (subjects {', '.join(results['test_subjects'])})")
+    for name, m in results["per_dataset"].items():
+        print(f"  {name}: {m['accuracy']:.2f}% over {m['n']} windows")
+    print(f"Outputs in {trainer.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""`python -m loso.run`: every subject held out once, each fold a Ray Train job, many folds at once.
+
+Features are built once on the driver and shared with every fold through Ray's object store. Each
+finished fold's result is written atomically to `<output>/folds/<fold_id>.json`; `--resume` runs
+only the folds without one, so nothing already computed is lost and no fold is counted twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import ray
+
+from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
+
+from gru_xnet.features import build_feature_set
+from gru_xnet.train import apply_overrides
+from loso.aggregate import aggregate, print_tables
+from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
+from loso.worker import FoldResources, fit_fold
+
+log = logging.getLogger("loso")
+
+# Ray Train's controller polls its workers every 2 s by default; most of a short fold's start-up.
+RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_DEDUP_LOGS": "1"}
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    p = argparse.ArgumentParser(prog="python -m loso.run", description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="+", help="any of DEAP SEEDIV GAMEEMO (default: the config's)")
+    p.add_argument("--data-root", nargs="+", metavar="DIR",
+                   help="one folder holding the dataset folders, or NAME=DIR per dataset")
+    p.add_argument("--synthetic", action="store_true",
+                   help="generate small synthetic datasets in the real formats and use them")
+    p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="within",
+                   help="train on the other subjects of the same dataset, or of all selected datasets")
+    p.add_argument("--subjects", nargs="+", help="hold out only these subjects ('s01' or 'DEAP/s01')")
+    p.add_argument("--seediv-sessions", choices=SEEDIV_SESSIONS, default="pooled",
+                   help="hold out a subject's three sessions together, or run LOSO per session")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="repeat every fold per seed")
+    p.add_argument("--workers-per-fold", type=int, default=1, help="DDP workers per fold")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0)
+    p.add_argument("--gpus-per-worker", type=float, default=0.0)
+    p.add_argument("--max-concurrent-folds", type=int, default=0,
+                   help="folds in flight (default: as many as the cluster's resources allow)")
+    p.add_argument("--max-failures", type=int, default=2, help="worker-group restarts per fold")
+    p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
+                                                   "default: a local embedded instance)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
+    p.add_argument("--output", default=None, help="output folder (default: <output_dir>/loso_<experiment>)")
+    p.add_argument("--storage-path", default=None,
+                   help="Ray Train storage (shared FS or s3://… on multi-node clusters)")
+    p.add_argument("--resume", action="store_true", help="run only the folds without a result")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
+    return p.parse_known_args(argv)
+
+
+def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
+    """The experiment config from --config, --datasets, --data-root, --synthetic and key overrides."""
+    config = resolve_config(args.config)
+    if args.datasets:
+        config.set_option("data.datasets", json.dumps(args.datasets))
+    for item in args.data_root or []:
+        if "=" in item:
+            name, root = item.split("=", 1)
+            config.data.data_roots[name.upper()] = root
+        else:
+            config.data.data_root = item
+    apply_overrides(config, extra)
+    if args.synthetic:
+        from gru_xnet.datasets.synthetic import ensure_synthetic_data
+        config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
+                                                          config.data.datasets))
+        config.data.data_roots = {}
+    config.validate()
+    return config
+
+
+def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features) -> dict:
+    """The protocol every artefact states: datasets, labels, sessions, seeds, config hash, synthetic."""
+    return {"config_hash": config.fingerprint(), "config": config.to_dict(), "protocol": args.protocol,
+            "seediv_sessions": args.seediv_sessions, "seeds": list(args.seeds),
+            "datasets": features.datasets, "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
+            "n_classes": features.n_classes, "class_names": list(features.class_names),
+            "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
+            "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold}
+
+
+def check_output(out: Path, manifest: dict, resume: bool) -> None:
+    """Refuse to mix results of different protocols, or to overwrite finished folds without --resume."""
+    path = out / "run.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        keys = ("config_hash", "protocol", "seediv_sessions", "datasets", "labels", "synthetic")
+        changed = [k for k in keys if old.get(k) != manifest.get(k)]
+        if changed:
+            raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}; "
+                              "use another --output")
+        done = list((out / "folds").glob("*.json"))
+        if done and not resume:
+            raise ConfigError(f"{out} already has {len(done)} finished fold(s); pass --resume to run "
+                              "only the missing ones, or choose another --output")
+    write_text_atomic(path, json.dumps(manifest, indent=2))
+
+
+@ray.remote(num_cpus=0)
+def _fold_task(fold: Fold, config: ExperimentConfig, features_box: list, resources: FoldResources,
+               storage_path: str) -> dict:
+    """Drives one fold's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
+
+    The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
+    """
+    started = time.time()
+    result = fit_fold(run_name=fold.fold_id, config=config, features_ref=features_box[0], split=fold.split,
+                      seed=fold.seed, resources=resources, storage_path=storage_path)
+    result["wall_seconds"] = time.time() - started
+    return result
+
+
+@dataclass
+class Progress:
+    """Folds queued / running / done / failed with elapsed time and an ETA, printed as they change."""
+
+    total: int
+    queued: int
+    running: dict = field(default_factory=dict)
+    done: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.time)
+    durations: list = field(default_factory=list)
+    last_print: float = 0.0
+
+    def line(self) -> str:
+        elapsed = time.time() - self.started
+        eta = "?"
+        if self.durations:
+            per_fold = sum(self.durations) / len(self.durations)
+            slots = max(1, len(self.running))
+            eta = _fmt(per_fold * (self.queued + len(self.running)) / slots)
+        return (f"[loso] {self.queued} queued | {len(self.running)} running | {self.done} done | "
+                f"{self.failed} failed | elapsed {_fmt(elapsed)} | ETA {eta}")
+
+    def show(self, force: bool = False) -> None:
+        if force or time.time() - self.last_print >= 15:
+            print(self.line(), file=sys.stderr, flush=True)
+            self.last_print = time.time()
+
+
+def _last_line(exc: BaseException) -> str:
+    """The innermost error message of a (Ray-wrapped) exception."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _fmt(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def run_folds(folds: list[Fold], config: ExperimentConfig, features, out: Path, resources: FoldResources,
+              max_concurrent: int, storage_path: str, extra_fields: dict) -> Progress:
+    """Keep up to `max_concurrent` folds in flight; write each result (or error) as it arrives."""
+    features_ref = ray.put(features)
+    queue = list(folds)
+    progress = Progress(total=len(folds), queued=len(queue))
+    in_flight: dict = {}
+    progress.show(force=True)
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < max_concurrent:
+                fold = queue.pop(0)
+                ref = _fold_task.remote(fold, config, [features_ref], resources, storage_path)
+                in_flight[ref] = (fold, time.time())
+                progress.running[fold.fold_id] = time.time()
+                progress.queued = len(queue)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=5.0)
+            for ref in ready:
+                fold, started = in_flight.pop(ref)
+                progress.running.pop(fold.fold_id, None)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # a fold that failed past its retries: record it, go on
+                    progress.failed += 1
+                    write_text_atomic(out / "failed" / f"{fold.fold_id}.json", json.dumps(
+                        {"fold": fold.to_dict(), "error": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc()}, indent=2, default=str))
+                    log.error("fold %s failed: %s", fold.fold_id, _last_line(exc))
+                else:
+                    progress.done += 1
+                    progress.durations.append(time.time() - started)
+                    (out / "failed" / f"{fold.fold_id}.json").unlink(missing_ok=True)
+                    write_text_atomic(out / "folds" / f"{fold.fold_id}.json", json.dumps(
+                        {"fold": fold.to_dict(), **extra_fields, **result}, default=str))
+                progress.show(force=True)
+            progress.show()
+    except KeyboardInterrupt:
+        for ref in in_flight:
+            ray.cancel(ref, force=True, recursive=True)
+        print(f"\n[loso] interrupted: {progress.done} fold result(s) are saved in {out}/folds; "
+              "run again with --resume to finish the rest", file=sys.stderr)
+        raise
+    return progress
+
+
+def init_ray(address: str | None, num_cpus: int | None, verbose: bool) -> None:
+    """Join a cluster (`address`) or start a small local embedded instance."""
+    if ray.is_initialized():
+        return
+    runtime_env = {"env_vars": RAY_ENV}
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local instance needs no token
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose,
+                 runtime_env=runtime_env, logging_level=logging.INFO if verbose else logging.WARNING)
+    else:
+        ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, extra = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        config = configure(args, extra)
+        features = build_feature_set(config.data)
+        folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
+                           seeds=args.seeds, subjects=args.subjects,
+                           val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
+        out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
+        manifest = manifest_for(config, args, features)
+        check_output(out, manifest, args.resume)
+    except (ConfigError, ValueError, OSError) as exc:
+        log.error("error: %s", exc)
+        return 2
+    pending = [f for f in folds if not (out / "folds" / f"{f.fold_id}.json").exists()]
+    if features.synthetic:
+        log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
+    log.info("%d fold(s) planned, %d to run (%s protocol, SEED-IV sessions %s, seeds %s)", len(folds),
+             len(pending), args.protocol, args.seediv_sessions, args.seeds)
+    resources = FoldResources(workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
+                              gpus_per_worker=args.gpus_per_worker, max_failures=args.max_failures)
+    if pending:
+        init_ray(args.address, args.num_cpus, args.verbose)
+        concurrent = args.max_concurrent_folds or resources.concurrent_folds(ray.cluster_resources())
+        log.info("running up to %d fold(s) at once, %d worker(s) each", concurrent, resources.workers)
+        storage = args.storage_path or str(out / "ray")
+        try:
+            progress = run_folds(pending, config, features, out, resources, concurrent, storage,
+                                 {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
+        except KeyboardInterrupt:
+            return 130
+        if progress.failed:
+            log.error("%d fold(s) failed; their errors are in %s. Run again with --resume to retry them.",
+                      progress.failed, out / "failed")
+    tables = aggregate(out)
+    print_tables(tables)
+    return 1 if list((out / "failed").glob("*.json")) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
