@@ -149,7 +149,7 @@ class TrainingConfig(_Section):
     use_scheduler: bool = True
     early_stopping: bool = True
     patience: int = 10
-    monitor: str = "accuracy"
+    monitor: str = "loss"
     use_amp: bool = True
     amp_dtype: str = "auto"
     device: str = "auto"
@@ -372,7 +372,7 @@ def get_quick_test_config() -> ExperimentConfig:
         model=ModelConfig(gru_hidden_size=32, cnn_channels=[8, 16, 32], fusion_dim=64,
                           fc_dims=[64, 32], dropout=0.3),
         training=TrainingConfig(batch_size=16, num_epochs=12, patience=5, learning_rate=2e-3),
-        data=DataConfig(augmentation_ratio=1.0, freq_range=[2.0, 45.0]),
+        data=DataConfig(freq_range=[2.0, 45.0]),
     )
 
 

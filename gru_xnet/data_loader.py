@@ -112,13 +112,15 @@ class Normalizer:
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random copy of a normalised window `(C, F, T)`: per-channel gain, noise, a time and a frequency mask.
+    """One random copy of a normalised window `(C, F, T)`, mimicking between-subject differences.
 
-    Feature-domain augmentation (a gain is a shift in log power) keeps copies free: nothing is stored.
+    A per-channel gain and a smooth per-frequency offset (shifts in log power), noise, and one time
+    and one frequency mask. Feature-domain augmentation keeps copies free: nothing is stored.
     """
     c, f, t = x.shape
-    out = x + rng.normal(0.0, 0.2, size=(c, 1, 1)).astype(np.float32)
-    out = out + rng.normal(0.0, 0.1, size=x.shape).astype(np.float32)
+    spectral = np.convolve(rng.normal(0.0, 0.3, size=f + 4), np.ones(5) / 5, mode="valid")
+    out = x + rng.normal(0.0, 0.3, size=(c, 1, 1)) + spectral[None, :, None]
+    out = (out + rng.normal(0.0, 0.1, size=x.shape)).astype(np.float32)
     width = rng.integers(0, max(1, t // 4) + 1)
     start = rng.integers(0, t - width + 1)
     out[:, :, start:start + width] = 0.0

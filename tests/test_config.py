@@ -95,4 +95,4 @@ def test_load_names_the_file(tmp_path):
 
 
 def test_training_config_defaults_validate():
-    assert TrainingConfig().monitor == "accuracy"
+    assert TrainingConfig().monitor == "loss"

@@ -129,7 +129,7 @@ def test_generator_seediv_prefixes_and_dtypes(synthetic_roots):
 @pytest.mark.parametrize("name, options, n_channels, n_trials, n_samples, labels", [
     ("DEAP", {}, 32, 4, 4 * 128, None),
     ("SEEDIV", {"n_classes": 4}, 62, 12, None, [l for s in "123" for l in SEEDIV_LABELS[s][:4]]),
-    ("SEEDIV", {}, 62, 12, None, [int(l in (1, 2)) for s in "123" for l in SEEDIV_LABELS[s][:4]]),
+    ("SEEDIV", {}, 62, 12, None, [int(l not in (1, 2)) for s in "123" for l in SEEDIV_LABELS[s][:4]]),
     ("GAMEEMO", {}, 14, 4, 4 * 128, [0, 1, 0, 1]),
     ("GAMEEMO", {"label_dimension": "arousal", "source": "raw"}, 14, 4, 4 * 128, [0, 0, 1, 1]),
 ])
@@ -332,10 +332,11 @@ def test_seediv_prefixes_labels_and_mapping(tmp_path):
     assert (trials[4].signal == 5).all() and trials[0].sampling_rate == 1000.0
     assert trials[0].channel_names[:3] == ("FP1", "FPZ", "FP2") and trials[0].channel_names[-1] == "CB2"
     two = get_reader("SEEDIV", root / "eeg_raw_data")
-    assert [t.label for t in two.read_subject("1")] == [int(l in (1, 2)) for s in "123" for l in SEEDIV_LABELS[s]]
-    assert two.sampling_rate == 200.0 and "negative {sad, fear} -> 1" in two.label_description()
+    assert [t.label for t in two.read_subject("1")] == [int(l not in (1, 2)) for s in "123" for l in SEEDIV_LABELS[s]]
+    assert two.sampling_rate == 200.0 and "negative {sad, fear} -> 0" in two.label_description()
+    assert two.class_names == ("negative", "non-negative")
     custom = get_reader("SEEDIV", root, negative_classes=(1,), sessions=("2",))
-    assert [t.label for t in custom.read_subject("10")] == [int(l == 1) for l in SEEDIV_LABELS["2"][:2]]
+    assert [t.label for t in custom.read_subject("10")] == [int(l != 1) for l in SEEDIV_LABELS["2"][:2]]
     assert custom.options() == {"n_classes": 2, "sampling_rate": 200.0, "sessions": ["2"], "negative_classes": [1]}
     assert [p.parent.name for p in four.source_files("10")] == ["1", "2", "3"]
 

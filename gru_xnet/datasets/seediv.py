@@ -35,7 +35,11 @@ _FILE_PATTERN = re.compile(r"^([^_]+)_(\d+)\.mat$")
 
 
 class SEEDIVReader(Reader):
-    """SEED-IV raw EEG; 4 emotion classes, or 2 with negative_classes -> 1 and the rest -> 0."""
+    """SEED-IV raw EEG; 4 emotion classes, or 2 with negative_classes -> 0 and the rest -> 1.
+
+    Binary label 1 means non-negative (higher valence), as label 1 means high valence in DEAP and
+    positive games in GAMEEMO, so the three datasets can be trained on together.
+    """
 
     name = "SEEDIV"
     channel_names = SEEDIV_CHANNELS
@@ -60,7 +64,7 @@ class SEEDIVReader(Reader):
         self.sessions = tuple(sorted({str(s) for s in sessions}, key=natural_key))
         if not self.sessions or any(s not in SESSION_LABELS for s in self.sessions):
             raise DatasetError(f"option sessions={sessions!r} is not allowed; allowed values: non-empty subset of ('1', '2', '3')")
-        self.class_names = EMOTIONS if n_classes == 4 else ("non-negative", "negative")
+        self.class_names = EMOTIONS if n_classes == 4 else ("negative", "non-negative")
         self.data_dir = inner_folder(self.root, "eeg_raw_data")
 
     def _files(self) -> dict[str, dict[str, list[Path]]]:
@@ -113,7 +117,7 @@ class SEEDIVReader(Reader):
                 emotion = SESSION_LABELS[session][number - 1]
                 trials.append(Trial(
                     signal=np.ascontiguousarray(data, dtype=np.float32),
-                    label=emotion if self.n_classes == 4 else int(emotion in self.negative_classes),
+                    label=emotion if self.n_classes == 4 else int(emotion not in self.negative_classes),
                     subject=subject, session=session, trial=number,
                     channel_names=SEEDIV_CHANNELS, sampling_rate=self.sampling_rate, dataset=self.name,
                 ))
@@ -127,12 +131,12 @@ class SEEDIVReader(Reader):
         return options
 
     def label_description(self) -> str:
-        """E.g. 'SEEDIV negative {sad, fear} -> 1, non-negative {neutral, happy} -> 0'."""
+        """E.g. 'SEEDIV negative {sad, fear} -> 0, non-negative {neutral, happy} -> 1'."""
         if self.n_classes == 4:
             return "SEEDIV 4 classes: " + ", ".join(f"{i} {e}" for i, e in enumerate(EMOTIONS))
         negative = [EMOTIONS[i] for i in self.negative_classes]
         rest = [e for i, e in enumerate(EMOTIONS) if i not in self.negative_classes]
-        return f"SEEDIV negative {{{', '.join(negative)}}} -> 1, non-negative {{{', '.join(rest)}}} -> 0"
+        return f"SEEDIV negative {{{', '.join(negative)}}} -> 0, non-negative {{{', '.join(rest)}}} -> 1"
 
     @staticmethod
     def _load(path: Path) -> list[tuple[int, str, object]]:

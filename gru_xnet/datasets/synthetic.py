@@ -20,7 +20,7 @@ import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import scipy.io
@@ -46,9 +46,9 @@ VALENCE_EFFECT = {"alpha": 0.30, "beta": 0.20, "theta": -0.10}
 AROUSAL_EFFECT = {"theta": -0.20, "beta": 0.15, "gamma": 0.30}
 """Log-amplitude change per band for level 1 (level 0 gets the opposite sign), times the signal strength."""
 
-SUBJECT_GAIN_SD = 0.25
-SUBJECT_BAND_SD = 0.20
-CHANNEL_BAND_SD = 0.20
+SUBJECT_GAIN_SD = 0.10
+SUBJECT_BAND_SD = 0.05
+CHANNEL_BAND_SD = 0.05
 TRIAL_BAND_SD = 0.10
 BACKGROUND_UV = 15.0
 """Per-subject channel gain, per-subject band offset (all channels), per-channel band offset, per-trial jitter
@@ -251,6 +251,34 @@ def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: in
         (root / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
         roots[name] = root
     return roots
+
+
+DEMO_SUBJECTS = 5
+"""Subjects per dataset that `--synthetic` runs generate: enough for LOSO folds with a validation subject."""
+
+
+def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjects: int = DEMO_SUBJECTS,
+                          **options: Any) -> Path:
+    """Synthetic datasets under out_dir, written only where missing or made with other parameters.
+
+    Returns out_dir, ready to be used as a data root; repeated demo runs reuse the same files (and so
+    the same feature cache).
+    """
+    out_dir = Path(out_dir)
+    for name in dict.fromkeys(canonical_name(n) for n in datasets):
+        marker = out_dir / name / MARKER_NAME
+        trials = options.get("trials")
+        wanted = {"subjects": n_subjects, "signal_strength": float(options.get("signal_strength", 1.0)),
+                  "shuffle_labels": bool(options.get("shuffle_labels", False)), "seed": options.get("seed", 0),
+                  "trials": DEFAULT_TRIALS[name] if trials is None or name == "GAMEEMO" else trials,
+                  "seconds": float(options.get("seconds") or DEFAULT_SECONDS)}
+        try:
+            found = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            found = {}
+        if any(found.get(k) != v for k, v in wanted.items()):
+            write_synthetic(out_dir, [name], n_subjects, **options)
+    return out_dir
 
 
 def main(argv: Sequence[str] | None = None) -> None:
