@@ -10,6 +10,7 @@ loaded with `allow_pickle=False` and memory-mapped; a corrupt entry is rebuilt, 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import logging
@@ -90,6 +91,18 @@ class FeatureSet:
 
     def subjects_of(self, dataset: str) -> list[int]:
         return [i for i, s in enumerate(self.subjects) if s.dataset == dataset]
+
+    def without(self, excluded: Sequence[int]) -> "FeatureSet":
+        """A copy holding no window of the excluded subjects (e.g. test subjects kept out of a search)."""
+        keep = [i for i in range(len(self.subjects)) if i not in set(excluded)]
+        remap = np.full(len(self.subjects), -1, dtype=np.int32)
+        remap[keep] = np.arange(len(keep), dtype=np.int32)
+        rows = self.windows_of(keep)
+        return dataclasses.replace(
+            self, features=np.ascontiguousarray(self.features[rows]), labels=self.labels[rows],
+            subject_index=remap[self.subject_index[rows]], trials=self.trials[rows], sessions=self.sessions[rows],
+            subjects=[self.subjects[i] for i in keep],
+            datasets=[d for d in self.datasets if any(self.subjects[i].dataset == d for i in keep)])
 
 
 def select_channels(config: DataConfig, readers: Sequence[Reader]) -> tuple[str, ...]:

@@ -123,7 +123,7 @@ def _fold_task(fold: Fold, config: ExperimentConfig, features_box: list, resourc
     started = time.time()
     result = fit_fold(run_name=fold.fold_id, config=config, features_ref=features_box[0], split=fold.split,
                       seed=fold.seed, resources=resources, storage_path=storage_path)
-    result["wall_seconds"] = time.time() - started
+    result.update(started_at=started, finished_at=time.time(), wall_seconds=time.time() - started)
     return result
 
 

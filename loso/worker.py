@@ -8,6 +8,7 @@ checkpoint so it reaches the driver on any cluster without shared files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -29,6 +30,7 @@ from gru_xnet.model import build_model
 from gru_xnet.train import detailed_results, seed_everything
 
 RESULT_FILE = "fold_result.json"
+log = logging.getLogger(__name__)
 
 
 def _seen_subjects(features: FeatureSet, loader) -> list[str]:
@@ -114,7 +116,25 @@ class FoldResources:
 
 def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, split: Split, seed: int,
              resources: FoldResources, storage_path: str, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Run one fold as a TorchTrainer and return rank 0's result (raises TrainingFailedError on failure)."""
+    """Run one fold as a TorchTrainer and return rank 0's result (raises TrainingFailedError on failure).
+
+    Worker failures during training are retried by Ray Train (`max_failures`); a worker lost while
+    the controller sets the group up surfaces as a ControllerError, which is retried here as often.
+    """
+    for attempt in range(resources.max_failures + 1):
+        try:
+            return _fit_once(run_name=f"{run_name}-retry{attempt}" if attempt else run_name, config=config,
+                             features_ref=features_ref, split=split, seed=seed, resources=resources,
+                             storage_path=storage_path, callbacks=callbacks)
+        except ray.train.ControllerError as exc:
+            if attempt == resources.max_failures:
+                raise
+            log.warning("fold %s: Ray Train controller failed (%s); retrying", run_name, exc)
+    raise AssertionError("unreachable")
+
+
+def _fit_once(*, run_name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, split: Split, seed: int,
+              resources: FoldResources, storage_path: str, callbacks: Sequence[Any]) -> dict[str, Any]:
     trainer = TorchTrainer(
         train_fold,
         train_loop_config={"config": config.to_dict(), "features": features_ref, "seed": seed,

@@ -1,0 +1,61 @@
+"""Shared fixtures: one small local Ray instance per test session, and synthetic datasets on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gru_xnet.config import ExperimentConfig, get_quick_test_config
+from gru_xnet.datasets import write_synthetic
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A real local Ray instance (2 CPUs, no dashboard), shared by every test that needs Ray."""
+    import ray
+
+    from loso.run import RAY_ENV
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 ** 2, log_to_driver=False,
+             runtime_env={"env_vars": RAY_ENV})
+    yield ray
+    ray.shutdown()
+
+
+def _small(tmp_path_factory, name: str, **options) -> Path:
+    root = tmp_path_factory.mktemp(name)
+    write_synthetic(root, ["DEAP", "SEEDIV", "GAMEEMO"], 4, trials=6, seconds=12.0, **options)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """4 subjects per dataset with a planted class signal, in the real file formats."""
+    return _small(tmp_path_factory, "synthetic")
+
+
+@pytest.fixture(scope="session")
+def shuffled_root(tmp_path_factory) -> Path:
+    """The same layout with labels independent of the signal: nothing to learn."""
+    return _small(tmp_path_factory, "shuffled", shuffle_labels=True)
+
+
+def tiny_config(root: Path, tmp_path: Path, datasets=("DEAP",), **training) -> ExperimentConfig:
+    """The quick config made smaller still, reading `root`, writing and caching under `tmp_path`."""
+    config = get_quick_test_config()
+    config.data.datasets = list(datasets)
+    config.data.data_root = str(root)
+    config.data.cache_dir = str(tmp_path / "cache")
+    config.output_dir = str(tmp_path / "outputs")
+    config.model.gru_hidden_size = 16
+    config.model.cnn_channels = [4, 8, 16]
+    config.model.fusion_dim = 32
+    config.model.fc_dims = [32, 16]
+    config.training.num_epochs = training.pop("num_epochs", 4)
+    for key, value in training.items():
+        setattr(config.training, key, value)
+    config.validate()
+    return config

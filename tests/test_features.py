@@ -1,0 +1,177 @@
+"""Feature building, the STFT cache, subject-wise splits, normalisation, augmentation and sampling."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gru_xnet.config import DataConfig
+from gru_xnet.data_loader import (EpochSampler, Normalizer, Split, WindowDataset, make_loaders, subject_split,
+                                  validation_subjects)
+from gru_xnet.datasets import DatasetError
+from gru_xnet.features import build_feature_set, window_trial
+from gru_xnet.preprocessing import STFTPreprocessor
+
+
+def data_config(root: Path, tmp_path: Path, datasets=("DEAP",), **kwargs) -> DataConfig:
+    return DataConfig(datasets=list(datasets), data_root=str(root), cache_dir=str(tmp_path / "cache"), **kwargs)
+
+
+@pytest.mark.parametrize("datasets, channels", [(("DEAP",), 32), (("SEEDIV",), 62), (("GAMEEMO",), 14),
+                                                (("DEAP", "SEEDIV", "GAMEEMO"), 14), (("DEAP", "SEEDIV"), 32)])
+def test_any_subset_gives_one_shape(synthetic_root, tmp_path, datasets, channels):
+    features = build_feature_set(data_config(synthetic_root, tmp_path, datasets))
+    n, c, f, t = features.features.shape
+    assert c == channels == len(features.channel_names) and f == len(features.frequencies)
+    assert features.datasets == list(datasets) and features.synthetic
+    assert len(features.labels) == len(features.subject_index) == len(features.trials) == n
+    assert {s.dataset for s in features.subjects} == set(datasets) and len(features.subjects) == 4 * len(datasets)
+    if len(datasets) == 3:
+        assert features.channel_names == ("AF3", "AF4", "F3", "F4", "F7", "F8", "FC5", "FC6", "O1", "O2",
+                                          "P7", "P8", "T7", "T8")
+
+
+def test_windows_and_stft_match_direct_computation(synthetic_root, tmp_path):
+    from gru_xnet.datasets import get_reader
+
+    config = data_config(synthetic_root, tmp_path, window_seconds=2.0, window_overlap=0.5)
+    features = build_feature_set(config)
+    trial = get_reader("DEAP", synthetic_root / "DEAP").read_subject("s01")[0]
+    windows = window_trial(trial.signal, 256, 128)
+    assert len(windows) == (trial.signal.shape[1] - 256) // 128 + 1
+    expected = STFTPreprocessor.for_sampling_rate(128, 1.0, 0.5, (0.5, 50.0)).transform(windows)
+    first = features.windows_of([0])[: len(windows)]
+    np.testing.assert_allclose(features.features[first], expected, rtol=1e-5)
+    assert (features.trials[first] == 1).all() and (features.labels[first] == trial.label).all()
+
+
+def test_cache_hit_miss_and_invalidation(synthetic_root, tmp_path, caplog):
+    config = data_config(synthetic_root, tmp_path)
+    cold = build_feature_set(config)
+    entries = sorted((tmp_path / "cache" / "features" / "DEAP").iterdir())
+    assert len(entries) == 4
+    stamps = {e: (e / "features.npy").stat().st_mtime_ns for e in entries}
+    warm = build_feature_set(config)
+    np.testing.assert_array_equal(cold.features, warm.features)
+    assert {e: (e / "features.npy").stat().st_mtime_ns for e in entries} == stamps  # hit: nothing rewritten
+    changed = build_feature_set(data_config(synthetic_root, tmp_path, stft_overlap=0.75))
+    assert changed.features.shape[-1] > cold.features.shape[-1]  # a parameter change is a miss
+    relabelled = build_feature_set(data_config(synthetic_root, tmp_path, deap_label="arousal"))
+    assert not np.array_equal(relabelled.labels, cold.labels)  # label options are part of the key
+    assert len(list((tmp_path / "cache" / "features" / "DEAP").iterdir())) == 12
+
+
+def test_changed_source_file_is_a_miss(synthetic_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_root / "DEAP", root / "DEAP")
+    config = data_config(root, tmp_path)
+    before = build_feature_set(config)
+    source = root / "DEAP" / "data_preprocessed_python" / "s02.dat"
+    shutil.copy(root / "DEAP" / "data_preprocessed_python" / "s03.dat", source)
+    os.utime(source, ns=(1, 1))
+    after = build_feature_set(config)
+    rows_before, rows_after = before.windows_of([1]), after.windows_of([1])
+    assert not np.array_equal(before.features[rows_before], after.features[rows_after])
+    np.testing.assert_array_equal(after.features[rows_after], after.features[after.windows_of([2])])
+
+
+def test_truncated_cache_entry_is_rebuilt_and_others_kept(synthetic_root, tmp_path, caplog):
+    config = data_config(synthetic_root, tmp_path)
+    reference = build_feature_set(config)
+    entries = sorted((tmp_path / "cache" / "features" / "DEAP").iterdir())
+    victim = entries[1] / "features.npy"
+    victim.write_bytes(victim.read_bytes()[:1000])
+    (entries[2] / "meta.json").write_text("{not json")
+    untouched = (entries[0] / "features.npy").stat().st_mtime_ns
+    rebuilt = build_feature_set(config)
+    np.testing.assert_array_equal(reference.features, rebuilt.features)
+    assert "corrupt" in caplog.text
+    assert (entries[0] / "features.npy").stat().st_mtime_ns == untouched
+
+
+def test_cache_is_read_without_pickle(synthetic_root, tmp_path):
+    build_feature_set(data_config(synthetic_root, tmp_path))
+    entry = next((tmp_path / "cache" / "features" / "DEAP").iterdir())
+    meta = json.loads((entry / "meta.json").read_text())
+    for name in meta:
+        array = np.load(entry / f"{name}.npy", allow_pickle=False)
+        assert list(array.shape) == meta[name]["shape"]
+
+
+def test_unknown_dataset_and_missing_root(tmp_path):
+    with pytest.raises(ValueError, match="DEAP, SEEDIV, GAMEEMO"):
+        DataConfig(datasets=["MAHNOB"])
+    with pytest.raises(DatasetError, match=str(tmp_path / "nowhere")):
+        build_feature_set(DataConfig(datasets=["DEAP"], data_root=str(tmp_path / "nowhere"), cache_stft=False))
+
+
+def test_subject_split_is_disjoint_and_per_dataset(synthetic_root, tmp_path):
+    features = build_feature_set(data_config(synthetic_root, tmp_path, ("DEAP", "GAMEEMO"),
+                                             train_ratio=0.5, val_ratio=0.25, test_ratio=0.25))
+    split = subject_split(features, DataConfig(train_ratio=0.5, val_ratio=0.25, test_ratio=0.25), seed=3)
+    sides = [set(split.train), set(split.val), set(split.test)]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert set().union(*sides) == set(range(8))
+    for side in sides:  # every dataset on every side
+        assert {features.subjects[s].dataset for s in side} == {"DEAP", "GAMEEMO"}
+    windows = {name: set(features.subject_index[split.windows(features, name)]) for name in ("train", "val", "test")}
+    assert windows["train"] == sides[0] and windows["test"] == sides[2]
+    with pytest.raises(ValueError, match="two sides"):
+        Split((0, 1), (1,), (2,))
+
+
+def test_validation_subjects_come_from_the_pool(synthetic_root, tmp_path):
+    features = build_feature_set(data_config(synthetic_root, tmp_path))
+    train, val = validation_subjects(features, [1, 2, 3], 0.34, seed=0)
+    assert set(train) | set(val) == {1, 2, 3} and len(val) == 1 and 0 not in train + val
+
+
+def test_normalizer_uses_training_windows_only(synthetic_root, tmp_path):
+    features = build_feature_set(data_config(synthetic_root, tmp_path))
+    train = features.windows_of([0, 1])
+    norm = Normalizer.fit(features.features, train)
+    expected = features.features[train].mean(axis=(0, 3))
+    np.testing.assert_allclose(norm.mean[..., 0], expected, rtol=1e-4, atol=1e-4)
+    shifted = features.features.copy()
+    shifted[features.windows_of([3])] += 100.0  # a test subject's values cannot move the statistics
+    np.testing.assert_allclose(Normalizer.fit(shifted, train).mean, norm.mean)
+
+
+def test_augmented_copies_are_seeded_and_train_only(synthetic_root, tmp_path):
+    config = data_config(synthetic_root, tmp_path, augmentation_ratio=2.0)
+    features = build_feature_set(config)
+    loaders = make_loaders(features, Split((0, 1), (2,), (3,)), config, batch_size=8, seed=5)
+    train = loaders.train.dataset
+    n = len(train.indices)
+    assert len(train) == 3 * n and len(loaders.test.dataset) == len(features.windows_of([3]))
+    x0, y0, _, w0 = train[n + 4]
+    x1, y1, _, w1 = train[n + 4]
+    assert w0 == w1 == train[4][3] and y0 == y1 and np.array_equal(x0.numpy(), x1.numpy())
+    assert not np.array_equal(x0.numpy(), train[4][0].numpy())
+    assert not np.array_equal(train[2 * n + 4][0].numpy(), x0.numpy())  # the second copy differs
+
+
+def test_balanced_sampler_equalises_groups_and_shards():
+    groups = np.array([0] * 90 + [1] * 10)
+    counts = np.bincount([groups[i] for i in EpochSampler(groups, balance=True, seed=0)], minlength=2)
+    assert abs(counts[0] - counts[1]) < 25
+    shards = [list(EpochSampler(groups, balance=False, seed=1, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 50 and not set(shards[0]) & set(shards[1])
+    sampler = EpochSampler(groups, balance=False, seed=1)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert first != list(sampler) and sorted(first) == list(range(100))
+
+
+def test_window_dataset_items(synthetic_root, tmp_path):
+    features = build_feature_set(data_config(synthetic_root, tmp_path))
+    rows = features.windows_of([2])
+    dataset = WindowDataset(features, rows, Normalizer.identity())
+    x, y, d, w = dataset[0]
+    assert tuple(x.shape) == features.features.shape[1:] and w == rows[0] and d == 0 and y == features.labels[w]

@@ -1,0 +1,172 @@
+"""LOSO on a real local Ray instance: folds as Ray Train jobs, leakage, chance levels, failures, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loso.folds import plan_folds
+from loso.run import main
+from loso.worker import FoldResources, fit_fold
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_loso(root: Path, tmp_path: Path, name: str, *extra: str, datasets=("GAMEEMO",)) -> Path:
+    """loso.run's main on `root` with a tiny config file; returns the output folder."""
+    config = tiny_config(root, tmp_path, datasets=datasets, num_epochs=6)
+    config_path = tmp_path / f"{name}.json"
+    config.save(config_path)
+    out = tmp_path / name
+    code = main(["--config", str(config_path), "--data-root", str(root), "--output", str(out), *extra])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted(ray_session, synthetic_root, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("planted")
+    return run_loso(synthetic_root, tmp, "loso")
+
+
+def folds_of(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "folds").glob("*.json"))]
+
+
+def test_every_subject_held_out_once_with_tables(planted):
+    folds = folds_of(planted)
+    assert sorted(f["fold"]["subject"] for f in folds) == ["S01", "S02", "S03", "S04"]
+    for stem in ("per_subject", "per_dataset"):
+        for suffix in (".csv", ".md", ".tex"):
+            text = (planted / "tables" / f"{stem}{suffix}").read_text()
+            assert "SYNTHETIC DATA" in text and "protocol 'within'" in text and "GAMEEMO valence" in text
+    table = pd.read_csv(planted / "tables" / "per_subject.csv", comment="#")
+    assert list(table["subject"]) == ["S01", "S02", "S03", "S04"]
+    assert (planted / "figures" / "per_subject_accuracy.png").stat().st_size > 10_000
+    fold = folds[0]
+    assert fold["synthetic"] is True and len(fold["config_hash"]) == 12
+    assert len(fold["predictions"]["y_pred"]) == fold["test"]["n"] == np.sum(fold["test"]["confusion_matrix"])
+
+
+def test_test_subject_never_in_training_or_validation(planted):
+    for fold in folds_of(planted):
+        held_out = f"GAMEEMO/{fold['fold']['subject']}"
+        seen = fold["seen_subjects"]
+        assert seen["test"] == [held_out]
+        assert held_out not in seen["train"] and held_out not in seen["val"]
+        assert len(seen["val"]) == 1 and not set(seen["val"]) & set(seen["train"])
+
+
+def test_folds_ran_concurrently(planted):
+    spans = sorted((f["started_at"], f["finished_at"]) for f in folds_of(planted))
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def test_planted_signal_beats_chance(planted):
+    # 4 held-out subjects x 12 windows; a planted effect the generator makes linearly separable.
+    # Chance is 50%; a mean balanced accuracy of 65% over 4 subjects is far outside label noise.
+    datasets = pd.read_csv(planted / "tables" / "per_dataset.csv", comment="#")
+    assert datasets.loc[0, "balanced_accuracy_mean"] > 65.0
+
+
+def test_shuffled_labels_stay_near_chance(ray_session, shuffled_root, tmp_path):
+    out = run_loso(shuffled_root, tmp_path, "shuffled")
+    datasets = pd.read_csv(out / "tables" / "per_dataset.csv", comment="#")
+    # Labels carry no signal: the mean over 4 subjects of 48 windows each stays within 20 points of
+    # chance, and the test against chance is not significant.
+    assert abs(datasets.loc[0, "balanced_accuracy_mean"] - 50.0) < 20.0
+    assert not datasets.loc[0, "wilcoxon_p"] < 0.05
+
+
+def test_two_workers_give_the_same_result_shape(ray_session, synthetic_root, tmp_path):
+    from gru_xnet.features import build_feature_set
+
+    config = tiny_config(synthetic_root, tmp_path, num_epochs=2)
+    features = build_feature_set(config.data)
+    fold = plan_folds(features, subjects=["s01"])[0]
+    ref = ray_session.put(features)
+    results = [fit_fold(run_name=f"w{n}", config=config, features_ref=ref, split=fold.split, seed=0,
+                        resources=FoldResources(workers=n, cpus_per_worker=1), storage_path=str(tmp_path / "ray"))
+               for n in (1, 2)]
+    one, two = results
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one.keys() == two.keys() and one["test"].keys() == two["test"].keys()
+    assert len(one["predictions"]["y_pred"]) == len(two["predictions"]["y_pred"]) == one["test"]["n"]
+    assert len(one["history"]) == len(two["history"]) == 2
+    assert one["seen_subjects"] == two["seen_subjects"]
+
+
+def _train_workers_of(ray_module) -> list[int]:
+    """PIDs of this Ray session's Train worker processes (children of its raylet)."""
+    raylet = ray_module._private.worker._global_node.all_processes["raylet"][0].process.pid
+    pids = subprocess.run(["pgrep", "-f", "ray::RayTrainWorker"], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in pids if f"PPid:\t{raylet}\n" in Path(f"/proc/{p}/status").read_text()]
+
+
+def _kill_first_worker(ray_module, stop: threading.Event) -> list[int]:
+    """Kill -9 the first Ray Train worker that appears, once it trains (a crashed node or an OOM kill)."""
+    while not stop.is_set():
+        found = _train_workers_of(ray_module)
+        if found:
+            time.sleep(3.0)
+            os.kill(found[0], signal.SIGKILL)
+            return found[:1]
+        time.sleep(0.2)
+    return []
+
+
+def test_fold_survives_a_killed_worker(ray_session, synthetic_root, tmp_path):
+    stop = threading.Event()
+    killed: list[int] = []
+    killer = threading.Thread(target=lambda: killed.extend(_kill_first_worker(ray_session, stop)))
+    killer.start()
+    try:
+        out = run_loso(synthetic_root, tmp_path, "killed", "--subjects", "S01", "--max-failures", "2",
+                       "--training.num_epochs", "40")
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no worker process was found to kill"
+    fold = folds_of(out)[0]
+    assert fold["fold"]["subject"] == "S01" and fold["test"]["n"] > 0
+    assert not list((out / "failed").glob("*.json"))
+
+
+def test_interrupt_then_resume_equals_uninterrupted(planted, synthetic_root, tmp_path):
+    config_path = tmp_path / "resume.json"
+    tiny_config(synthetic_root, tmp_path, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
+    out = tmp_path / "resumed"
+    args = ["--config", str(config_path), "--data-root", str(synthetic_root), "--output", str(out),
+            "--max-concurrent-folds", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "loso.run", *args, "--num-cpus", "2"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "folds").glob("*.json")) and proc.poll() is None:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    log = proc.communicate(timeout=120)[0]
+    done_before = len(list((out / "folds").glob("*.json")))
+    assert 1 <= done_before < 4, log
+    assert main([*args, "--resume"]) == 0
+    assert len(folds_of(out)) == 4
+    resumed = pd.read_csv(out / "tables" / "per_subject.csv", comment="#")
+    reference = pd.read_csv(planted / "tables" / "per_subject.csv", comment="#")
+    pd.testing.assert_frame_equal(resumed, reference)
+
+
+def test_refuses_to_mix_runs_without_resume(planted):
+    config = json.loads((planted / "run.json").read_text())["config"]
+    assert main(["--config", str(planted.parent / "loso.json"), "--data-root", config["data"]["data_root"],
+                 "--output", str(planted)]) == 2
