@@ -300,6 +300,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
         frequencies=frequencies, n_classes=readers[0].n_classes, class_names=readers[0].class_names,
         synthetic=synthetic,
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
+                                        "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic} for r in readers},
                   "channels": list(channels), "window_seconds": config.window_seconds,
                   "window_overlap": config.window_overlap, "stft": stft},

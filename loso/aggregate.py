@@ -193,7 +193,7 @@ def print_tables(tables: dict) -> None:
         print(tables["datasets"].to_string(index=False))
     for dataset, cm in tables["confusions"].items():
         print(f"\nPooled confusion matrix, {dataset} (rows true, columns predicted: "
-              f"{', '.join(tables['class_names'])}):")
+              f"{', '.join(tables['class_names'][dataset])}):")
         for row in cm:
             print("  " + " ".join(f"{v:6d}" for v in row))
     print(f"\nTables in {tables['out']}/tables, plot in {tables['out']}/figures/per_subject_accuracy.png")

@@ -91,7 +91,8 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features) -
     return {"config_hash": config.fingerprint(), "config": config.to_dict(), "protocol": args.protocol,
             "seediv_sessions": args.seediv_sessions, "seeds": list(args.seeds),
             "datasets": features.datasets, "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
-            "n_classes": features.n_classes, "class_names": list(features.class_names),
+            "n_classes": features.n_classes,
+            "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
             "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
             "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold}
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the main job: a quick training run on synthetic data.
+# Set up (idempotent) and run the main job: a LOSO demo on synthetic DEAP and SEED-IV, local Ray.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m gru_xnet.train --config quick --synthetic --datasets DEAP SEEDIV "$@"
+exec .venv/bin/python -m loso.run --synthetic --datasets DEAP SEEDIV "$@"

@@ -34,7 +34,7 @@ from .registry import DATASET_NAMES, canonical_name
 from .seediv import SAMPLING_RATE as SEEDIV_RATE
 from .seediv import SEEDIV_CHANNELS, SESSION_LABELS, SUBJECT_PREFIXES
 
-DEFAULT_TRIALS = {"DEAP": 8, "SEEDIV": 8, "GAMEEMO": len(GAMES)}
+DEFAULT_TRIALS = {"DEAP": 8, "SEEDIV": 4, "GAMEEMO": len(GAMES)}
 MAX_TRIALS = {"DEAP": 40, "SEEDIV": len(SESSION_LABELS["1"]), "GAMEEMO": len(GAMES)}
 """Trials per subject (DEAP), per session (SEED-IV); GAMEEMO always has its four games."""
 DEFAULT_SECONDS = 20.0
