@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from gru_xnet.checkpoint import CheckpointError
 from gru_xnet.config import DataConfig
 from gru_xnet.data_loader import Normalizer, WindowDataset
+from gru_xnet.datasets import canonical_name
 from gru_xnet.engine import Evaluation, evaluate, resolve_device, resolve_precision
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = predict(args.checkpoint, args.dataset, args.data_root, args.subjects, device=args.device,
                          batch_size=args.batch_size)
-        output = Path(args.output or f"predictions_{args.dataset.upper()}.csv")
+        output = Path(args.output or f"predictions_{canonical_name(args.dataset)}.csv")
         write_csv(result.rows, output)
     except (ValueError, OSError) as exc:
         log.error("error: %s", exc)

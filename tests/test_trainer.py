@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import pickle
 from pathlib import Path
@@ -127,12 +128,12 @@ def test_broken_and_foreign_checkpoints_are_refused_naming_the_file(trained, tmp
         with pytest.raises(CheckpointError, match=path.name):
             load_model(path)
     pickled = tmp_path / "pickled.pth"
-    pickled.write_bytes(pickle.dumps({"weights": [1, 2]}))
+    pickled.write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=2))
     with pytest.raises(CheckpointError, match="pickled.pth"):
         read_checkpoint(pickled)
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(synthetic_root, tmp_path):
+def test_resume_after_interruption_matches_uninterrupted_run(synthetic_root, tmp_path, caplog):
     def config(where):
         return tiny_config(synthetic_root, tmp_path / where, num_epochs=4, use_amp=False, keep_last_checkpoints=1)
 
@@ -149,8 +150,12 @@ def test_resume_after_interruption_matches_uninterrupted_run(synthetic_root, tmp
 
     with pytest.raises(KeyboardInterrupt):
         Interrupted(config("resumed")).train()
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="gru_xnet")
     resumed = Trainer(config("resumed"))
     resumed_history = resumed.train(resume=True)
+    assert "checkpoint_epoch_2.pth (epoch 2 done)" in caplog.text
+    assert "epoch 3/4" in caplog.text and "epoch 2/4" not in caplog.text  # only the missing epochs ran
     assert [r["epoch"] for r in resumed_history] == [1, 2, 3, 4]
     assert resumed_history == full_history
     assert resumed.test()["confusion_matrix"] == full_results["confusion_matrix"]

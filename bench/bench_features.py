@@ -1,0 +1,71 @@
+"""Feature building for DEAP-sized subjects: cold (read .dat, window, STFT, write cache) vs from cache.
+
+    python bench/bench_features.py [--subjects 2]
+
+Writes synthetic DEAP subjects of the real size (40 trials x 40 channels x 8064 samples, float64
+pickles, ~100 MB each), then in fresh processes builds their feature set cold (both cores, one
+subject per thread) and again from the cache. Prints times, the ratio (target: cache >= 20x faster),
+peak memory, and the projected cold time for all 32 subjects on this machine (target <= 30 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def build(root: str, cache: str) -> None:
+    """Child process: build the feature set once and print time and peak RSS as JSON."""
+    from gru_xnet.config import DataConfig
+    from gru_xnet.features import build_feature_set
+
+    start = time.perf_counter()
+    features = build_feature_set(DataConfig(datasets=["DEAP"], data_root=root, cache_dir=cache))
+    float(features.features[:, 0].sum())  # touch the data, as training would
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"seconds": elapsed, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "windows": len(features), "shape": list(features.features.shape)}))
+
+
+def run_child(root: Path, cache: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(root), str(cache)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=2)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        build(*args.child)
+        return
+    from gru_xnet.datasets import write_synthetic
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_features_"))
+    write_synthetic(tmp / "data", ["DEAP"], args.subjects, trials=40, seconds=60.0)
+    size = sum(p.stat().st_size for p in (tmp / "data" / "DEAP").rglob("*.dat")) / args.subjects / 1e6
+    cold = run_child(tmp / "data", tmp / "cache")
+    warm = run_child(tmp / "data", tmp / "cache")
+    cores = os.cpu_count() or 1
+    per_subject = cold["seconds"] / args.subjects * min(args.subjects, cores)  # wall time of one subject slot
+    projected = per_subject * 32 / cores
+    print(f"{args.subjects} DEAP-sized subjects ({size:.0f} MB .dat each) -> features {cold['shape']}")
+    print(f"cold build (read + window + STFT + cache write, {cores} threads): {cold['seconds']:6.2f} s, "
+          f"peak RSS {cold['peak_mb']:.0f} MB")
+    print(f"from cache (memory-mapped .npy):                             {warm['seconds']:6.2f} s, "
+          f"peak RSS {warm['peak_mb']:.0f} MB")
+    print(f"cache speed-up: {cold['seconds'] / warm['seconds']:.1f}x  (target >= 20x)")
+    print(f"projected cold build, all 32 DEAP subjects on {cores} cores: {projected:.1f} s  (target <= 30 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""CPU training throughput: fp32 vs bf16 autocast, and the data loader's share of step time.
+
+    python bench/bench_train.py [--config quick|full] [--channels 32] [--windows 512] [--epochs 2]
+
+Uses the real path (WindowDataset with normalisation and augmentation, EpochSampler, DataLoader,
+engine.train_one_epoch) on random features of DEAP's window shape, and times: an epoch of the data
+loader alone, and a training epoch with autocast off and with bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from gru_xnet.config import DataConfig, resolve_config
+from gru_xnet.data_loader import Split, make_loaders
+from gru_xnet.engine import Precision, make_optimizer, train_one_epoch
+from gru_xnet.features import FeatureSet, SubjectKey
+from gru_xnet.model import build_model
+
+
+def random_features(n: int, channels: int, freqs: int = 50, frames: int = 9) -> FeatureSet:
+    """A FeatureSet of random windows from 4 subjects, shaped like DEAP's 4 s windows."""
+    rng = np.random.default_rng(0)
+    return FeatureSet(features=rng.standard_normal((n, channels, freqs, frames), dtype=np.float32),
+                      labels=rng.integers(0, 2, n), subject_index=np.arange(n, dtype=np.int32) % 4,
+                      trials=np.ones(n, np.int32), sessions=np.ones(n, np.int16),
+                      subjects=[SubjectKey("DEAP", f"s0{i}") for i in range(1, 5)], datasets=["DEAP"],
+                      channel_names=tuple(f"C{i}" for i in range(channels)), frequencies=np.arange(1, freqs + 1),
+                      n_classes=2, class_names=("low", "high"), synthetic=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="quick")
+    parser.add_argument("--channels", type=int, default=32)
+    parser.add_argument("--windows", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    config = resolve_config(args.config)
+    features = random_features(args.windows, args.channels)
+    data = DataConfig(datasets=["DEAP"], augmentation_ratio=1.0)
+    loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), data, batch_size=config.training.batch_size, seed=0)
+    items = len(loaders.sampler)
+
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        for _batch in loaders.train:
+            pass
+    loading = (time.perf_counter() - start) / args.epochs
+
+    cpu = torch.device("cpu")
+    rates = {}
+    for name, precision in (("fp32", Precision("cpu", None)), ("bf16 autocast", Precision("cpu", torch.bfloat16))):
+        torch.manual_seed(0)
+        model = build_model(config.model, loaders.input_shape, 2)
+        optimizer = make_optimizer(model, config.training)
+        train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision, scaler=precision.scaler())
+        start = time.perf_counter()
+        for _ in range(args.epochs):
+            train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision,
+                            scaler=precision.scaler())
+        rates[name] = items * args.epochs / (time.perf_counter() - start)
+    print(f"{args.config} model, {args.channels} channels, batch {config.training.batch_size}, "
+          f"{items} windows per epoch (half augmented), {torch.get_num_threads()} threads")
+    for name, rate in rates.items():
+        print(f"{name:14s} {rate:8.1f} windows/s")
+    print(f"bf16 / fp32 throughput: {rates['bf16 autocast'] / rates['fp32']:.2f}x")
+    print(f"data loader alone: {items / loading:8.1f} windows/s = "
+          f"{100 * (items / rates['fp32']) ** -1 * loading:.1f}% of an fp32 step's time")
+
+
+if __name__ == "__main__":
+    main()
