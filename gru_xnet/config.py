@@ -339,12 +339,24 @@ class ExperimentConfig(_Section):
         if name not in {f.name for f in dataclasses.fields(target)} or isinstance(getattr(target, name), _Section):
             raise ConfigError(f"unknown config key '{dotted_key}'; known keys: "
                               + ", ".join(f.name for f in dataclasses.fields(target)))
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw.split(",") if isinstance(getattr(target, name), list) else raw
+        old = getattr(target, name)
+        value = _literal(raw)
+        if isinstance(old, list) and isinstance(value, (str, int, float)):
+            value = [_literal(part) for part in str(raw).split(",")]
         setattr(target, name, value)
-        self.validate()
+        try:
+            self.validate()
+        except ConfigError:
+            setattr(target, name, old)
+            raise
+
+
+def _literal(text: str) -> Any:
+    """A JSON literal ('64', '0.5', 'true', '[1, 2]') or, failing that, the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_training_curves(history: list[dict], path: str | Path, title: str = "") -> None:
-    """Two panels (loss, accuracy %) with train and validation lines; best epoch marked."""
+    """Two panels (loss, accuracy %) with train and validation lines."""
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy (%)")):

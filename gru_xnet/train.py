@@ -131,7 +131,7 @@ class Trainer:
 
     def _resume_state(self, path: Path) -> FitState:
         ckpt = read_checkpoint(path)
-        if ckpt["config"] != self.config.to_dict():
+        if ExperimentConfig.from_dict(ckpt["config"]).fingerprint() != self.config.fingerprint():
             raise ConfigError(f"cannot resume from {path}: it was written with a different config")
         if ckpt.get("split") != [list(self.split.train), list(self.split.val), list(self.split.test)]:
             raise ConfigError(f"cannot resume from {path}: its subject split differs from this data")
@@ -158,7 +158,11 @@ class Trainer:
         self._setup()
         handler = logging.FileHandler(self.output_dir / "logs" / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger("gru_xnet").addHandler(handler)
+        library_log = logging.getLogger("gru_xnet")
+        previous_level = library_log.level
+        if library_log.getEffectiveLevel() > logging.INFO:  # the log file records epochs even if the caller is quiet
+            library_log.setLevel(logging.INFO)
+        library_log.addHandler(handler)
         try:
             state = None
             if resume:
@@ -176,6 +180,7 @@ class Trainer:
 
             def on_epoch_end(st: FitState, record: dict) -> None:
                 if bar is not None:
+                    bar.clear()
                     bar.reset()
                 self._on_epoch_end(st, record)
 
@@ -189,7 +194,8 @@ class Trainer:
                                        f"{' (SYNTHETIC data)' if self.features.synthetic else ''}")
             return self.state.history
         finally:
-            logging.getLogger("gru_xnet").removeHandler(handler)
+            library_log.removeHandler(handler)
+            library_log.setLevel(previous_level)
             handler.close()
 
     def test(self) -> dict[str, Any]:

@@ -25,6 +25,17 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Test models are tiny: a second intra-op thread only spins against the other core's work."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _small(tmp_path_factory, name: str, **options) -> Path:
     root = tmp_path_factory.mktemp(name)
     write_synthetic(root, ["DEAP", "SEEDIV", "GAMEEMO"], 4, trials=6, seconds=12.0, **options)

@@ -96,3 +96,13 @@ def test_load_names_the_file(tmp_path):
 
 def test_training_config_defaults_validate():
     assert TrainingConfig().monitor == "loss"
+
+
+def test_set_option_lists_of_numbers_and_rollback():
+    config = get_quick_test_config()
+    config.set_option("model.cnn_channels", "4,8,16")
+    config.set_option("data.freq_range", "1,40")
+    assert config.model.cnn_channels == [4, 8, 16] and config.data.freq_range == [1.0, 40.0]
+    with pytest.raises(ConfigError, match="model.dropout"):
+        config.set_option("model.dropout", "1.5")
+    assert config.model.dropout == 0.3

@@ -11,7 +11,6 @@ from gru_xnet.predict import main, predict
 from gru_xnet.train import Trainer
 
 from conftest import tiny_config
-from test_trainer import one_torch_thread  # noqa: F401  (autouse fixture: tiny models run on one thread)
 
 
 def _train(root, tmp_path, dataset: str):
@@ -20,6 +19,9 @@ def _train(root, tmp_path, dataset: str):
                                   early_stopping=False))
     trainer.train()
     return trainer, trainer.test(), trainer.output_dir / "checkpoints" / "best_model.pth"
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
