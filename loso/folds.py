@@ -46,7 +46,7 @@ def plan_folds(features: FeatureSet, *, protocol: str = "within", seediv_session
                          "combine it with protocol 'within', not 'joint'")
     if not seeds:
         raise ValueError("seeds: expected at least one seed")
-    wanted = _selected(features, subjects)
+    wanted = select_subjects(features, subjects)
     folds = []
     for seed in seeds:
         for test in wanted:
@@ -67,7 +67,7 @@ def plan_folds(features: FeatureSet, *, protocol: str = "within", seediv_session
     return folds
 
 
-def _selected(features: FeatureSet, subjects: Sequence[str] | None) -> list[int]:
+def select_subjects(features: FeatureSet, subjects: Sequence[str] | None) -> list[int]:
     """Indices of the subjects to hold out: all, or those named as 'S01' or 'DEAP/s01'."""
     if not subjects:
         return list(range(len(features.subjects)))

@@ -34,14 +34,24 @@ log = logging.getLogger("loso")
 RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_DEDUP_LOGS": "1"}
 
 
-def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    p = argparse.ArgumentParser(prog="python -m loso.run", description=__doc__.splitlines()[0])
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """Data, config and cluster options shared by `loso.run` and `tune.search` (read by `configure`)."""
     p.add_argument("--datasets", nargs="+", help="any of DEAP SEEDIV GAMEEMO (default: the config's)")
     p.add_argument("--data-root", nargs="+", metavar="DIR",
                    help="one folder holding the dataset folders, or NAME=DIR per dataset")
     p.add_argument("--synthetic", action="store_true",
                    help="generate small synthetic datasets in the real formats and use them")
     p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
+    p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
+                                                   "default: a local embedded instance)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
+    p.epilog = "Any other '--section.key value' pair overrides that config key, e.g. --training.num_epochs 20."
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    p = argparse.ArgumentParser(prog="python -m loso.run", description=__doc__.splitlines()[0])
+    add_common_arguments(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default="within",
                    help="train on the other subjects of the same dataset, or of all selected datasets")
     p.add_argument("--subjects", nargs="+", help="hold out only these subjects ('s01' or 'DEAP/s01')")
@@ -54,14 +64,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     p.add_argument("--max-concurrent-folds", type=int, default=0,
                    help="folds in flight (default: as many as the cluster's resources allow)")
     p.add_argument("--max-failures", type=int, default=2, help="worker-group restarts per fold")
-    p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
-                                                   "default: a local embedded instance)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
     p.add_argument("--output", default=None, help="output folder (default: <output_dir>/loso_<experiment>)")
     p.add_argument("--storage-path", default=None,
                    help="Ray Train storage (shared FS or s3://… on multi-node clusters)")
     p.add_argument("--resume", action="store_true", help="run only the folds without a result")
-    p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     return p.parse_known_args(argv)
 
 

@@ -59,11 +59,11 @@ def train_fold(loop_config: dict[str, Any]) -> None:
     precision = resolve_precision(device, config.training.use_amp, config.training.amp_dtype)
 
     def report_epoch(state, record: dict) -> None:
-        ray.train.report({**record, "done": False})
+        ray.train.report({**record, "fold_done": False})
 
     state = fit(model, loaders, optimizer, make_scheduler(optimizer, config.training), config.training,
                 device=device, precision=precision, dataset_names=features.datasets, on_epoch_end=report_epoch)
-    summary = {"done": True, "epoch": state.epoch, "best_epoch": state.best_epoch}
+    summary = {"fold_done": True, "epoch": state.epoch, "best_epoch": state.best_epoch}
     if rank != 0:
         ray.train.report(summary)
         return

@@ -54,6 +54,14 @@ def shuffled_root(tmp_path_factory) -> Path:
     return _small(tmp_path_factory, "shuffled", shuffle_labels=True)
 
 
+@pytest.fixture(scope="session")
+def learnable_root(tmp_path_factory) -> Path:
+    """GAMEEMO, 4 subjects, with a planted signal strong enough to be learnt in a few tiny epochs."""
+    root = tmp_path_factory.mktemp("learnable")
+    write_synthetic(root, ["GAMEEMO"], 4, signal_strength=3.0)
+    return root
+
+
 def tiny_config(root: Path, tmp_path: Path, datasets=("DEAP",), **training) -> ExperimentConfig:
     """The quick config made smaller still, reading `root`, writing and caching under `tmp_path`."""
     config = get_quick_test_config()

@@ -32,6 +32,7 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,21 +41,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
+from ray._private import state as ray_state  # noqa: E402
+from ray.train.v2._internal.execution.callback import WorkerGroupCallback  # noqa: E402
 from ray.tune.integration.ray_train import TuneReportCallback  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+from ray.util import placement_group_table, remove_placement_group  # noqa: E402
 
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic  # noqa: E402
 from gru_xnet.data_loader import Split, validation_subjects  # noqa: E402
 from gru_xnet.features import FeatureSet, build_feature_set  # noqa: E402
 from loso.aggregate import METRICS, write_table  # noqa: E402
-from loso.folds import plan_folds  # noqa: E402
-from loso.run import configure, init_ray  # noqa: E402
+from loso.folds import plan_folds, select_subjects  # noqa: E402
+from loso.run import add_common_arguments, configure, init_ray  # noqa: E402
 from loso.worker import FoldResources, fit_fold  # noqa: E402
 from tune.space import SearchSpace, load_space  # noqa: E402
 
@@ -71,13 +76,9 @@ class SearchInterrupted(RuntimeError):
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    p = argparse.ArgumentParser(prog="python -m tune.search", description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", nargs="+", help="any of DEAP SEEDIV GAMEEMO (default: the config's)")
-    p.add_argument("--data-root", nargs="+", metavar="DIR",
-                   help="one folder holding the dataset folders, or NAME=DIR per dataset")
-    p.add_argument("--synthetic", action="store_true",
-                   help="generate small synthetic datasets in the real formats and use them")
-    p.add_argument("--config", default="quick", help="base config: 'quick', 'full' or a JSON file")
+    p = argparse.ArgumentParser(prog="python -m tune.search", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(p)
     p.add_argument("--space", help="JSON/YAML file overriding entries of the default search space")
     p.add_argument("--protocol", choices=("holdout", "nested"), default="holdout")
     p.add_argument("--test-subjects", nargs="+",
@@ -95,10 +96,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                                                           "(default: the config's)")
     p.add_argument("--output", default=None, help="output folder (default: <output_dir>/tune_<experiment>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search in --output")
-    p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
-                                                   "default: a local embedded instance)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
-    p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     return p.parse_known_args(argv)
 
 
@@ -123,7 +120,7 @@ def choose_test_subjects(features: FeatureSet, names: Sequence[str] | None, seed
                          fraction: float = 0.2) -> list[int]:
     """The named subjects, or a seeded ~`fraction` of each dataset's subjects (at least one)."""
     if names:
-        return sorted({fold.split.test[0] for fold in plan_folds(features, subjects=names)})
+        return sorted(select_subjects(features, names))
     rng = np.random.default_rng(seed)
     chosen = []
     for dataset in features.datasets:
@@ -158,14 +155,40 @@ def concurrent_trials(resources: FoldResources, cluster: dict[str, float]) -> in
 class EpochReport(TuneReportCallback):
     """Forwards each epoch's record to Tune (for ASHA and Optuna), not the fold's closing summary.
 
-    The worker ends with `{"done": True}`, which Tune reads as "stop this trial" (it would kill the
-    trial before the fold result comes back) and which lacks the validation score Tune requires
-    in every result; the trial reports its own final result instead.
+    The worker ends with a `{"fold_done": True}` summary that lacks the validation score Tune
+    requires in every result; the trial reports its own final result instead.
     """
 
     def after_report(self, run_context, metrics: list[dict], checkpoint) -> None:
-        if not metrics[0].get("done"):
+        if not metrics[0].get("fold_done"):
             super().after_report(run_context, metrics, None)
+
+
+@ray.remote(num_cpus=0)
+class _PlacementGroupJanitor:
+    """Detached watcher: removes a Train run's placement group once its controller actor is dead."""
+
+    def watch(self, controller_id: str, group) -> None:
+        while ray_state.actors(controller_id)["State"] != "DEAD":
+            time.sleep(1.0)
+        if placement_group_table(group)["state"] != "REMOVED":
+            remove_placement_group(group)
+        ray.actor.exit_actor()
+
+
+class ReleaseWorkersOnStop(WorkerGroupCallback):
+    """Gives back a trial's worker resources when ASHA stops it.
+
+    A stopped trial's process is killed, and its Train controller with it, without the graceful
+    shutdown that removes the workers' placement group. Ray's own cleaner asks the dashboard's state
+    API whether the controller lives; without a dashboard (as `loso.run.init_ray` starts Ray) it never
+    does, the group keeps its CPUs and later trials wait forever. This asks the GCS directly.
+    """
+
+    def after_worker_group_start(self, worker_group) -> None:
+        group = worker_group.get_worker_group_state().placement_group_handle.placement_group
+        janitor = _PlacementGroupJanitor.options(lifetime="detached", scheduling_strategy="DEFAULT").remote()
+        janitor.watch.remote(ray.get_runtime_context().get_actor_id(), group)
 
 
 def run_trial(params: dict[str, Any], *, features_box: list, split: Split, experiment: str,
@@ -175,7 +198,8 @@ def run_trial(params: dict[str, Any], *, features_box: list, split: Split, exper
     trial_id = tune.get_context().get_trial_id()
     result = fit_fold(run_name=f"{experiment}-{trial_id}", config=config, features_ref=features_box[0],
                       split=split, seed=settings.seed, resources=settings.resources,
-                      storage_path=str(settings.storage / "train"), callbacks=[EpochReport()])
+                      storage_path=str(settings.storage / "train"),
+                      callbacks=[EpochReport(), ReleaseWorkersOnStop()])
     tune.report({METRIC: max(record[METRIC] for record in result["history"]), "epoch": result["epochs_run"],
                  "best_epoch": result["best_epoch"], "fold_complete": True,
                  **{f"seen_{side}": " ".join(names) for side, names in result["seen_subjects"].items()}})
@@ -223,8 +247,9 @@ def run_search(experiment: str, features: FeatureSet, split: Split, settings: Se
                                         scheduler=make_scheduler(settings)),
             run_config=tune.RunConfig(name=experiment, storage_path=str(settings.storage), verbose=settings.verbose))
     grid = tuner.fit()
-    if grid.num_terminated + grid.num_errors < settings.num_samples:
-        raise SearchInterrupted(f"search {experiment} stopped with {grid.num_terminated} of "
+    finished = [r for r in grid if r.error or (r.metrics or {}).get("fold_complete") or (r.metrics or {}).get("done")]
+    if len(finished) < settings.num_samples:
+        raise SearchInterrupted(f"search {experiment} stopped with {len(finished)} of "
                                 f"{settings.num_samples} trial(s) finished")
     return grid
 
@@ -355,8 +380,9 @@ def plot_scores(table: pd.DataFrame, path: Path, title: str) -> None:
         mask = (table["status"] == status).to_numpy()
         if mask.any():
             ax.scatter(x[mask], table["val_score"][mask], marker=marker, s=45, label=f"{status} ({mask.sum()})")
-    best = table["val_score"].where(table["status"] == "complete").cummax()
+    best = table["val_score"].where(table["status"] == "complete").cummax().ffill()
     ax.step(x, best, where="post", color="k", alpha=0.6, label="best finished so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel("best validation accuracy (%)")
     ax.set_title(f"{title}\nvalidation scores: optimistic, not test results", fontsize=9)
