@@ -1,6 +1,6 @@
 """Ray LOSO vs a plain in-process loop over the same folds, same total cores; launch overhead; concurrency.
 
-    python bench/bench_loso.py [--subjects 4 --epochs 4 --cores 2]
+    python bench/bench_loso.py [--dataset DEAP --subjects 5 --epochs 12 --cores 2]
 
 Prints, from one run: the in-process loop's wall time (torch on all cores, folds one after another),
 the Ray LOSO's wall time with K = cores concurrent 1-CPU folds and with K = 1, the overhead ratio
@@ -65,14 +65,15 @@ def with_ray(features, folds, config, out: Path, concurrent: int) -> tuple[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--dataset", default="DEAP")
+    parser.add_argument("--subjects", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_loso_"))
-    write_synthetic(tmp / "data", ["GAMEEMO"], args.subjects)
+    write_synthetic(tmp / "data", [args.dataset], args.subjects)
     config = get_quick_test_config()
-    config.data.datasets, config.data.data_root = ["GAMEEMO"], str(tmp / "data")
+    config.data.datasets, config.data.data_root = [args.dataset], str(tmp / "data")
     config.data.cache_dir = str(tmp / "cache")
     config.training.num_epochs = args.epochs
     config.training.early_stopping = False
