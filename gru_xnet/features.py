@@ -154,6 +154,7 @@ class SubjectJob:
         return STFTPreprocessor.for_sampling_rate(sampling_rate, **self.stft)
 
     def cache_key(self, reader: Reader) -> str:
+        """Identity of this subject's features: source files (path, size, mtime), options, parameters."""
         files = []
         for path in reader.source_files(self.subject):
             stat = Path(path).stat()
@@ -282,6 +283,8 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
                                    reader_options=config.reader_options(reader.name), subject=subject,
                                    channels=channels, window_seconds=config.window_seconds,
                                    window_overlap=config.window_overlap, stft=stft, cache_dir=cache_dir))
+    by_name = {r.name: r for r in readers}
+    fingerprint = hashlib.sha256(" ".join(job.cache_key(by_name[job.dataset]) for job in jobs).encode()).hexdigest()
     per_subject = [_materialise(r) for r in _run_jobs(jobs, n_jobs)]
     shapes = {s.features.shape[1:] for s in per_subject}
     if len(shapes) != 1:
@@ -303,7 +306,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
                                         "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic} for r in readers},
                   "channels": list(channels), "window_seconds": config.window_seconds,
-                  "window_overlap": config.window_overlap, "stft": stft},
+                  "window_overlap": config.window_overlap, "stft": stft, "data_fingerprint": fingerprint[:16]},
     )
 
 

@@ -94,7 +94,8 @@ def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
 
 def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features) -> dict:
     """The protocol every artefact states: datasets, labels, sessions, seeds, config hash, synthetic."""
-    return {"config_hash": config.fingerprint(), "config": config.to_dict(), "protocol": args.protocol,
+    return {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
+            "config": config.to_dict(), "protocol": args.protocol,
             "seediv_sessions": args.seediv_sessions, "seeds": list(args.seeds),
             "datasets": features.datasets, "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
             "n_classes": features.n_classes,
@@ -108,10 +109,11 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
     path = out / "run.json"
     if path.exists():
         old = json.loads(path.read_text())
-        keys = ("config_hash", "protocol", "seediv_sessions", "datasets", "labels", "synthetic")
+        keys = ("config_hash", "data_fingerprint", "protocol", "seediv_sessions", "datasets", "labels", "synthetic")
         changed = [k for k in keys if old.get(k) != manifest.get(k)]
         if changed:
-            raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}; "
+            why = " (its data files changed since)" if "data_fingerprint" in changed else ""
+            raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}{why}; "
                               "use another --output")
         done = list((out / "folds").glob("*.json"))
         if done and not resume:

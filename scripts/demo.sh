@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (idempotent) and run the main job: a LOSO demo on synthetic DEAP and SEED-IV, local Ray.
+# With --resume, a second run finishes an interrupted demo or just prints the saved tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m loso.run --synthetic --datasets DEAP SEEDIV "$@"
+exec .venv/bin/python -m loso.run --synthetic --datasets DEAP SEEDIV --resume "$@"

@@ -175,3 +175,15 @@ def test_window_dataset_items(synthetic_root, tmp_path):
     dataset = WindowDataset(features, rows, Normalizer.identity())
     x, y, d, w = dataset[0]
     assert tuple(x.shape) == features.features.shape[1:] and w == rows[0] and d == 0 and y == features.labels[w]
+
+
+def test_data_fingerprint_follows_the_files(synthetic_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_root / "DEAP", root / "DEAP")
+    config = data_config(root, tmp_path)
+    first = build_feature_set(config).protocol["data_fingerprint"]
+    assert build_feature_set(config).protocol["data_fingerprint"] == first
+    os.utime(root / "DEAP" / "data_preprocessed_python" / "s01.dat", ns=(5, 5))
+    assert build_feature_set(config).protocol["data_fingerprint"] != first
