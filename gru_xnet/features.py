@@ -92,6 +92,19 @@ class FeatureSet:
     def subjects_of(self, dataset: str) -> list[int]:
         return [i for i, s in enumerate(self.subjects) if s.dataset == dataset]
 
+    def subject_ids(self, names: Sequence[str] | None) -> list[int]:
+        """Indices of the named subjects ('s01' or 'DEAP/s01'; all when None); unknown names list the known."""
+        if not names:
+            return list(range(len(self.subjects)))
+        chosen: list[int] = []
+        for name in names:
+            matches = [i for i, key in enumerate(self.subjects) if name in (key.subject, str(key))]
+            if not matches:
+                known = [key.subject if len(self.datasets) == 1 else str(key) for key in self.subjects]
+                raise DatasetError(f"no subject {name} among the loaded subjects: {', '.join(known)}")
+            chosen += [m for m in matches if m not in chosen]
+        return chosen
+
     def without(self, excluded: Sequence[int]) -> "FeatureSet":
         """A copy holding no window of the excluded subjects (e.g. test subjects kept out of a search)."""
         keep = [i for i in range(len(self.subjects)) if i not in set(excluded)]

@@ -86,17 +86,6 @@ def match_checkpoint(features: FeatureSet, meta: dict[str, Any], n_classes: int)
                                channel_names=tuple(wanted))
 
 
-def subject_windows(features: FeatureSet, subjects: Sequence[str] | None) -> np.ndarray:
-    """Window indices of the named subjects (all windows when None); unknown names list those found."""
-    if not subjects:
-        return np.arange(len(features))
-    found = [s.subject for s in features.subjects]
-    unknown = [s for s in subjects if s not in found]
-    if unknown:
-        raise PredictionError(f"{features.datasets[0]} has no subject {', '.join(unknown)}; found {', '.join(found)}")
-    return features.windows_of([found.index(s) for s in subjects])
-
-
 def predict_windows(model: GRUXNet, features: FeatureSet, windows: np.ndarray, *, device: torch.device,
                     batch_size: int) -> Evaluation:
     """Every window's class probabilities, normalised with the checkpoint's training statistics."""
@@ -136,7 +125,7 @@ def predict(checkpoint: str | Path, dataset: str, data_root: str | Path, subject
         raise CheckpointError(f"{checkpoint} lacks {missing}: it cannot be applied to new recordings")
     config = prediction_config(meta, dataset, str(data_root))
     features = match_checkpoint(build_feature_set(config), meta, model.hparams["n_classes"])
-    windows = subject_windows(features, subjects)
+    windows = features.windows_of(features.subject_ids(subjects))
     log.info("predicting %d windows of %s%s with %s", len(windows), config.datasets[0],
              " (SYNTHETIC data)" if features.synthetic else "", checkpoint)
     evaluation = predict_windows(model, features, windows, device=resolve_device(device), batch_size=batch_size)

@@ -46,7 +46,7 @@ def plan_folds(features: FeatureSet, *, protocol: str = "within", seediv_session
                          "combine it with protocol 'within', not 'joint'")
     if not seeds:
         raise ValueError("seeds: expected at least one seed")
-    wanted = select_subjects(features, subjects)
+    wanted = features.subject_ids(subjects)
     folds = []
     for seed in seeds:
         for test in wanted:
@@ -66,16 +66,3 @@ def plan_folds(features: FeatureSet, *, protocol: str = "within", seediv_session
                     split=Split(train, val, (test,), None if session is None else (session,))))
     return folds
 
-
-def select_subjects(features: FeatureSet, subjects: Sequence[str] | None) -> list[int]:
-    """Indices of the subjects to hold out: all, or those named as 'S01' or 'DEAP/s01'."""
-    if not subjects:
-        return list(range(len(features.subjects)))
-    chosen = []
-    for name in subjects:
-        matches = [i for i, key in enumerate(features.subjects) if name in (key.subject, str(key))]
-        if not matches:
-            raise ValueError(f"--subjects {name!r} is not among the loaded subjects: "
-                             + ", ".join(str(k) for k in features.subjects))
-        chosen += [m for m in matches if m not in chosen]
-    return chosen

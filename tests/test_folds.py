@@ -5,7 +5,7 @@ import pytest
 
 from gru_xnet.config import DataConfig
 from gru_xnet.features import build_feature_set
-from loso.folds import plan_folds, select_subjects
+from loso.folds import plan_folds
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_separate_sessions_refused_with_joint_protocol(features):
 
 
 def test_subject_selection_by_name(features):
-    assert select_subjects(features, ["s02", "SEEDIV/3"]) == [1, 6]
+    assert features.subject_ids(["s02", "SEEDIV/3"]) == [1, 6]
     with pytest.raises(ValueError, match="s99.*DEAP/s01"):
-        select_subjects(features, ["s99"])
-    assert np.array_equal(select_subjects(features, None), np.arange(len(features.subjects)))
+        features.subject_ids(["s99"])
+    assert np.array_equal(features.subject_ids(None), np.arange(len(features.subjects)))

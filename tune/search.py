@@ -58,7 +58,7 @@ from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic  # 
 from gru_xnet.data_loader import Split, validation_subjects  # noqa: E402
 from gru_xnet.features import FeatureSet, build_feature_set  # noqa: E402
 from loso.aggregate import METRICS, write_table  # noqa: E402
-from loso.folds import plan_folds, select_subjects  # noqa: E402
+from loso.folds import plan_folds  # noqa: E402
 from loso.run import add_common_arguments, configure, init_ray  # noqa: E402
 from loso.worker import FoldResources, fit_fold  # noqa: E402
 from tune.space import SearchSpace, load_space  # noqa: E402
@@ -120,7 +120,7 @@ def choose_test_subjects(features: FeatureSet, names: Sequence[str] | None, seed
                          fraction: float = 0.2) -> list[int]:
     """The named subjects, or a seeded ~`fraction` of each dataset's subjects (at least one)."""
     if names:
-        return sorted(select_subjects(features, names))
+        return sorted(features.subject_ids(names))
     rng = np.random.default_rng(seed)
     chosen = []
     for dataset in features.datasets:
