@@ -65,4 +65,5 @@ def find_dataset_root(name: str, data_root: str | Path) -> Path:
             if child.is_dir() and _normalise(child.name) == name and _looks_like(name, child):
                 return child
     tried = [str(data_root)] + [str(data_root / alias) for alias in ALIASES[name]]
-    raise DatasetError(f"{name}: expected the dataset folder at one of {tried} (any case), found none with its files")
+    raise DatasetError(f"{name}: expected the dataset folder at one of {tried} (any case), found none with its "
+                       "files; point data.data_root (--data-root) at your copy, or use --synthetic")
