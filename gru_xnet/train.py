@@ -116,10 +116,9 @@ class Trainer:
         ckpt_dir = self.output_dir / "checkpoints"
         save_checkpoint(ckpt_dir / f"checkpoint_epoch_{state.epoch}.pth", self._checkpoint(state, full=True))
         keep = self.config.training.keep_last_checkpoints
-        epochs = sorted(int(m.group(1)) for p in ckpt_dir.glob("checkpoint_epoch_*.pth")
-                        if (m := re.fullmatch(r"checkpoint_epoch_(\d+)\.pth", p.name)))
-        for old in epochs[: max(0, len(epochs) - keep)]:
-            (ckpt_dir / f"checkpoint_epoch_{old}.pth").unlink(missing_ok=True)
+        saved = self._epoch_checkpoints()
+        for _, old in saved[: max(0, len(saved) - keep)]:
+            old.unlink(missing_ok=True)
         if state.best_epoch == state.epoch:
             save_checkpoint(ckpt_dir / "best_model.pth", self._checkpoint(state, full=False))
         write_text_atomic(self.output_dir / "training_history.json", json.dumps(state.history, indent=2))
@@ -147,11 +146,15 @@ class Trainer:
         return FitState(epoch=ckpt["epoch"], history=list(ckpt["history"]), best_epoch=ckpt["best_epoch"],
                         best_state=ckpt["best_state"], stopper=stopper, stopped_early=ckpt["stopped_early"])
 
+    def _epoch_checkpoints(self) -> list[tuple[int, Path]]:
+        """(epoch, path) of every `checkpoint_epoch_*.pth`, oldest first."""
+        return sorted((int(m.group(1)), p) for p in (self.output_dir / "checkpoints").glob("checkpoint_epoch_*.pth")
+                      if (m := re.fullmatch(r"checkpoint_epoch_(\d+)\.pth", p.name)))
+
     def latest_checkpoint(self) -> Path | None:
         """The newest `checkpoint_epoch_*.pth` of this experiment, if any."""
-        found = [(int(m.group(1)), p) for p in (self.output_dir / "checkpoints").glob("checkpoint_epoch_*.pth")
-                 if (m := re.fullmatch(r"checkpoint_epoch_(\d+)\.pth", p.name))]
-        return max(found)[1] if found else None
+        saved = self._epoch_checkpoints()
+        return saved[-1][1] if saved else None
 
     def train(self, resume: bool | str | Path = False) -> list[dict]:
         """Run the epochs (optionally continuing from a checkpoint); returns the per-epoch history."""

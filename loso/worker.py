@@ -24,7 +24,7 @@ from ray.train.torch import TorchTrainer
 
 from gru_xnet.config import ExperimentConfig
 from gru_xnet.data_loader import Split, make_loaders
-from gru_xnet.engine import evaluate, fit, make_optimizer, make_scheduler, resolve_precision
+from gru_xnet.engine import evaluate, fit, make_optimizer, make_scheduler, resolve_precision, unwrap
 from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model
 from gru_xnet.train import detailed_results, seed_everything
@@ -73,9 +73,8 @@ def train_fold(loop_config: dict[str, Any]) -> None:
                   "train": _seen_subjects(features, loaders.train), "val": _seen_subjects(features, loaders.val),
                   "test": _seen_subjects(features, loaders.test)}}
     if loaders.test is not None:
-        model_plain = build_model(config.model, loaders.input_shape, loaders.n_classes).to(device)
-        model_plain.load_state_dict(state.best_state)
-        evaluation = evaluate(model_plain, loaders.test, device=device, precision=precision,
+        unwrap(model).load_state_dict(state.best_state)  # rank 0 alone: no DDP collective is involved
+        evaluation = evaluate(model, loaders.test, device=device, precision=precision,
                               n_classes=loaders.n_classes, dataset_names=features.datasets)
         result["test"] = detailed_results(evaluation, features)
         result["predictions"] = {"window": evaluation.windows.tolist(),
