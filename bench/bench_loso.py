@@ -27,7 +27,7 @@ from gru_xnet.datasets import write_synthetic
 from gru_xnet.engine import evaluate, fit, make_optimizer, make_scheduler, resolve_precision
 from gru_xnet.features import build_feature_set
 from gru_xnet.model import build_model
-from gru_xnet.train import seed_everything
+from gru_xnet.engine import seed_everything
 from loso.folds import plan_folds
 from loso.run import RAY_ENV, run_folds
 from loso.worker import FoldResources

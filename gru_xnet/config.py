@@ -286,12 +286,18 @@ class ExperimentConfig(_Section):
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    tuned_on: list[str] = field(default_factory=list)
+    """Subjects ('DATASET/subject') whose data informed these hyper-parameters (written by tune.search).
+    Provenance, not a setting: kept out of `fingerprint()`; loso.run flags folds that test one of them."""
 
     def validate(self) -> None:
         if not self.experiment_name or any(c in self.experiment_name for c in "/\\\0"):
             _fail("experiment_name", self.experiment_name, "a non-empty name without path separators")
         if self.seed < 0:
             _fail("seed", self.seed, "an integer >= 0")
+        bad = [s for s in self.tuned_on if s.count("/") != 1 or not all(s.split("/"))]
+        if bad:
+            _fail("tuned_on", bad[0], "subject names as 'DATASET/subject'")
         for section in (self.model, self.training, self.data):
             if not isinstance(section, _Section):
                 _fail("config section", section, "a config dataclass")
@@ -322,9 +328,9 @@ class ExperimentConfig(_Section):
             raise ConfigError(f"{path}: {exc}") from exc
 
     def fingerprint(self) -> str:
-        """Short hash of everything that changes results (not the name or output folder)."""
+        """Short hash of everything that changes results (not the name, output folder or tuning provenance)."""
         data = self.to_dict()
-        data.pop("experiment_name"), data.pop("output_dir")
+        data.pop("experiment_name"), data.pop("output_dir"), data.pop("tuned_on")
         data["data"].pop("num_workers"), data["data"].pop("cache_dir")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -66,6 +66,12 @@ def resolve_precision(device: torch.device, use_amp: bool, amp_dtype: str = "aut
     return Precision(device.type, torch.bfloat16)
 
 
+def seed_everything(seed: int) -> None:
+    """Seed numpy and torch so two CPU runs with one seed give the same result."""
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 

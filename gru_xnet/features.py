@@ -105,6 +105,34 @@ class FeatureSet:
             chosen += [m for m in matches if m not in chosen]
         return chosen
 
+    def with_permuted_labels(self, subject_ids: Sequence[int], seed: int | Sequence[int]) -> "FeatureSet":
+        """A copy whose labels are shuffled across whole trials within each of `subject_ids` (seeded).
+
+        Each subject keeps its own label counts and every window keeps its trial's (new) label, so a
+        model trained on it meets the same class balance and trial structure with the link between
+        signal and label broken: one draw of a permutation null. Other subjects' labels, the test
+        subject's included, are untouched; the feature array is shared, not copied.
+        """
+        rng = np.random.default_rng(seed)
+        labels = self.labels.copy()
+        for subject in sorted(set(subject_ids)):
+            rows = np.flatnonzero(self.subject_index == subject)
+            _, inverse = np.unique(np.stack([self.sessions[rows], self.trials[rows]], axis=1), axis=0,
+                                   return_inverse=True)
+            inverse = inverse.ravel()
+            per_trial = np.zeros(inverse.max() + 1, dtype=labels.dtype)
+            per_trial[inverse] = labels[rows]
+            if (per_trial[inverse] != labels[rows]).any():
+                raise ValueError(f"{self.subjects[subject]}: windows of one trial carry different labels; "
+                                 "a permutation of whole trials needs labels per trial")
+            labels[rows] = rng.permutation(per_trial)[inverse]
+        return dataclasses.replace(self, labels=labels)
+
+    def label_hash(self, windows: np.ndarray) -> str:
+        """Short hash of the labels of `windows`: tells apart the label sets that models were trained on."""
+        return hashlib.sha256(np.ascontiguousarray(self.labels[np.sort(windows)], dtype=np.int64).tobytes()
+                              ).hexdigest()[:16]
+
     def without(self, excluded: Sequence[int]) -> "FeatureSet":
         """A copy holding no window of the excluded subjects (e.g. test subjects kept out of a search)."""
         keep = [i for i in range(len(self.subjects)) if i not in set(excluded)]

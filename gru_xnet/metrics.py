@@ -1,8 +1,14 @@
-"""Classification metrics from a confusion matrix: one definition for training, LOSO and tables."""
+"""Classification metrics and trivial baselines: one definition for training, LOSO, tuning and tables.
+
+Accuracy-type scores are in percent; Cohen's kappa and AUC are fractions, as papers report them.
+Scores that depend on the class balance (balanced accuracy, macro-F1, kappa, macro-AUC) are NaN when
+the true labels hold fewer than two classes: there a constant predictor already scores 100 %.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -13,13 +19,15 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def scores(cm: np.ndarray) -> dict[str, float]:
-    """Accuracy, balanced accuracy and macro-F1, in percent, from a confusion matrix.
+    """Accuracy, balanced accuracy, macro-F1 (percent) and Cohen's kappa from a confusion matrix.
 
-    Balanced accuracy and macro-F1 average over the classes present in the true labels, so a test
-    subject with a single class is not scored on classes it never shows.
+    Balanced accuracy and macro-F1 average over the classes present in the true labels (as
+    scikit-learn does), so a test subject is not scored on classes it never shows.
     """
     cm = np.asarray(cm, dtype=np.float64)
     total = cm.sum()
+    if total == 0:
+        return dict.fromkeys(("accuracy", "balanced_accuracy", "macro_f1", "kappa"), float("nan"))
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
     tp = np.diag(cm)
@@ -28,8 +36,82 @@ def scores(cm: np.ndarray) -> dict[str, float]:
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
                    where=(precision + recall) > 0)
-    if total == 0:
-        return {"accuracy": float("nan"), "balanced_accuracy": float("nan"), "macro_f1": float("nan")}
-    return {"accuracy": float(100.0 * tp.sum() / total),
-            "balanced_accuracy": float(100.0 * recall[present].mean()),
-            "macro_f1": float(100.0 * f1[present].mean())}
+    accuracy = tp.sum() / total
+    expected = float((support * predicted).sum() / total ** 2)
+    several = present.sum() >= 2
+    return {"accuracy": float(100.0 * accuracy),
+            "balanced_accuracy": float(100.0 * recall[present].mean()) if several else float("nan"),
+            "macro_f1": float(100.0 * f1[present].mean()) if several else float("nan"),
+            "kappa": float((accuracy - expected) / (1.0 - expected)) if several else float("nan")}
+
+
+def macro_auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """One-vs-rest ROC AUC averaged over the classes present (ties count one half); NaN with < 2 classes."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return float("nan")
+    aucs = []
+    for k in present:
+        positive = y_true == k
+        ranks = stats.rankdata(probabilities[:, k])
+        n_pos, n_neg = positive.sum(), (~positive).sum()
+        aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs))
+
+
+def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """How many items of each class `labels` holds, as an `(n_classes,)` int64 array."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+
+
+def baselines(train_counts: np.ndarray, test_counts: np.ndarray) -> dict[str, float]:
+    """What trivial classifiers that only know the training labels score on a test set.
+
+    majority: always the training majority class (ties: the lower class index), scored by accuracy;
+    prior: guessing at random with the training class frequencies (expected accuracy);
+    chance_balanced_accuracy: any constant predictor's best balanced accuracy, 1 / classes present.
+    """
+    train = np.asarray(train_counts, dtype=np.float64)
+    test = np.asarray(test_counts, dtype=np.float64)
+    majority = int(np.argmax(train))
+    present = int((test > 0).sum())
+    return {"majority_class": majority,
+            "majority_accuracy": float(100.0 * test[majority] / test.sum()),
+            "prior_accuracy": float(100.0 * (train / train.sum() * test / test.sum()).sum()),
+            "chance_balanced_accuracy": 100.0 / present if present >= 2 else float("nan")}
+
+
+def trial_probabilities(keys: np.ndarray, y_true: np.ndarray,
+                        probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Soft vote per trial: the unique trial keys, each trial's label and its windows' mean probabilities.
+
+    `keys` is `(n_windows, k)` (e.g. subject, session, trial); every window of a trial must carry the
+    trial's label.
+    """
+    keys = np.asarray(keys).reshape(len(y_true), -1)
+    trials, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    n = len(trials)
+    mean = np.zeros((n, probabilities.shape[1]))
+    np.add.at(mean, inverse, probabilities)
+    mean /= np.bincount(inverse, minlength=n)[:, None]
+    labels = np.full(n, -1, dtype=np.int64)
+    labels[inverse] = y_true
+    if (labels[inverse] != np.asarray(y_true)).any():
+        raise ValueError("a trial's windows carry different labels; labels must be per trial")
+    return trials, labels, mean
+
+
+def level_scores(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int,
+                 train_counts: np.ndarray) -> dict:
+    """Every score of one set of predictions (windows or trials) beside its trivial baselines."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), n_classes)
+    cm = confusion_matrix(y_true, probabilities.argmax(1), n_classes)
+    counts = class_counts(y_true, n_classes)
+    return {**scores(cm), "macro_auc": macro_auc(y_true, probabilities), "n": int(len(y_true)),
+            "confusion_matrix": cm.tolist(), "class_counts": counts.tolist(),
+            "classes_present": int((counts > 0).sum()),
+            "baseline": baselines(train_counts, counts) if len(y_true) else {}}

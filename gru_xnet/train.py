@@ -21,18 +21,13 @@ from gru_xnet.checkpoint import read_checkpoint, save_checkpoint
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
 from gru_xnet.data_loader import Split, make_loaders, subject_split
 from gru_xnet.engine import (EarlyStopping, FitState, evaluate, fit, make_optimizer, make_scheduler,
-                             resolve_device, resolve_precision)
+                             resolve_device, resolve_precision, seed_everything)
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.model import build_model
 from gru_xnet.plots import plot_training_curves
+from gru_xnet.results import evaluation_report
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed numpy and torch so two CPU runs with one seed give the same result."""
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def model_metadata(features: FeatureSet, config: ExperimentConfig) -> dict[str, Any]:
@@ -41,25 +36,6 @@ def model_metadata(features: FeatureSet, config: ExperimentConfig) -> dict[str, 
             "channel_names": list(features.channel_names), "frequencies": features.frequencies.tolist(),
             "protocol": json.loads(json.dumps(features.protocol, default=list)),
             "synthetic": bool(features.synthetic)}
-
-
-def detailed_results(evaluation, features: FeatureSet) -> dict[str, Any]:
-    """Test metrics plus per-class recall and per-subject accuracy from one evaluation."""
-    metrics = dict(evaluation.metrics)
-    cm = np.asarray(metrics["confusion_matrix"])
-    metrics["per_class"] = {name: {"recall": 100.0 * cm[i, i] / cm[i].sum() if cm[i].sum() else None,
-                                   "n": int(cm[i].sum())} for i, name in enumerate(features.class_names)}
-    per_subject = {}
-    subjects = features.subject_index[evaluation.windows]
-    for s in np.unique(subjects):
-        mask = subjects == s
-        per_subject[str(features.subjects[s])] = {
-            "accuracy": 100.0 * float((evaluation.y_true[mask] == evaluation.y_pred[mask]).mean()),
-            "n": int(mask.sum())}
-    metrics["per_subject"] = per_subject
-    metrics["class_names"] = list(features.class_names)
-    metrics["synthetic"] = bool(features.synthetic)
-    return metrics
 
 
 class Trainer:
@@ -211,7 +187,8 @@ class Trainer:
         self.model.load_state_dict(best)
         evaluation = evaluate(self.model, self.loaders.test, device=self.device, precision=self.precision,
                               n_classes=self.loaders.n_classes, dataset_names=self.features.datasets)
-        results = detailed_results(evaluation, self.features)
+        results = evaluation_report(evaluation, self.features, np.concatenate(
+            [self.split.windows(self.features, "train"), self.split.windows(self.features, "val")]))
         results["test_subjects"] = [str(self.features.subjects[i]) for i in self.split.test]
         results["best_epoch"] = self.state.best_epoch if self.state else None
         write_text_atomic(self.output_dir / "test_results.json", json.dumps(results, indent=2))

@@ -1,7 +1,11 @@
-"""LOSO fold results to paper tables: per subject and per dataset, as CSV, Markdown and LaTeX, plus a plot.
+"""LOSO fold results to paper tables: per fold, per subject and per dataset, each score beside its baseline.
 
-`python -m loso.aggregate OUTPUT_DIR` rebuilds them from the fold files at any time. Every artefact
-opens with the protocol (datasets, labels, SEED-IV sessions, seeds, config hash) and flags synthetic data.
+`python -m loso.aggregate OUTPUT_DIR` rebuilds everything from the fold files at any time:
+tables/per_fold, per_subject and per_dataset (.csv plain, .md and .tex captioned with the protocol),
+tables/PROTOCOL.md (what was run and how every column is computed), tables/confusion_matrices.json,
+summary.json, figures/per_subject_accuracy.png and, with permutations, figures/permutation_null.png.
+
+Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats).
 """
 
 from __future__ import annotations
@@ -12,22 +16,31 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+from gru_xnet.config import write_text_atomic
+from loso.figures import plot_nulls, plot_subjects
+from loso.outputs import load_results
+from loso.stats import BOOTSTRAP_RESAMPLES, bootstrap_ci, holm, permutation_p, signed_rank
+from loso.tables import write_table
 
-from gru_xnet.config import write_text_atomic  # noqa: E402
-from gru_xnet.metrics import scores  # noqa: E402
-
-METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+LEVELS = ("window", "trial")
+SCORES = ("balanced_accuracy", "accuracy", "macro_f1", "kappa", "macro_auc")
+BASELINES = ("majority_accuracy", "prior_accuracy", "chance_balanced_accuracy")
+TUNED_NOTE = "hyper-parameters tuned on this subject: not an unbiased estimate"
+STATISTICS = (
+    "Statistics over subjects (a subject's sessions and seeds are averaged first; windows and sessions are never "
+    "counted as samples). mean [95% CI]: percentile bootstrap of the mean over subjects "
+    f"({BOOTSTRAP_RESAMPLES} resamples, seed 0). p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy "
+    "- 1/K (K = classes present in the subject's test set); p vs majority: one-sided paired Wilcoxon of accuracy "
+    "- the majority-class baseline; zero differences split (zsplit); Holm-corrected across the datasets of this "
+    "run, per level; r: matched-pairs rank-biserial correlation. Trial level: a trial's window probabilities "
+    "averaged.")
 
 
 def protocol_lines(manifest: dict, n_failed: int = 0) -> list[str]:
-    """Human-readable statement of what was run, for the head of every table."""
+    """Human-readable statement of what was run: the caption of every table and the head of the printout."""
     lines = []
     if manifest.get("synthetic"):
         lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
@@ -37,166 +50,327 @@ def protocol_lines(manifest: dict, n_failed: int = 0) -> list[str]:
     if "SEEDIV" in manifest["datasets"]:
         lines.append(f"SEED-IV sessions: {manifest['seediv_sessions']}"
                      + (" (a subject's three sessions held out together)" if manifest["seediv_sessions"] == "pooled"
-                        else " (one LOSO per session)"))
+                        else " (one LOSO per session; sessions averaged within each subject)"))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
                  f"channels: {len(manifest['channels'])}")
+    if manifest.get("permutations"):
+        lines.append(f"permutation null: {manifest['permutations']} retrainings per fold with the training and "
+                     "validation subjects' labels permuted across whole trials within each subject")
+    if manifest.get("tuned_on"):
+        lines.append(f"WARNING: the hyper-parameters were tuned on {len(manifest['tuned_on'])} subject(s); folds that "
+                     f"test one of them are marked ({TUNED_NOTE})")
     if n_failed:
-        lines.append(f"WARNING: {n_failed} fold(s) failed and are not in these tables")
+        lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
     return lines
 
 
-def load_folds(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((out / "folds").glob("*.json"))]
+def fold_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per fold result and level (window, trial): scores, baselines, class counts."""
+    rows = []
+    for record in records:
+        fold = record["fold"]
+        for level in LEVELS:
+            m = record["test"] if level == "window" else record["test"]["trial"]
+            rows.append({"dataset": fold["dataset"], "subject": fold["subject"],
+                         "session": "all" if fold["session"] is None else str(fold["session"]), "seed": fold["seed"],
+                         "variant": record.get("variant", 0), "level": level, "n": m["n"],
+                         **{s: m[s] for s in SCORES}, **{b: m["baseline"][b] for b in BASELINES},
+                         "classes_present": m["classes_present"],
+                         **{f"n_class{k}": c for k, c in enumerate(m["class_counts"])},
+                         "tuned": bool(record.get("tuned_on_test_subject", False))})
+    return pd.DataFrame(rows)
 
 
-def per_subject_table(folds: list[dict]) -> pd.DataFrame:
-    """One row per held-out subject (and session): metrics averaged over seeds, with their spread."""
-    rows = [{"dataset": f["fold"]["dataset"], "subject": f["fold"]["subject"],
-             "session": f["fold"]["session"] if f["fold"]["session"] is not None else "all",
-             "seed": f["fold"]["seed"], "n_test": f["test"]["n"], **{m: f["test"][m] for m in METRICS}}
-            for f in folds]
-    raw = pd.DataFrame(rows)
-    grouped = raw.groupby(["dataset", "subject", "session"], sort=False)
-    table = grouped.agg(n_test=("n_test", "first"), n_seeds=("seed", "nunique"),
-                        **{m: (m, "mean") for m in METRICS}).reset_index()
-    if raw["seed"].nunique() > 1:
-        table["accuracy_sd_seeds"] = grouped["accuracy"].std(ddof=1).values
-    key = table["subject"].str.extract(r"(\d+)", expand=False).astype(float)
-    return table.assign(_k=key).sort_values(["dataset", "session", "_k", "subject"]).drop(columns="_k") \
-        .reset_index(drop=True)
+def _natural(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by dataset, then subject number (s2 before s10)."""
+    number = frame["subject"].str.extract(r"(\d+)", expand=False).astype(float)
+    return frame.assign(_k=number).sort_values(["dataset", "_k", "subject"], kind="stable").drop(columns="_k")
 
 
-def chance_test(balanced: np.ndarray, chance: float) -> float:
-    """One-sided Wilcoxon signed-rank p-value that subjects' balanced accuracy exceeds chance."""
-    diffs = balanced - chance
-    if len(diffs) < 2 or np.allclose(diffs, 0):
-        return float("nan")
-    return float(stats.wilcoxon(diffs, alternative="greater", zero_method="zsplit").pvalue)
+def subject_frame(folds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per seed, per subject): sessions averaged within a seed, then seeds averaged within a subject.
+
+    A single-class fold's balanced accuracy is NaN and is skipped by the means, so a subject is
+    single-class (NaN) only when every fold of it is.
+    """
+    counts = [c for c in folds if c.startswith("n_class")]
+    keys = ["dataset", "subject", "level", "variant"]
+    per_seed = folds.groupby(keys + ["seed"], sort=False).agg(
+        **{c: (c, "mean") for c in (*SCORES, *BASELINES)}, n=("n", "sum"), **{c: (c, "sum") for c in counts},
+        n_sessions=("session", "nunique"), tuned=("tuned", "any")).reset_index()
+    grouped = per_seed.groupby(keys, sort=False)
+    subjects = grouped.agg(**{c: (c, "mean") for c in (*SCORES, *BASELINES)}, n=("n", "first"),
+                           **{c: (c, "first") for c in counts}, n_seeds=("seed", "nunique"),
+                           n_sessions=("n_sessions", "first"), tuned=("tuned", "any")).reset_index()
+    if per_seed["seed"].nunique() > 1:
+        for score in ("balanced_accuracy", "accuracy"):
+            subjects[f"{score}_seed_sd"] = grouped[score].std(ddof=1).to_numpy()
+    subjects["single_class"] = subjects["balanced_accuracy"].isna()
+    return per_seed, _natural(subjects).reset_index(drop=True)
 
 
-def per_dataset_table(folds: list[dict], subjects: pd.DataFrame, n_classes: int) -> tuple[pd.DataFrame, dict]:
-    """Mean ± std across subjects, median, range, chance test, seed spread; pooled confusion matrices."""
-    chance = 100.0 / n_classes
-    rows, confusions = [], {}
-    for dataset, group in subjects.groupby("dataset", sort=False):
-        cm = np.sum([np.asarray(f["test"]["confusion_matrix"]) for f in folds if f["fold"]["dataset"] == dataset],
-                    axis=0)
-        confusions[dataset] = cm.tolist()
-        seed_means = pd.Series([f["test"]["accuracy"] for f in folds if f["fold"]["dataset"] == dataset],
-                               index=[f["fold"]["seed"] for f in folds if f["fold"]["dataset"] == dataset])
-        seed_means = seed_means.groupby(level=0).mean()
-        rows.append({
-            "dataset": dataset, "n_subjects": group["subject"].nunique(), "n_folds": len(group),
-            "accuracy_mean": group["accuracy"].mean(), "accuracy_std": group["accuracy"].std(ddof=1),
-            "accuracy_median": group["accuracy"].median(), "accuracy_min": group["accuracy"].min(),
-            "accuracy_max": group["accuracy"].max(),
-            "balanced_accuracy_mean": group["balanced_accuracy"].mean(),
-            "balanced_accuracy_std": group["balanced_accuracy"].std(ddof=1),
-            "macro_f1_mean": group["macro_f1"].mean(),
-            "pooled_accuracy": scores(cm)["accuracy"], "chance": chance,
-            "wilcoxon_p": chance_test(group["balanced_accuracy"].to_numpy(), chance),
-            "seed_sd": seed_means.std(ddof=1) if len(seed_means) > 1 else float("nan"),
-        })
-    return pd.DataFrame(rows), confusions
+def null_means(subjects: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
+    """Per permutation, the mean balanced accuracy over `members` (only permutations every member has)."""
+    null = subjects[(subjects["variant"] > 0) & subjects["subject"].isin(members["subject"])
+                    & (subjects["dataset"] == members["dataset"].iloc[0]) & (subjects["level"] == members["level"].iloc[0])]
+    table = null.pivot(index="variant", columns="subject", values="balanced_accuracy")
+    table = table.reindex(columns=list(members["subject"])).dropna()
+    return table.mean(axis=1).to_numpy()
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return "nan" if np.isnan(value) else (f"{value:.3g}" if abs(value) < 0.01 and value else f"{value:.2f}")
-    return str(value)
+def subject_permutation_p(subjects: pd.DataFrame) -> pd.Series:
+    """Each subject's empirical p of its observed balanced accuracy against its own permutation null."""
+    observed = subjects[subjects["variant"] == 0].set_index(["dataset", "subject", "level"])["balanced_accuracy"]
+    null = subjects[subjects["variant"] > 0].groupby(["dataset", "subject", "level"])["balanced_accuracy"]
+    return pd.Series({key: permutation_p(value, null.get_group(key)) if key in null.groups else float("nan")
+                      for key, value in observed.items()}, dtype=float)
 
 
-def to_markdown(table: pd.DataFrame, header: list[str]) -> str:
-    lines = [f"> {h}" for h in header] + [""]
-    lines.append("| " + " | ".join(table.columns) + " |")
-    lines.append("|" + "---|" * len(table.columns))
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+def dataset_frame(per_seed: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset and level: means with CIs, baselines, tests over subjects, effect sizes."""
+    observed = subjects[subjects["variant"] == 0]
+    rows = []
+    for (dataset, level), group in observed.groupby(["dataset", "level"], sort=False):
+        multi = group[~group["single_class"]]
+        ba, acc = multi["balanced_accuracy"], group["accuracy"]
+        p_chance, r_chance = signed_rank(ba - multi["chance_balanced_accuracy"])
+        p_majority, r_majority = signed_rank(acc - group["majority_accuracy"])
+        seed_means = per_seed[(per_seed["variant"] == 0) & (per_seed["dataset"] == dataset)
+                              & (per_seed["level"] == level)].groupby("seed")["balanced_accuracy"].mean()
+        row = {"dataset": dataset, "level": level, "n_subjects": len(group), "n_single_class": len(group) - len(multi),
+               "balanced_accuracy_mean": ba.mean(), **_ci("balanced_accuracy", ba),
+               "balanced_accuracy_sd": ba.std(ddof=1), "balanced_accuracy_median": ba.median(),
+               "balanced_accuracy_min": ba.min(), "balanced_accuracy_max": ba.max(),
+               "chance_balanced_accuracy": multi["chance_balanced_accuracy"].mean(),
+               "p_vs_chance": p_chance, "r_vs_chance": r_chance,
+               "accuracy_mean": acc.mean(), **_ci("accuracy", acc), "accuracy_sd": acc.std(ddof=1),
+               "majority_accuracy_mean": group["majority_accuracy"].mean(),
+               "prior_accuracy_mean": group["prior_accuracy"].mean(),
+               "p_vs_majority": p_majority, "r_vs_majority": r_majority,
+               **{f"{s}_mean": multi[s].mean() for s in ("macro_f1", "kappa", "macro_auc")},
+               "seed_sd": seed_means.std(ddof=1) if len(seed_means) > 1 else float("nan"),
+               "n_tuned_on": int(group["tuned"].sum())}
+        if (subjects["variant"] > 0).any() and len(multi):
+            null = null_means(subjects, multi)
+            row.update(n_permutations=len(null), perm_p=permutation_p(ba.mean(), null))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for level in LEVELS:
+        rows_of_level = table["level"] == level
+        for column in ("p_vs_chance", "p_vs_majority", "perm_p"):
+            if column in table:
+                table.loc[rows_of_level, f"{column}_holm"] = holm(table.loc[rows_of_level, column])
+    return table
 
 
-def to_latex(table: pd.DataFrame, header: list[str]) -> str:
-    esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
-    lines = [f"% {h}" for h in header]
-    lines += [r"\begin{tabular}{" + "l" * 2 + "r" * (len(table.columns) - 2) + "}", r"\toprule",
-              " & ".join(esc(c) for c in table.columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(esc(_fmt(v)) for v in row) + r" \\" for row in table.itertuples(index=False)]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+def _ci(name: str, values: pd.Series) -> dict[str, float]:
+    low, high = bootstrap_ci(values)
+    return {f"{name}_ci_low": low, f"{name}_ci_high": high}
 
 
-def write_table(table: pd.DataFrame, stem: Path, header: list[str]) -> None:
-    """CSV (protocol as leading '#' lines; read with pandas comment='#'), Markdown and LaTeX."""
-    write_text_atomic(stem.with_suffix(".csv"), "".join(f"# {h}\n" for h in header) + table.to_csv(index=False))
-    write_text_atomic(stem.with_suffix(".md"), to_markdown(table, header))
-    write_text_atomic(stem.with_suffix(".tex"), to_latex(table, header))
+def wide_subjects(subjects: pd.DataFrame) -> pd.DataFrame:
+    """per_subject.csv: one row per subject, window-level columns, then the same at trial level ('trial_')."""
+    observed = subjects[subjects["variant"] == 0].drop(columns="variant")
+    keys = ["dataset", "subject"]
+    window = observed[observed["level"] == "window"].drop(columns="level").rename(columns={"n": "n_windows"})
+    trial = observed[observed["level"] == "trial"].drop(columns=["level", "n_seeds", "n_sessions", "tuned",
+                                                                 "single_class"])
+    trial = trial.rename(columns={c: f"trial_{c}" for c in trial.columns if c not in keys}
+                         ).rename(columns={"trial_n": "n_trials"})
+    table = window.merge(trial, on=keys, how="left", sort=False)
+    table = table.rename(columns={"tuned": "hyperparameters_tuned_on_subject"})
+    first = ["dataset", "subject", "n_windows", "n_trials"]
+    return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
 
 
-def plot_subjects(subjects: pd.DataFrame, chance: float, path: Path, title: str) -> None:
-    """Per-subject accuracy bars grouped by dataset, with the chance level drawn."""
-    datasets = list(dict.fromkeys(subjects["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(max(6, 0.35 * len(subjects) + 2 * len(datasets)), 4),
-                             squeeze=False, sharey=True)
-    for ax, dataset in zip(axes[0], datasets):
-        group = subjects[subjects["dataset"] == dataset]
-        labels = [s if sess == "all" else f"{s}/{sess}" for s, sess in zip(group["subject"], group["session"])]
-        err = group["accuracy_sd_seeds"] if "accuracy_sd_seeds" in group else None
-        ax.bar(range(len(group)), group["accuracy"], yerr=err, color="tab:blue", alpha=0.8)
-        ax.axhline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.0f}%")
-        ax.axhline(group["accuracy"].mean(), color="k", linestyle=":", label=f"mean {group['accuracy'].mean():.1f}%")
-        ax.set_xticks(range(len(group)), labels, rotation=90, fontsize=7)
-        ax.set_title(dataset)
-        ax.set_ylim(0, 100)
-        ax.legend(fontsize=7, loc="lower right")
-    axes[0][0].set_ylabel("test accuracy (%)")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def _fmt(value: float, digits: int = 1) -> str:
+    return "--" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _fmt_p(p: float) -> str:
+    return "--" if not np.isfinite(p) else (f"{p:.2g}" if p < 0.01 else f"{p:.3f}")
+
+
+def subjects_display(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """The per-subject view of the printout and the .md/.tex tables: scores beside their baselines."""
+    counts = sorted(c for c in table if c.startswith("n_class"))
+    shown = pd.DataFrame({"dataset": table["dataset"], "subject": table["subject"],
+                          "windows (per class)": [f"{n} ({'/'.join(str(int(r[c])) for c in counts)})"
+                                                  for n, (_, r) in zip(table["n_windows"], table.iterrows())],
+                          "trials": table["n_trials"]})
+    for prefix, name in (("", "window"), ("trial_", "trial")):
+        shown[f"{name} bal. acc."] = [_fmt(v) + (" (1 class)" if single else "")
+                                      for v, single in zip(table[f"{prefix}balanced_accuracy"], table["single_class"])]
+        if f"{prefix}balanced_accuracy_seed_sd" in table:
+            shown[f"{name} bal. acc. seed SD"] = table[f"{prefix}balanced_accuracy_seed_sd"].map(_fmt)
+        shown[f"{name} acc."] = table[f"{prefix}accuracy"].map(_fmt)
+        shown[f"{name} majority"] = table[f"{prefix}majority_accuracy"].map(_fmt)
+        if f"{prefix}perm_p" in table:
+            shown[f"{name} perm. p"] = table[f"{prefix}perm_p"].map(_fmt_p)
+    shown["kappa"] = table["kappa"].map(lambda v: _fmt(v, 2))
+    shown["AUC"] = table["macro_auc"].map(lambda v: _fmt(v, 2))
+    if manifest.get("tuned_on"):
+        shown["tuned on subject"] = table["hyperparameters_tuned_on_subject"].map({True: "YES", False: ""})
+    return shown
+
+
+def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-dataset view: balanced accuracy first, every score beside its baseline and its test."""
+    def mean_ci(name: str) -> list[str]:
+        return [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                zip(table[f"{name}_mean"], table[f"{name}_ci_low"], table[f"{name}_ci_high"])]
+
+    shown = pd.DataFrame({
+        "dataset": table["dataset"], "level": table["level"],
+        "subjects": [f"{n}" + (f" ({s} one-class)" if s else "") for n, s in zip(table["n_subjects"], table["n_single_class"])],
+        "bal. acc. mean [95% CI]": mean_ci("balanced_accuracy"), "chance 1/K": table["chance_balanced_accuracy"].map(_fmt),
+        "p vs chance (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_chance"], table["p_vs_chance_holm"])],
+        "r (chance)": table["r_vs_chance"].map(lambda v: _fmt(v, 2)),
+        "acc. mean [95% CI]": mean_ci("accuracy"), "majority baseline": table["majority_accuracy_mean"].map(_fmt),
+        "p vs majority (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_majority"], table["p_vs_majority_holm"])],
+        "r (majority)": table["r_vs_majority"].map(lambda v: _fmt(v, 2)),
+        "kappa": table["kappa_mean"].map(lambda v: _fmt(v, 2)), "AUC": table["macro_auc_mean"].map(lambda v: _fmt(v, 2))})
+    if "perm_p" in table:
+        shown["perm. p (Holm)"] = [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["perm_p"], table["perm_p_holm"])]
+    return shown
+
+
+def caption(manifest: dict, datasets: pd.DataFrame, subjects: pd.DataFrame, n_failed: int) -> list[str]:
+    """Protocol lines plus what a reader must know to read the numbers (small n, one-class and tuned subjects)."""
+    lines = protocol_lines(manifest, n_failed)
+    single = subjects[subjects["single_class"]]
+    if len(single):
+        lines.append(f"{len(single)} test subject(s) show one class only ({', '.join(single['dataset'] + '/' + single['subject'])}): "
+                     "balanced accuracy, macro-F1, kappa and AUC are undefined there and they are excluded from the "
+                     "tests against chance")
+    n_min = int(datasets["n_subjects"].min()) if len(datasets) else 0
+    if 0 < n_min <= 6:
+        lines.append(f"with {n_min} subjects the smallest possible one-sided Wilcoxon p is {0.5 ** n_min:.3g}: "
+                     "too few subjects for a finding")
+    return lines
+
+
+def protocol_document(lines: list[str], manifest: dict) -> str:
+    """tables/PROTOCOL.md: the statement of the run, the statistics, and what every column means."""
+    classes = "; ".join(f"{d}: " + ", ".join(f"class{i} = {n}" for i, n in enumerate(names))
+                        for d, names in manifest["class_names"].items())
+    return "\n".join([
+        "# Protocol", "", *[f"- {line}" for line in lines], "", "## Statistics", "", STATISTICS, "",
+        "## Columns", "",
+        "- `level`: `window` scores every test window; `trial` averages each trial's window probabilities "
+        "(a trial is subject, session, trial) and scores trials.",
+        "- `balanced_accuracy`: mean recall over the classes present in the test set (%); undefined (empty) "
+        "for a subject whose test set holds one class. Its baseline is `chance_balanced_accuracy` = 1/K.",
+        "- `accuracy` (%) and its baselines: `majority_accuracy`, the fold's training-pool majority class "
+        "(training + validation subjects) predicted for every test item; `prior_accuracy`, the expected accuracy "
+        "of guessing with the training-pool class frequencies.",
+        "- `macro_f1` (%), `kappa` (Cohen's), `macro_auc` (one-vs-rest ROC AUC over the classes present, from "
+        "the saved probabilities): fractions for kappa and AUC.",
+        f"- `n_class<k>`: test windows (`trial_n_class<k>`: trials) of class k; {classes}.",
+        "- `*_seed_sd`: SD of a subject's score over seeds; `seed_sd`: SD of the dataset mean over seeds.",
+        "- `perm_p`: empirical permutation p, (1 + #null >= observed) / (1 + #permutations), per subject on its own "
+        "balanced accuracy, per dataset on the mean over subjects.",
+        f"- `hyperparameters_tuned_on_subject`: {TUNED_NOTE}.", ""])
 
 
 def aggregate(out: str | Path) -> dict:
-    """Build every table and the plot from `<out>/folds`; returns the tables and the protocol header."""
+    """Build every table, figure and summary from `<out>`'s fold files; returns what `print_tables` shows."""
     out = Path(out)
     manifest = json.loads((out / "run.json").read_text())
-    folds = load_folds(out)
+    observed, permuted = load_results(out)
     n_failed = len(list((out / "failed").glob("*.json")))
-    header = protocol_lines(manifest, n_failed)
-    if not folds:
-        return {"header": header, "subjects": pd.DataFrame(), "datasets": pd.DataFrame(), "confusions": {}}
-    subjects = per_subject_table(folds)
-    datasets, confusions = per_dataset_table(folds, subjects, manifest["n_classes"])
+    if not observed:
+        return {"header": protocol_lines(manifest, n_failed), "subjects": pd.DataFrame()}
+    folds = fold_frame(observed + permuted)
+    per_seed, subjects = subject_frame(folds)
+    datasets = dataset_frame(per_seed, subjects)
+    table = wide_subjects(subjects)
+    if permuted:
+        p = subject_permutation_p(subjects)
+        for level, prefix in (("window", ""), ("trial", "trial_")):
+            table[f"{prefix}perm_p"] = [p.get((d, s, level), np.nan) for d, s in zip(table["dataset"], table["subject"])]
+    header = caption(manifest, datasets, table, n_failed)
     tables = out / "tables"
-    write_table(subjects, tables / "per_subject", header)
-    write_table(datasets, tables / "per_dataset", header)
+    fold_table = folds[folds["variant"] == 0].drop(columns="variant")
+    write_table(_natural(fold_table), tables / "per_fold", header)
+    write_table(table, tables / "per_subject", header, subjects_display(table, manifest))
+    write_table(datasets, tables / "per_dataset", header, datasets_display(datasets))
+    write_text_atomic(tables / "PROTOCOL.md", protocol_document(header, manifest))
+    confusions = pooled_confusions(observed)
     write_text_atomic(tables / "confusion_matrices.json", json.dumps(
         {"class_names": manifest["class_names"], "rows": "true class", "columns": "predicted class",
-         "pooled": confusions, "protocol": header}, indent=2))
-    plot_subjects(subjects, 100.0 / manifest["n_classes"], out / "figures" / "per_subject_accuracy.png",
-                  "\n".join(header[:2]))
-    return {"header": header, "subjects": subjects, "datasets": datasets, "confusions": confusions,
-            "class_names": manifest["class_names"], "out": str(out)}
+         "summed_over": "subjects, sessions and seeds: n = seeds x test items", "n_seeds": len(manifest["seeds"]),
+         **confusions, "protocol": header}, indent=2))
+    title = "\n".join(header[:2])
+    plot_subjects(subjects[(subjects["variant"] == 0) & (subjects["level"] == "window")], manifest["n_classes"],
+                  out / "figures" / "per_subject_accuracy.png", title)
+    if permuted:
+        nulls = {}
+        for _, row in datasets[datasets["level"] == "window"].iterrows():
+            members = subjects[(subjects["variant"] == 0) & (subjects["level"] == "window") & ~subjects["single_class"]
+                               & (subjects["dataset"] == row["dataset"])]
+            nulls[row["dataset"]] = (null_means(subjects, members), row["balanced_accuracy_mean"],
+                                     row["chance_balanced_accuracy"])
+        plot_nulls(nulls, out / "figures" / "permutation_null.png", title)
+    write_text_atomic(out / "summary.json", json.dumps(_json_safe(
+        {"protocol": header, "statistics": STATISTICS, "seeds": manifest["seeds"],
+         "permutations": manifest.get("permutations", 0), "tuned_on": manifest.get("tuned_on", []),
+         "per_dataset": datasets.to_dict("records"), "per_subject": table.to_dict("records"),
+         "provenance": manifest.get("provenance")}), indent=2))
+    return {"header": header, "subjects": table, "datasets": datasets, "manifest": manifest,
+            "confusions": confusions, "out": str(out)}
+
+
+def pooled_confusions(observed: list[dict]) -> dict[str, dict[str, list]]:
+    """Window- and trial-level confusion matrices summed over each dataset's folds (all seeds)."""
+    pooled: dict[str, dict[str, np.ndarray]] = {"window": {}, "trial": {}}
+    for record in observed:
+        dataset = record["fold"]["dataset"]
+        for level, m in (("window", record["test"]), ("trial", record["test"]["trial"])):
+            cm = np.asarray(m["confusion_matrix"])
+            pooled[level][dataset] = pooled[level].get(dataset, 0) + cm
+    return {level: {d: cm.tolist() for d, cm in by.items()} for level, by in pooled.items()}
+
+
+def _json_safe(value):
+    """NaN and infinities as null, numpy scalars as Python ones: strict JSON for any reader."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def print_tables(tables: dict) -> None:
-    """The end-of-run view: protocol, per-subject and per-dataset tables, where the files are."""
+    """The end-of-run view: protocol, per-subject and per-dataset tables, pooled confusions, where the files are."""
     print()
     for line in tables["header"]:
         print(f"# {line}")
     if tables["subjects"].empty:
         print("no finished folds yet")
         return
-    with pd.option_context("display.width", 160, "display.max_rows", 500, "display.float_format", "{:.2f}".format):
-        print("\nPer subject:")
-        print(tables["subjects"].to_string(index=False))
-        print("\nPer dataset:")
-        print(tables["datasets"].to_string(index=False))
-    for dataset, cm in tables["confusions"].items():
-        print(f"\nPooled confusion matrix, {dataset} (rows true, columns predicted: "
-              f"{', '.join(tables['class_names'][dataset])}):")
-        for row in cm:
-            print("  " + " ".join(f"{v:6d}" for v in row))
-    print(f"\nTables in {tables['out']}/tables, plot in {tables['out']}/figures/per_subject_accuracy.png")
+    manifest = tables["manifest"]
+    with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_columns", 50):
+        print("\nPer subject (scores in %; balanced accuracy's baseline is 1/K, accuracy's the majority class):")
+        print(subjects_display(tables["subjects"], manifest).to_string(index=False))
+        print("\nPer dataset (over subjects):")
+        print(datasets_display(tables["datasets"]).to_string(index=False))
+    n_seeds = len(manifest["seeds"])
+    for level, by_dataset in tables["confusions"].items():
+        for dataset, cm in by_dataset.items():
+            n = int(np.sum(cm))
+            size = f"{n_seeds} seeds x {n // n_seeds} {level}s = {n}" if n_seeds > 1 else f"{n} {level}s"
+            print(f"\nPooled {level}-level confusion matrix, {dataset}, n = {size} (rows true, columns predicted: "
+                  f"{', '.join(manifest['class_names'][dataset])}):")
+            for row in cm:
+                print("  " + " ".join(f"{v:6d}" for v in row))
+    out = tables["out"]
+    print(f"\nTables in {out}/tables (CSV, Markdown, LaTeX; how to read them: PROTOCOL.md), "
+          f"summary in {out}/summary.json, plots in {out}/figures")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

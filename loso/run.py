@@ -1,8 +1,9 @@
 """`python -m loso.run`: every subject held out once, each fold a Ray Train job, many folds at once.
 
 Features are built once on the driver and shared with every fold through Ray's object store. Each
-finished fold's result is written atomically to `<output>/folds/<fold_id>.json`; `--resume` runs
-only the folds without one, so nothing already computed is lost and no fold is counted twice.
+finished fold's result is written atomically to `<output>/folds/<fold_id>.json` (and, with
+`--permutations N`, each permutation-null retraining to `<output>/permutations/`); `--resume` runs
+only the results that are missing, so nothing already computed is lost and nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ from typing import Sequence
 import ray
 
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
-
 from gru_xnet.features import build_feature_set
+from gru_xnet.provenance import provenance
 from gru_xnet.train import apply_overrides
-from loso.aggregate import aggregate, print_tables
+from loso.aggregate import aggregate, print_tables, protocol_lines
 from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
-from loso.worker import FoldResources, fit_fold
+from loso.outputs import check_output, result_path
+from loso.worker import OBSERVED, FoldResources, fit_fold
 
 log = logging.getLogger("loso")
 
 # Ray Train's controller polls its workers every 2 s by default; most of a short fold's start-up.
 RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_DEDUP_LOGS": "1"}
+VARIANTS_PER_JOB = 20
+"""Label variants (the real labels and permutations) one fold job trains in turn on its worker group."""
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,7 +61,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     p.add_argument("--subjects", nargs="+", help="hold out only these subjects ('s01' or 'DEAP/s01')")
     p.add_argument("--seediv-sessions", choices=SEEDIV_SESSIONS, default="pooled",
                    help="hold out a subject's three sessions together, or run LOSO per session")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="repeat every fold per seed")
+    p.add_argument("--seeds", nargs="+", type=int, default=None,
+                   help="repeat every fold per seed (default: the config's seed)")
+    p.add_argument("--permutations", type=int, default=0, metavar="N",
+                   help="also retrain every fold N times with its training and validation labels permuted "
+                        "(a permutation null: per-subject and dataset-level p-values; e.g. 19 or 99)")
     p.add_argument("--workers-per-fold", type=int, default=1, help="DDP workers per fold")
     p.add_argument("--cpus-per-worker", type=float, default=1.0)
     p.add_argument("--gpus-per-worker", type=float, default=0.0)
@@ -92,48 +100,56 @@ def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
     return config
 
 
-def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features) -> dict:
-    """The protocol every artefact states: datasets, labels, sessions, seeds, config hash, synthetic."""
-    return {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
-            "config": config.to_dict(), "protocol": args.protocol,
-            "seediv_sessions": args.seediv_sessions, "seeds": list(args.seeds),
-            "datasets": features.datasets, "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
-            "n_classes": features.n_classes,
-            "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
-            "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
-            "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold}
+def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int]) -> dict:
+    """The protocol every artefact states: datasets, labels, sessions, seeds, config hash, synthetic, provenance."""
+    manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
+                "config": config.to_dict(), "protocol": args.protocol, "seediv_sessions": args.seediv_sessions,
+                "seeds": seeds, "permutations": args.permutations, "tuned_on": list(config.tuned_on),
+                "datasets": features.datasets,
+                "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
+                "n_classes": features.n_classes,
+                "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
+                "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
+                "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold}
+    return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
 
 
-def check_output(out: Path, manifest: dict, resume: bool) -> None:
-    """Refuse to mix results of different protocols, or to overwrite finished folds without --resume."""
-    path = out / "run.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        keys = ("config_hash", "data_fingerprint", "protocol", "seediv_sessions", "datasets", "labels", "synthetic")
-        changed = [k for k in keys if old.get(k) != manifest.get(k)]
-        if changed:
-            why = " (its data files changed since)" if "data_fingerprint" in changed else ""
-            raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}{why}; "
-                              "use another --output")
-        done = list((out / "folds").glob("*.json"))
-        if done and not resume:
-            raise ConfigError(f"{out} already has {len(done)} finished fold(s); pass --resume to run "
-                              "only the missing ones, or choose another --output")
-    write_text_atomic(path, json.dumps(manifest, indent=2))
+@dataclass(frozen=True)
+class FoldJob:
+    """One fold's label variants that one Ray Train job trains in turn (0 = the real labels)."""
+
+    fold: Fold
+    variants: tuple[int, ...]
+
+    @property
+    def job_id(self) -> str:
+        if self.variants == (OBSERVED,):
+            return self.fold.fold_id
+        return f"{self.fold.fold_id}-variants{self.variants[0]:03d}-{self.variants[-1]:03d}"
+
+
+def plan_jobs(folds: list[Fold], permutations: int, out: Path) -> list[FoldJob]:
+    """The variants still missing in `out`, in jobs of at most VARIANTS_PER_JOB; every fold's first job first."""
+    chunks = []
+    for fold in folds:
+        missing = [v for v in range(permutations + 1) if not result_path(out, fold.fold_id, v).exists()]
+        chunks += [(i, FoldJob(fold, tuple(missing[i:i + VARIANTS_PER_JOB])))
+                   for i in range(0, len(missing), VARIANTS_PER_JOB)]
+    return [job for _, job in sorted(chunks, key=lambda chunk: chunk[0])]
 
 
 @ray.remote(num_cpus=0)
-def _fold_task(fold: Fold, config: ExperimentConfig, features_box: list, resources: FoldResources,
-               storage_path: str) -> dict:
-    """Drives one fold's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
+def _fold_task(job: FoldJob, config: ExperimentConfig, features_box: list, resources: FoldResources,
+               storage_path: str) -> list[dict]:
+    """Drives one fold job's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
 
     The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
     """
     started = time.time()
-    result = fit_fold(run_name=fold.fold_id, config=config, features_ref=features_box[0], split=fold.split,
-                      seed=fold.seed, resources=resources, storage_path=storage_path)
-    result.update(started_at=started, finished_at=time.time(), wall_seconds=time.time() - started)
-    return result
+    results = fit_fold(run_name=job.job_id, config=config, features_ref=features_box[0], split=job.fold.split,
+                       seed=job.fold.seed, resources=resources, storage_path=storage_path, variants=job.variants)
+    timing = {"started_at": started, "finished_at": time.time(), "wall_seconds": time.time() - started}
+    return [{**result, **timing} for result in results]
 
 
 @dataclass
@@ -175,46 +191,51 @@ def _fmt(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def run_folds(folds: list[Fold], config: ExperimentConfig, features, out: Path, resources: FoldResources,
-              max_concurrent: int, storage_path: str, extra_fields: dict) -> Progress:
-    """Keep up to `max_concurrent` folds in flight; write each result (or error) as it arrives."""
+def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, out: Path, resources: FoldResources,
+              max_concurrent: int, storage_path: str, common: dict) -> Progress:
+    """Keep up to `max_concurrent` fold jobs in flight; write each result (or error) as it arrives."""
     features_ref = ray.put(features)
-    queue = list(folds)
-    progress = Progress(total=len(folds), queued=len(queue))
+    queue = list(jobs)
+    progress = Progress(total=len(jobs), queued=len(queue))
     in_flight: dict = {}
     progress.show(force=True)
     try:
         while queue or in_flight:
             while queue and len(in_flight) < max_concurrent:
-                fold = queue.pop(0)
-                ref = _fold_task.remote(fold, config, [features_ref], resources, storage_path)
-                in_flight[ref] = (fold, time.time())
-                progress.running[fold.fold_id] = time.time()
+                job = queue.pop(0)
+                ref = _fold_task.remote(job, config, [features_ref], resources, storage_path)
+                in_flight[ref] = (job, time.time())
+                progress.running[job.job_id] = time.time()
                 progress.queued = len(queue)
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=5.0)
             for ref in ready:
-                fold, started = in_flight.pop(ref)
-                progress.running.pop(fold.fold_id, None)
+                job, started = in_flight.pop(ref)
+                progress.running.pop(job.job_id, None)
+                failed = out / "failed" / f"{job.job_id}.json"
                 try:
-                    result = ray.get(ref)
-                except Exception as exc:  # a fold that failed past its retries: record it, go on
+                    results = ray.get(ref)
+                except Exception as exc:  # a fold job that failed past its retries: record it, go on
                     progress.failed += 1
-                    write_text_atomic(out / "failed" / f"{fold.fold_id}.json", json.dumps(
-                        {"fold": fold.to_dict(), "error": f"{type(exc).__name__}: {exc}",
-                         "traceback": traceback.format_exc()}, indent=2, default=str))
-                    log.error("fold %s failed: %s", fold.fold_id, _last_line(exc))
+                    write_text_atomic(failed, json.dumps(
+                        {"fold": job.fold.to_dict(), "variants": list(job.variants),
+                         "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
+                        indent=2, default=str))
+                    log.error("fold job %s failed: %s", job.job_id, _last_line(exc))
                 else:
                     progress.done += 1
                     progress.durations.append(time.time() - started)
-                    (out / "failed" / f"{fold.fold_id}.json").unlink(missing_ok=True)
-                    write_text_atomic(out / "folds" / f"{fold.fold_id}.json", json.dumps(
-                        {"fold": fold.to_dict(), **extra_fields, **result}, default=str))
+                    failed.unlink(missing_ok=True)
+                    tuned = f"{job.fold.dataset}/{job.fold.subject}" in config.tuned_on
+                    for result in results:
+                        write_text_atomic(result_path(out, job.fold.fold_id, result["variant"]), json.dumps(
+                            {"fold": job.fold.to_dict(), **common, "tuned_on_test_subject": tuned, **result},
+                            default=str))
                 progress.show(force=True)
             progress.show()
     except KeyboardInterrupt:
         for ref in in_flight:
             ray.cancel(ref, force=True, recursive=True)
-        print(f"\n[loso] interrupted: {progress.done} fold result(s) are saved in {out}/folds; "
+        print(f"\n[loso] interrupted: {progress.done} fold job(s) are saved in {out}; "
               "run again with --resume to finish the rest", file=sys.stderr)
         raise
     return progress
@@ -238,35 +259,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config = configure(args, extra)
+        if args.permutations < 0:
+            raise ConfigError(f"--permutations {args.permutations}: expected an integer >= 0")
+        seeds = list(args.seeds) if args.seeds else [config.seed]
         features = build_feature_set(config.data)
         folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
-                           seeds=args.seeds, subjects=args.subjects,
+                           seeds=seeds, subjects=args.subjects,
                            val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
         out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
-        manifest = manifest_for(config, args, features)
+        manifest = manifest_for(config, args, features, seeds)
         check_output(out, manifest, args.resume)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
-    pending = [f for f in folds if not (out / "folds" / f"{f.fold_id}.json").exists()]
+    jobs = plan_jobs(folds, args.permutations, out)
     if features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
-    log.info("%d fold(s) planned, %d to run (%s protocol, SEED-IV sessions %s, seeds %s)", len(folds),
-             len(pending), args.protocol, args.seediv_sessions, args.seeds)
+    log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
+             "(%s protocol, SEED-IV sessions %s, seeds %s)", len(folds), args.permutations + 1, args.permutations,
+             len(jobs), args.protocol, args.seediv_sessions, " ".join(map(str, seeds)))
+    tuned = sorted({f"{f.dataset}/{f.subject}" for f in folds} & set(config.tuned_on))
+    if tuned:
+        log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
+                    "folds are marked and are not unbiased estimates (see the README, 'What to report in a paper')",
+                    len(tuned), " ".join(tuned))
     resources = FoldResources(workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
                               gpus_per_worker=args.gpus_per_worker, max_failures=args.max_failures)
-    if pending:
+    if jobs:
         init_ray(args.address, args.num_cpus, args.verbose)
         concurrent = args.max_concurrent_folds or resources.concurrent_folds(ray.cluster_resources())
-        log.info("running up to %d fold(s) at once, %d worker(s) each", concurrent, resources.workers)
+        log.info("running up to %d fold job(s) at once, %d worker(s) each", concurrent, resources.workers)
         storage = args.storage_path or str(out / "ray")
         try:
-            progress = run_folds(pending, config, features, out, resources, concurrent, storage,
+            progress = run_folds(jobs, config, features, out, resources, concurrent, storage,
                                  {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
         except KeyboardInterrupt:
             return 130
         if progress.failed:
-            log.error("%d fold(s) failed; their errors are in %s. Run again with --resume to retry them.",
+            log.error("%d fold job(s) failed; their errors are in %s. Run again with --resume to retry them.",
                       progress.failed, out / "failed")
     tables = aggregate(out)
     print_tables(tables)

@@ -1,8 +1,9 @@
 """`python -m tune.search`: Optuna (TPE) + ASHA hyper-parameter search, with no test subject in any trial.
 
 Every trial is one Ray Train job (`loso.worker.fit_fold`) that trains on training subjects and is
-scored by its best validation accuracy on validation subjects drawn from the training subjects; its
-per-epoch validation accuracy reaches Tune so ASHA can stop poor trials early. The searched feature
+scored on validation subjects drawn from the training subjects by validation *balanced accuracy*, the
+metric the LOSO tables lead with: each epoch's reaches Tune so ASHA can stop poor trials early, and a
+trial's final score (what Optuna optimises) is that of the epoch the early-stopping rule keeps. The searched feature
 set is built with the test subjects removed (`FeatureSet.without`), so their windows are not even
 in Ray's object store while a search runs.
 
@@ -21,7 +22,8 @@ Which numbers may go into a paper (summary.json, trials.md):
            optimistically biased; it ranks configurations, it does not estimate performance.
 
 Outputs under --output: best_config.json (an ExperimentConfig: `python -m loso.run --config
-best_config.json`), trials.csv/.md/.tex, figures/score_vs_trial.png, figures/param_importance.png,
+best_config.json`; its `tuned_on` lists the subjects whose data informed it, and loso.run marks the folds
+that test one of them), trials.csv/.md/.tex, figures/score_vs_trial.png, figures/param_importance.png,
 summary.json; Tune's own state under ray/ (what `--resume` continues).
 """
 
@@ -57,15 +59,18 @@ from ray.util import placement_group_table, remove_placement_group  # noqa: E402
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic  # noqa: E402
 from gru_xnet.data_loader import Split, validation_subjects  # noqa: E402
 from gru_xnet.features import FeatureSet, build_feature_set  # noqa: E402
-from loso.aggregate import METRICS, write_table  # noqa: E402
+from gru_xnet.provenance import provenance  # noqa: E402
+from loso.aggregate import SCORES  # noqa: E402
 from loso.folds import plan_folds  # noqa: E402
 from loso.run import add_common_arguments, configure, init_ray  # noqa: E402
+from loso.tables import write_table  # noqa: E402
 from loso.worker import FoldResources, fit_fold  # noqa: E402
 from tune.space import SearchSpace, load_space  # noqa: E402
 
 log = logging.getLogger("tune")
 
-METRIC = "val_accuracy"
+METRIC = "val_balanced_accuracy"
+"""What ASHA compares every epoch and Optuna maximises: the LOSO tables' lead metric, on validation subjects."""
 TRIAL_CPU = 0.01  # a trial only drives its Train job; a 0-CPU trial is refused, a 1-CPU one starves workers
 NOT_FOR_PAPER = ("best_val_score is the best of many trials on the same validation subjects: "
                  "optimistically biased, not an estimate of performance")
@@ -193,14 +198,14 @@ class ReleaseWorkersOnStop(WorkerGroupCallback):
 
 def run_trial(params: dict[str, Any], *, features_box: list, split: Split, experiment: str,
               settings: SearchSettings) -> None:
-    """One trial: one Ray Train fold with the sampled values; its final result = best epoch score + subjects seen."""
+    """One trial: one Ray Train fold with the sampled values; its final result = the kept epoch's score + subjects seen."""
     config = settings.space.apply(settings.base, params)
     trial_id = tune.get_context().get_trial_id()
-    result = fit_fold(run_name=f"{experiment}-{trial_id}", config=config, features_ref=features_box[0],
-                      split=split, seed=settings.seed, resources=settings.resources,
-                      storage_path=str(settings.storage / "train"),
-                      callbacks=[EpochReport(), ReleaseWorkersOnStop()])
-    tune.report({METRIC: max(record[METRIC] for record in result["history"]), "epoch": result["epochs_run"],
+    [result] = fit_fold(run_name=f"{experiment}-{trial_id}", config=config, features_ref=features_box[0],
+                        split=split, seed=settings.seed, resources=settings.resources,
+                        storage_path=str(settings.storage / "train"),
+                        callbacks=[EpochReport(), ReleaseWorkersOnStop()])
+    tune.report({METRIC: result["history"][result["best_epoch"] - 1][METRIC], "epoch": result["epochs_run"],
                  "best_epoch": result["best_epoch"], "fold_complete": True,
                  **{f"seen_{side}": " ".join(names) for side, names in result["seen_subjects"].items()}})
 
@@ -255,17 +260,19 @@ def run_search(experiment: str, features: FeatureSet, split: Split, settings: Se
 
 
 def trial_rows(grid: tune.ResultGrid, names: Sequence[str], **extra: Any) -> list[dict[str, Any]]:
-    """One row per trial, in the order the trials were created: parameters, validation score, epochs run, status, subjects seen."""
+    """One row per trial, in creation order: parameters, validation score of the kept epoch, epochs run, status, subjects seen."""
     rows = []
     for result in grid:
         history = result.metrics_dataframe if result.metrics_dataframe is not None else pd.DataFrame()
-        scores = history[METRIC].dropna() if METRIC in history else pd.Series(dtype=float)
+        epochs = history[history["fold_done"] == False] if "fold_done" in history else history  # noqa: E712
+        kept = int(epochs["best_epoch"].iloc[-1]) if "best_epoch" in epochs and len(epochs) else 0
+        score = epochs.loc[epochs["epoch"] == kept, METRIC] if kept else pd.Series(dtype=float)
         metrics = result.metrics or {}
         status = ("error" if result.error else "complete" if metrics.get("fold_complete")
                   else "stopped early (ASHA)")
         rows.append({**extra, "trial": metrics.get("trial_id", Path(result.path).name),
                      **{name: result.config.get(name) for name in names},
-                     "val_score": float(scores.max()) if len(scores) else float("nan"),
+                     "val_score": float(score.iloc[0]) if len(score) else float("nan"), "kept_epoch": kept,
                      "epochs": int(history["epoch"].max()) if "epoch" in history else 0, "status": status,
                      **{f"seen_{side}": metrics.get(f"seen_{side}", "") for side in ("train", "val", "test")}})
     return rows
@@ -285,9 +292,10 @@ def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet,
     if out.exists():
         return json.loads(out.read_text())
     features_ref = ray.put(features)
-    result = fit_fold(run_name=run_name, config=config, features_ref=features_ref, split=split, seed=settings.seed,
-                      resources=settings.resources, storage_path=str(settings.storage / "evaluation"))
-    record = {"test": {k: result["test"][k] for k in (*METRICS, "n", "per_subject")},
+    [result] = fit_fold(run_name=run_name, config=config, features_ref=features_ref, split=split,
+                        seed=settings.seed, resources=settings.resources,
+                        storage_path=str(settings.storage / "evaluation"))
+    record = {"test": {k: result["test"][k] for k in (*SCORES, "n", "class_counts", "baseline", "trial", "per_subject")},
               "seen_subjects": result["seen_subjects"], "epochs_run": result["epochs_run"],
               "best_epoch": result["best_epoch"]}
     write_text_atomic(out, json.dumps(record, indent=2))
@@ -312,7 +320,7 @@ def run_holdout(args: argparse.Namespace, features: FeatureSet, settings: Search
     summary = {"test_subjects": names, "search_subjects": [str(s) for s in searched.subjects],
                "validation_subjects": [str(searched.subjects[i]) for i in split.val],
                "holdout_test": record["test"], "holdout_seen_subjects": record["seen_subjects"],
-               "paper_fit": "holdout_test"}
+               "paper_fit": "holdout_test", "tuned_on": [str(s) for s in searched.subjects]}
     return rows, best, summary
 
 
@@ -336,11 +344,13 @@ def run_nested(args: argparse.Namespace, features: FeatureSet, settings: SearchS
         winners.append(best)
         outer.append({"subject": subject, "best_params": params_of(best, settings), "val_score": best["val_score"],
                       "test": record["test"], "seen_subjects": record["seen_subjects"]})
-    estimate = {m: {"mean": float(np.mean([o["test"][m] for o in outer])),
-                    "std": float(np.std([o["test"][m] for o in outer], ddof=1)) if len(outer) > 1 else 0.0}
-                for m in METRICS}
+    scores = pd.DataFrame([headline_scores(o["test"]) for o in outer])
+    estimate = {m: {"mean": float(scores[m].mean()), "std": float(scores[m].std(ddof=1)) if len(outer) > 1 else 0.0}
+                for m in scores}
     best = max(winners, key=lambda r: r["val_score"])
     summary = {"nested": {"per_subject": outer, "estimate": estimate}, "paper_fit": "nested.estimate",
+               "tuned_on": sorted({s for fold in folds for s in map(str, keep_only(
+                   features, fold.split.train + fold.split.val).subjects)}),
                "best_config_note": "best_config.json is the inner-search winner with the highest validation "
                                    "score; the nested estimate measures the tuning procedure, not this one config"}
     return rows, best, summary
@@ -355,6 +365,14 @@ def params_of(row: dict[str, Any], settings: SearchSettings) -> dict[str, Any]:
     return {name: row[name] for name in settings.space.parameters}
 
 
+def headline_scores(test: dict[str, Any]) -> dict[str, float]:
+    """The test scores a summary reports, each level beside its majority-class baseline."""
+    return {"balanced_accuracy": test["balanced_accuracy"], "accuracy": test["accuracy"],
+            "majority_accuracy": test["baseline"]["majority_accuracy"], "macro_f1": test["macro_f1"],
+            "trial_balanced_accuracy": test["trial"]["balanced_accuracy"], "trial_accuracy": test["trial"]["accuracy"],
+            "trial_majority_accuracy": test["trial"]["baseline"]["majority_accuracy"]}
+
+
 def best_config(settings: SearchSettings, row: dict[str, Any]) -> ExperimentConfig:
     """The base config with the trial's values: what best_config.json holds."""
     config = settings.space.apply(settings.base, params_of(row, settings))
@@ -362,12 +380,12 @@ def best_config(settings: SearchSettings, row: dict[str, Any]) -> ExperimentConf
     return config
 
 
-def table_header(protocol: str, synthetic: bool) -> list[str]:
-    """The lines that open trials.csv/.md: data kind, protocol and what the scores may be used for."""
+def table_header(protocol: str, synthetic: bool, monitor: str) -> list[str]:
+    """The caption of trials.md/.tex and the head of the printout: data kind, protocol, what the scores may be used for."""
     lines = ["SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG"] if synthetic else []
-    return lines + [f"Hyper-parameter search, protocol '{protocol}': val_score = best validation accuracy (%) "
-                    "of the trial on validation subjects drawn from the training subjects; "
-                    "no trial loaded a test subject",
+    return lines + [f"Hyper-parameter search, protocol '{protocol}': val_score = validation balanced accuracy (%) "
+                    f"of the epoch the early-stopping rule keeps (best validation {monitor}; kept_epoch), on "
+                    "validation subjects drawn from the training subjects; no trial loaded a test subject",
                     f"NOT FOR A PAPER: {NOT_FOR_PAPER}; report summary.json's "
                     f"{'holdout_test' if protocol == 'holdout' else 'nested.estimate'} instead"]
 
@@ -429,9 +447,11 @@ def _save(fig, path: Path) -> None:
 
 def write_outputs(out: Path, rows: list[dict], best: dict, summary: dict, settings: SearchSettings) -> pd.DataFrame:
     """best_config.json, trials tables, both figures and summary.json."""
-    best_config(settings, best).save(out / "best_config.json")
+    config = best_config(settings, best)
+    config.tuned_on = summary["tuned_on"]
+    config.save(out / "best_config.json")
     table = pd.DataFrame(rows)
-    header = table_header(summary["protocol"], summary["synthetic"])
+    header = table_header(summary["protocol"], summary["synthetic"], settings.base.training.monitor)
     write_table(table, out / "trials", header)
     title = ("SYNTHETIC DATA - " if summary["synthetic"] else "") + f"search ({summary['protocol']})"
     plot_scores(table, out / "figures" / "score_vs_trial.png", title)
@@ -507,7 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "seed": settings.seed, "scheduler": args.scheduler, "space": settings.space.to_dict(),
                "num_trials": len(rows), "trials_by_status": pd.Series([r["status"] for r in rows]).value_counts().to_dict(),
                "best_params": params_of(best, settings), "best_val_score": best["val_score"],
-               "best_val_score_note": NOT_FOR_PAPER, **summary}
+               "best_val_score_note": NOT_FOR_PAPER, "monitor": settings.base.training.monitor,
+               "provenance": provenance(), **summary}
     table = write_outputs(out, rows, best, summary, settings)
     print_report(table, summary, out)
     return 0
@@ -516,13 +537,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_report(table: pd.DataFrame, summary: dict, out: Path) -> None:
     """The trials table and the headline numbers, for the person at the terminal."""
     shown = table.drop(columns=["seen_train", "seen_val", "seen_test"])
-    print("\n".join(table_header(summary["protocol"], summary["synthetic"])))
+    print("\n".join(table_header(summary["protocol"], summary["synthetic"], summary["monitor"])))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nbest params: {summary['best_params']}  (val {summary['best_val_score']:.1f}%, not for a paper)")
     if "holdout_test" in summary:
-        test = summary["holdout_test"]
+        test = headline_scores(summary["holdout_test"])
         print(f"holdout test on {' '.join(summary['test_subjects'])}: "
-              + ", ".join(f"{m} {test[m]:.1f}%" for m in METRICS) + "  <- fit for a paper")
+              + ", ".join(f"{m} {v:.1f}%" for m, v in test.items()) + "  <- fit for a paper")
     else:
         print("nested estimate over " f"{len(summary['nested']['per_subject'])} subject(s): "
               + ", ".join(f"{m} {v['mean']:.1f}% (sd {v['std']:.1f})" for m, v in summary["nested"]["estimate"].items())

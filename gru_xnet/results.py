@@ -1,0 +1,56 @@
+"""What a test evaluation reports, for the Trainer, every LOSO fold and every Tune evaluation alike.
+
+Window-level scores (the top-level keys, e.g. `accuracy`) and trial-level ones (`trial`: each trial's
+window probabilities averaged, a trial being `(subject, session, trial)`), each beside the trivial
+baselines computed from the labels the model was trained on, plus per-class, per-subject and
+per-dataset breakdowns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gru_xnet.engine import Evaluation
+from gru_xnet.features import FeatureSet
+from gru_xnet.metrics import class_counts, level_scores, trial_probabilities
+
+
+def trial_keys(features: FeatureSet, windows: np.ndarray) -> np.ndarray:
+    """`(n, 3)` (subject index, session, trial) of each window: what identifies a trial."""
+    return np.stack([features.subject_index[windows], features.sessions[windows], features.trials[windows]], axis=1)
+
+
+def training_counts(features: FeatureSet, windows: np.ndarray) -> dict[str, list[int]]:
+    """Class counts of the windows and of the trials a model learnt from (for the trivial baselines)."""
+    _, trial_labels, _ = trial_probabilities(trial_keys(features, windows), features.labels[windows],
+                                             np.zeros((len(windows), 1)))
+    return {"windows": class_counts(features.labels[windows], features.n_classes).tolist(),
+            "trials": class_counts(trial_labels, features.n_classes).tolist()}
+
+
+def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_windows: np.ndarray) -> dict[str, Any]:
+    """Scores of one test evaluation at window and trial level with baselines from `training_windows`.
+
+    `training_windows` are the windows of the subjects the model learnt from (training and validation
+    subjects): their labels define the majority-class and class-prior baselines.
+    """
+    counts = training_counts(features, training_windows)
+    report = dict(evaluation.metrics)
+    report.update(level_scores(evaluation.y_true, evaluation.probabilities, features.n_classes, counts["windows"]))
+    _, trial_true, trial_probs = trial_probabilities(trial_keys(features, evaluation.windows), evaluation.y_true,
+                                                     evaluation.probabilities)
+    report["trial"] = level_scores(trial_true, trial_probs, features.n_classes, counts["trials"])
+    report["training_class_counts"] = counts
+    cm = np.asarray(report["confusion_matrix"])
+    report["per_class"] = {name: {"recall": 100.0 * cm[i, i] / cm[i].sum() if cm[i].sum() else None,
+                                  "n": int(cm[i].sum())} for i, name in enumerate(features.class_names)}
+    subjects = features.subject_index[evaluation.windows]
+    report["per_subject"] = {
+        str(features.subjects[s]): {"accuracy": 100.0 * float((evaluation.y_true[m] == evaluation.y_pred[m]).mean()),
+                                    "n": int(m.sum())}
+        for s in np.unique(subjects) for m in [subjects == s]}
+    report["class_names"] = list(features.class_names)
+    report["synthetic"] = bool(features.synthetic)
+    return report

@@ -1,0 +1,82 @@
+"""Figures of a LOSO run and of run comparisons: per-subject scores with baselines, permutation nulls, subject lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path, title: str) -> None:
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _panels(n: int, width: float):
+    fig, axes = plt.subplots(1, n, figsize=(max(6.0, width), 4.2), squeeze=False, sharey=True)
+    return fig, axes[0]
+
+
+def plot_subjects(subjects: pd.DataFrame, n_classes: int, path: Path, title: str) -> None:
+    """Per dataset: each subject's balanced accuracy (bars) and accuracy (dots) beside the majority-class
+    baseline (black dashes), with 1/K (the balanced-accuracy baseline) and the mean majority baseline drawn."""
+    datasets = list(dict.fromkeys(subjects["dataset"]))
+    fig, axes = _panels(len(datasets), 0.45 * len(subjects) + 2.5 * len(datasets))
+    for ax, dataset in zip(axes, datasets):
+        group = subjects[subjects["dataset"] == dataset]
+        x = np.arange(len(group))
+        err = group["balanced_accuracy_seed_sd"] if "balanced_accuracy_seed_sd" in group else None
+        ax.bar(x, group["balanced_accuracy"].fillna(0), yerr=err, color="tab:blue", alpha=0.75,
+               label="balanced accuracy")
+        ax.plot(x, group["accuracy"], "o", color="tab:orange", label="accuracy")
+        ax.plot(x, group["majority_accuracy"], "_", color="k", markersize=14, markeredgewidth=2,
+                label="majority baseline (accuracy)")
+        ax.axhline(100.0 / n_classes, color="tab:red", linestyle="--", label=f"1/K = {100.0 / n_classes:.0f}%")
+        ax.axhline(group["majority_accuracy"].mean(), color="0.4", linestyle=":",
+                   label=f"mean majority {group['majority_accuracy'].mean():.1f}%")
+        ax.set_xticks(x, group["subject"], rotation=90, fontsize=7)
+        ax.set_title(dataset)
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=6, loc="lower right")
+    axes[0].set_ylabel("test score (%)")
+    _save(fig, path, title)
+
+
+def plot_nulls(nulls: dict[str, tuple[np.ndarray, float, float]], path: Path, title: str) -> None:
+    """Per dataset: the permutation null of the mean balanced accuracy, the observed mean and 1/K."""
+    fig, axes = _panels(len(nulls), 4.0 * len(nulls))
+    for ax, (dataset, (null, observed, chance)) in zip(axes, nulls.items()):
+        ax.hist(null, bins=max(5, min(30, len(null) // 2)), color="0.6", label=f"null ({len(null)} permutations)")
+        ax.axvline(observed, color="tab:blue", linewidth=2, label=f"observed {observed:.1f}%")
+        ax.axvline(chance, color="tab:red", linestyle="--", label=f"1/K = {chance:.0f}%")
+        ax.set_xlabel("mean balanced accuracy over subjects (%)")
+        ax.set_title(dataset)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("permutations")
+    _save(fig, path, title)
+
+
+def plot_subject_lines(wide: pd.DataFrame, runs: Sequence[str], metric: str, path: Path, title: str) -> None:
+    """Per dataset: one line per subject across the compared runs, the mean over subjects in black."""
+    datasets = list(dict.fromkeys(wide["dataset"]))
+    fig, axes = _panels(len(datasets), 1.6 * len(runs) * len(datasets) + 2)
+    x = np.arange(len(runs))
+    for ax, dataset in zip(axes, datasets):
+        group = wide[wide["dataset"] == dataset]
+        for _, row in group.iterrows():
+            ax.plot(x, [row[r] for r in runs], "o-", color="tab:blue", alpha=0.35)
+        ax.plot(x, [group[r].mean() for r in runs], "s-", color="k", linewidth=2, label="mean over subjects")
+        ax.set_xticks(x, runs, rotation=20, fontsize=7)
+        ax.set_title(f"{dataset} ({len(group)} subjects)")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(f"{metric.replace('_', ' ')} (%)")
+    _save(fig, path, title)
