@@ -7,6 +7,8 @@ the true labels hold fewer than two classes: there a constant predictor already 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import stats
 
@@ -83,8 +85,16 @@ def baselines(train_counts: np.ndarray, test_counts: np.ndarray) -> dict[str, fl
             "chance_balanced_accuracy": 100.0 / present if present >= 2 else float("nan")}
 
 
-def trial_probabilities(keys: np.ndarray, y_true: np.ndarray,
-                        probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class Trials(NamedTuple):
+    """Per-trial view of window predictions: keys, labels, mean window probabilities, window counts."""
+
+    keys: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    n_windows: np.ndarray
+
+
+def trial_probabilities(keys: np.ndarray, y_true: np.ndarray, probabilities: np.ndarray) -> Trials:
     """Soft vote per trial: the unique trial keys, each trial's label and its windows' mean probabilities.
 
     `keys` is `(n_windows, k)` (e.g. subject, session, trial); every window of a trial must carry the
@@ -93,15 +103,15 @@ def trial_probabilities(keys: np.ndarray, y_true: np.ndarray,
     keys = np.asarray(keys).reshape(len(y_true), -1)
     trials, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    n = len(trials)
-    mean = np.zeros((n, probabilities.shape[1]))
+    counts = np.bincount(inverse, minlength=len(trials))
+    mean = np.zeros((len(trials), probabilities.shape[1]))
     np.add.at(mean, inverse, probabilities)
-    mean /= np.bincount(inverse, minlength=n)[:, None]
-    labels = np.full(n, -1, dtype=np.int64)
+    mean /= counts[:, None]
+    labels = np.full(len(trials), -1, dtype=np.int64)
     labels[inverse] = y_true
     if (labels[inverse] != np.asarray(y_true)).any():
         raise ValueError("a trial's windows carry different labels; labels must be per trial")
-    return trials, labels, mean
+    return Trials(trials, labels, mean, counts)
 
 
 def level_scores(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int,

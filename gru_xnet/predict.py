@@ -27,8 +27,9 @@ from gru_xnet.data_loader import Normalizer, WindowDataset
 from gru_xnet.datasets import canonical_name
 from gru_xnet.engine import Evaluation, evaluate, resolve_device, resolve_precision
 from gru_xnet.features import FeatureSet, build_feature_set
-from gru_xnet.metrics import confusion_matrix, scores
+from gru_xnet.metrics import confusion_matrix, scores, trial_probabilities
 from gru_xnet.model import GRUXNet, load_model
+from gru_xnet.results import trial_keys
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +99,13 @@ def predict_windows(model: GRUXNet, features: FeatureSet, windows: np.ndarray, *
 
 def trial_rows(features: FeatureSet, evaluation: Evaluation, class_names: Sequence[str]) -> list[dict[str, Any]]:
     """One row per (subject, session, trial): window count, mean class probabilities, prediction, truth."""
-    keys = np.stack([features.subject_index[evaluation.windows], features.sessions[evaluation.windows],
-                     features.trials[evaluation.windows]], axis=1)
-    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+    trials = trial_probabilities(trial_keys(features, evaluation.windows), evaluation.y_true,
+                                 evaluation.probabilities)
     rows = []
-    for g, (subject, session, trial) in enumerate(groups):
-        members = np.flatnonzero(inverse.ravel() == g)
-        mean_prob = evaluation.probabilities[members].mean(axis=0)
-        predicted, true = int(mean_prob.argmax()), int(evaluation.y_true[members[0]])
+    for (subject, session, trial), true, mean_prob, n in zip(*trials):
+        predicted, true = int(mean_prob.argmax()), int(true)
         rows.append({"dataset": features.subjects[subject].dataset, "subject": features.subjects[subject].subject,
-                     "session": int(session), "trial": int(trial), "n_windows": len(members),
+                     "session": int(session), "trial": int(trial), "n_windows": int(n),
                      "predicted": predicted, "predicted_name": class_names[predicted],
                      **{f"prob_{name}": float(p) for name, p in zip(class_names, mean_prob)},
                      "true_label": true, "true_name": features.class_names[true], "correct": predicted == true,

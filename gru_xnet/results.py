@@ -24,10 +24,9 @@ def trial_keys(features: FeatureSet, windows: np.ndarray) -> np.ndarray:
 
 def training_counts(features: FeatureSet, windows: np.ndarray) -> dict[str, list[int]]:
     """Class counts of the windows and of the trials a model learnt from (for the trivial baselines)."""
-    _, trial_labels, _ = trial_probabilities(trial_keys(features, windows), features.labels[windows],
-                                             np.zeros((len(windows), 1)))
+    trials = trial_probabilities(trial_keys(features, windows), features.labels[windows], np.zeros((len(windows), 1)))
     return {"windows": class_counts(features.labels[windows], features.n_classes).tolist(),
-            "trials": class_counts(trial_labels, features.n_classes).tolist()}
+            "trials": class_counts(trials.labels, features.n_classes).tolist()}
 
 
 def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_windows: np.ndarray) -> dict[str, Any]:
@@ -39,9 +38,9 @@ def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_win
     counts = training_counts(features, training_windows)
     report = dict(evaluation.metrics)
     report.update(level_scores(evaluation.y_true, evaluation.probabilities, features.n_classes, counts["windows"]))
-    _, trial_true, trial_probs = trial_probabilities(trial_keys(features, evaluation.windows), evaluation.y_true,
-                                                     evaluation.probabilities)
-    report["trial"] = level_scores(trial_true, trial_probs, features.n_classes, counts["trials"])
+    trials = trial_probabilities(trial_keys(features, evaluation.windows), evaluation.y_true,
+                                 evaluation.probabilities)
+    report["trial"] = level_scores(trials.labels, trials.probabilities, features.n_classes, counts["trials"])
     report["training_class_counts"] = counts
     cm = np.asarray(report["confusion_matrix"])
     report["per_class"] = {name: {"recall": 100.0 * cm[i, i] / cm[i].sum() if cm[i].sum() else None,

@@ -29,6 +29,17 @@ def test_json_round_trip(tmp_path, preset):
     assert loaded.fingerprint() == config.fingerprint()
 
 
+def test_tuning_provenance_round_trips_outside_the_fingerprint(tmp_path):
+    config = get_quick_test_config()
+    before = config.fingerprint()
+    config.tuned_on = ["DEAP/s01", "SEEDIV/3"]
+    config.save(tmp_path / "tuned.json")
+    assert ExperimentConfig.load(tmp_path / "tuned.json").tuned_on == ["DEAP/s01", "SEEDIV/3"]
+    assert config.fingerprint() == before  # same hyper-parameters, same results: resume and compare still match
+    with pytest.raises(ConfigError, match="tuned_on"):
+        ExperimentConfig.from_dict({"tuned_on": ["s01"]})
+
+
 @pytest.mark.parametrize("data, key", [
     ({"model": {"dropout": 1.0}}, "model.dropout"),
     ({"model": {"dropout": -0.1}}, "model.dropout"),

@@ -49,11 +49,13 @@ def test_every_subject_held_out_once_with_tables(planted):
     folds = folds_of(planted)
     assert sorted(f["fold"]["subject"] for f in folds) == ["S01", "S02", "S03", "S04"]
     for stem in ("per_subject", "per_dataset"):
-        for suffix in (".csv", ".md", ".tex"):
+        for suffix in (".md", ".tex"):
             text = (planted / "tables" / f"{stem}{suffix}").read_text()
             assert "SYNTHETIC DATA" in text and "protocol 'within'" in text and "GAMEEMO valence" in text
-    table = pd.read_csv(planted / "tables" / "per_subject.csv", comment="#")
+    table = pd.read_csv(planted / "tables" / "per_subject.csv")
     assert list(table["subject"]) == ["S01", "S02", "S03", "S04"]
+    assert {"balanced_accuracy", "majority_accuracy", "trial_balanced_accuracy", "kappa", "macro_auc"} <= set(table)
+    assert "GAMEEMO valence" in (planted / "tables" / "PROTOCOL.md").read_text()
     assert (planted / "figures" / "per_subject_accuracy.png").stat().st_size > 10_000
     fold = folds[0]
     assert fold["synthetic"] is True and len(fold["config_hash"]) == 12
@@ -78,17 +80,17 @@ def test_planted_signal_beats_chance(planted):
     # 4 held-out subjects x 20 windows (4 games), a strong planted effect (signal_strength 3).
     # Chance is 50%; a mean balanced accuracy above 70% over 4 subjects is far outside label noise
     # (one subject's 4 games give at most a +-25 point swing by luck, the mean of 4 about +-12).
-    datasets = pd.read_csv(planted / "tables" / "per_dataset.csv", comment="#")
-    assert datasets.loc[0, "balanced_accuracy_mean"] > 70.0
+    datasets = pd.read_csv(planted / "tables" / "per_dataset.csv")
+    assert datasets.loc[0, "level"] == "window" and datasets.loc[0, "balanced_accuracy_mean"] > 70.0
 
 
 def test_shuffled_labels_stay_near_chance(ray_session, shuffled_root, tmp_path):
     out = run_loso(shuffled_root, tmp_path, "shuffled")
-    datasets = pd.read_csv(out / "tables" / "per_dataset.csv", comment="#")
+    datasets = pd.read_csv(out / "tables" / "per_dataset.csv")
     # Labels carry no signal: the mean over 4 subjects of 48 windows each stays within 20 points of
     # chance, and the test against chance is not significant.
     assert abs(datasets.loc[0, "balanced_accuracy_mean"] - 50.0) < 20.0
-    assert not datasets.loc[0, "wilcoxon_p"] < 0.05
+    assert not datasets.loc[0, "p_vs_chance"] < 0.05
 
 
 def test_two_workers_give_the_same_result_shape(ray_session, synthetic_root, tmp_path):
@@ -162,8 +164,8 @@ def test_interrupt_then_resume_equals_uninterrupted(planted, learnable_root, tmp
     assert 1 <= done_before < 4, log
     assert main([*args, "--resume"]) == 0
     assert len(folds_of(out)) == 4
-    resumed = pd.read_csv(out / "tables" / "per_subject.csv", comment="#")
-    reference = pd.read_csv(planted / "tables" / "per_subject.csv", comment="#")
+    resumed = pd.read_csv(out / "tables" / "per_subject.csv")
+    reference = pd.read_csv(planted / "tables" / "per_subject.csv")
     pd.testing.assert_frame_equal(resumed, reference)
 
 
@@ -171,3 +173,15 @@ def test_refuses_to_mix_runs_without_resume(planted):
     config = json.loads((planted / "run.json").read_text())["config"]
     assert main(["--config", str(planted.parent / "loso.json"), "--data-root", config["data"]["data_root"],
                  "--output", str(planted)]) == 2
+
+
+def test_folds_train_with_the_config_seed_by_default_and_resume_refuses_other_seeds(planted, caplog):
+    # Defect: loso.run trained with seed 0 while run.json's config said seed 42.
+    run = json.loads((planted / "run.json").read_text())
+    assert run["config"]["seed"] == 42 and run["seeds"] == [42]
+    assert {f["fold"]["seed"] for f in folds_of(planted)} == {42}
+    assert all(p.name.endswith("-seed42.json") for p in (planted / "folds").glob("*.json"))
+    config = str(planted.parent / "loso.json")
+    assert main(["--config", config, "--data-root", run["config"]["data"]["data_root"], "--output", str(planted),
+                 "--seeds", "7", "--resume"]) == 2
+    assert "different seeds (seeds: [42] there, [7] now)" in caplog.text

@@ -57,18 +57,21 @@ def test_search_writes_every_output(searched):
     assert summary["best_params"]["learning_rate"] == 3e-3 and summary["best_val_score"] > 75.0
     assert "optimistically biased" in summary["best_val_score_note"]
     assert set(summary["holdout_test"]) >= {"accuracy", "balanced_accuracy", "macro_f1", "n"}
-    for suffix in (".csv", ".md"):
+    for suffix in (".md", ".tex"):
         text = (searched / f"trials{suffix}").read_text()
         assert "SYNTHETIC DATA" in text and "NOT FOR A PAPER" in text
-    table = pd.read_csv(searched / "trials.csv", comment="#")
-    assert list(table.columns[:6]) == ["trial", *DEFAULT_SPACE, "val_score"]
+    assert not (searched / "trials.csv").read_text().startswith("#")
+    table = pd.read_csv(searched / "trials.csv")
+    assert list(table.columns[:7]) == ["trial", *DEFAULT_SPACE, "val_score", "kept_epoch"]
+    assert set(summary["holdout_test"]["baseline"]) >= {"majority_accuracy", "chance_balanced_accuracy"}
+    assert "balanced_accuracy" in summary["holdout_test"]["trial"] and summary["provenance"]["optuna"]
     assert len(table) == 4 and set(table["status"]) <= {"complete", "stopped early (ASHA)"}
     for figure in ("score_vs_trial.png", "param_importance.png"):
         assert (searched / "figures" / figure).stat().st_size > 5_000
 
 
 def test_asha_stops_a_poor_trial_early(searched):
-    table = pd.read_csv(searched / "trials.csv", comment="#")
+    table = pd.read_csv(searched / "trials.csv")
     stopped = table[table["status"] == "stopped early (ASHA)"]
     assert len(stopped) >= 1
     assert (stopped["epochs"] < EPOCHS).all() and (stopped["learning_rate"] == 1e-7).all()
@@ -94,16 +97,44 @@ def test_no_trial_loads_a_test_subject(searched):
     assert set(summary["holdout_seen_subjects"]["test"]) == test  # the one evaluation that sees them
 
 
-def test_best_config_round_trips_into_loso(searched, learnable_root, tmp_path):
+def test_trials_are_scored_by_validation_balanced_accuracy_of_the_kept_epoch(searched):
+    # Defect: trials were ranked by the best per-epoch val_accuracy, not the metric nor the epoch kept.
+    table = pd.read_csv(searched / "trials.csv").set_index("trial")
+    for reports in trial_results(searched / "ray" / "search"):
+        epochs = [r for r in reports if r.get("fold_done") is False]
+        assert all("val_balanced_accuracy" in r for r in epochs)  # what ASHA compared every epoch
+        kept = epochs[-1]["best_epoch"]
+        score = next(r["val_balanced_accuracy"] for r in epochs if r["epoch"] == kept)
+        row = table.loc[reports[-1]["trial_id"]]
+        assert row["kept_epoch"] == kept and row["val_score"] == pytest.approx(score)
+        if reports[-1].get("fold_complete"):  # the final result Optuna maximises
+            assert reports[-1]["val_balanced_accuracy"] == pytest.approx(score)
+    state = json.loads(next((searched / "ray" / "search").glob("experiment_state-*.json")).read_text())
+    assert "val_balanced_accuracy" in json.dumps(state)
+
+
+def test_best_config_round_trips_into_loso_and_marks_its_tuning_subjects(searched, learnable_root, tmp_path):
+    # Defect: a tuned config reused on its own tuning subjects gave unmarked, optimistic LOSO numbers.
     summary = json.loads((searched / "summary.json").read_text())
     config = ExperimentConfig.load(searched / "best_config.json")
     assert config.model.gru_hidden_size == summary["best_params"]["gru_hidden_size"]
     assert config.model.num_attention_heads == summary["best_params"]["num_attention_heads"]
     assert config.model.dropout == summary["best_params"]["dropout"]
     assert config.training.learning_rate == summary["best_params"]["learning_rate"]
+    assert config.tuned_on == summary["search_subjects"] == summary["tuned_on"]
+    assert not set(config.tuned_on) & set(summary["test_subjects"])
+    tuned = config.tuned_on[0].split("/")[1]
+    held_out = summary["test_subjects"][0].split("/")[1]
     assert loso_main(["--config", str(searched / "best_config.json"), "--data-root", str(learnable_root),
-                      "--subjects", "S01", "--output", str(tmp_path / "loso")]) == 0
-    assert len(list((tmp_path / "loso" / "folds").glob("*.json"))) == 1
+                      "--subjects", tuned, held_out, "--output", str(tmp_path / "loso")]) == 0
+    folds = {json.loads(p.read_text())["fold"]["subject"]: json.loads(p.read_text())
+             for p in (tmp_path / "loso" / "folds").glob("*.json")}
+    assert folds[tuned]["tuned_on_test_subject"] and not folds[held_out]["tuned_on_test_subject"]
+    table = pd.read_csv(tmp_path / "loso" / "tables" / "per_subject.csv").set_index("subject")
+    assert table.loc[tuned, "hyperparameters_tuned_on_subject"]
+    assert not table.loc[held_out, "hyperparameters_tuned_on_subject"]
+    assert "tuned on subject" in (tmp_path / "loso" / "tables" / "per_subject.md").read_text()
+    assert "not an unbiased estimate" in (tmp_path / "loso" / "tables" / "PROTOCOL.md").read_text()
 
 
 def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, learnable_root, tmp_path):
