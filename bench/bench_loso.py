@@ -24,12 +24,11 @@ import torch
 from gru_xnet.config import get_quick_test_config
 from gru_xnet.data_loader import make_loaders
 from gru_xnet.datasets import write_synthetic
-from gru_xnet.engine import evaluate, fit, make_optimizer, make_scheduler, resolve_precision
+from gru_xnet.engine import evaluate, fit, make_optimizer, make_scheduler, resolve_precision, seed_everything
 from gru_xnet.features import build_feature_set
 from gru_xnet.model import build_model
-from gru_xnet.engine import seed_everything
 from loso.folds import plan_folds
-from loso.run import RAY_ENV, run_folds
+from loso.run import RAY_ENV, plan_jobs, run_folds
 from loso.worker import FoldResources
 
 
@@ -55,8 +54,8 @@ def in_process(features, folds, config) -> tuple[float, list[float]]:
 def with_ray(features, folds, config, out: Path, concurrent: int) -> tuple[float, list[float], list[float]]:
     """The folds as Ray Train jobs, `concurrent` at a time, 1 CPU per fold."""
     started = time.perf_counter()
-    run_folds(folds, config, features, out, FoldResources(workers=1, cpus_per_worker=1), concurrent,
-              str(out / "ray"), {})
+    run_folds(plan_jobs(folds, 0, out), config, features, out, FoldResources(workers=1, cpus_per_worker=1),
+              concurrent, str(out / "ray"), {})
     wall = time.perf_counter() - started
     results = [json.loads(p.read_text()) for p in sorted((out / "folds").glob("*.json"))]
     overheads = [r["wall_seconds"] - r["train_seconds"] for r in results]

@@ -101,7 +101,7 @@ def test_two_workers_give_the_same_result_shape(ray_session, synthetic_root, tmp
     fold = plan_folds(features, subjects=["s01"])[0]
     ref = ray_session.put(features)
     results = [fit_fold(run_name=f"w{n}", config=config, features_ref=ref, split=fold.split, seed=0,
-                        resources=FoldResources(workers=n, cpus_per_worker=1), storage_path=str(tmp_path / "ray"))
+                        resources=FoldResources(workers=n, cpus_per_worker=1), storage_path=str(tmp_path / "ray"))[0]
                for n in (1, 2)]
     one, two = results
     assert (one["world_size"], two["world_size"]) == (1, 2)
