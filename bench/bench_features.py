@@ -1,11 +1,12 @@
 """Feature building for DEAP-sized subjects: cold (read .dat, window, STFT, write cache) vs from cache.
 
-    python bench/bench_features.py [--subjects 2]
+    python bench/bench_features.py [--subjects 2] [--keep]
 
 Writes synthetic DEAP subjects of the real size (40 trials x 40 channels x 8064 samples, float64
 pickles, ~100 MB each), then in fresh processes builds their feature set cold (both cores, one
 subject per thread) and again from the cache. Prints times, the ratio (target: cache >= 20x faster),
 peak memory, and the projected cold time for all 32 subjects on this machine (target <= 30 s).
+The data and cache (about 130 MB per subject) are deleted at the end unless --keep.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from scratch import add_keep_argument, scratch_dir
 
 
 def peak_rss_mb() -> float:
@@ -54,17 +56,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=2)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    add_keep_argument(parser)
     args = parser.parse_args()
     if args.child:
         build(args.child[0], args.child[1], int(args.child[2]))
         return
     from gru_xnet.datasets import write_synthetic
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_features_"))
-    write_synthetic(tmp / "data", ["DEAP"], args.subjects, trials=40, seconds=60.0)
-    size = sum(p.stat().st_size for p in (tmp / "data" / "DEAP").rglob("*.dat")) / args.subjects / 1e6
-    cold = run_child(tmp / "data", tmp / "cache")
-    warm = run_child(tmp / "data", tmp / "cache", repeats=5)
+    with scratch_dir("bench_features_", args.keep) as tmp:
+        write_synthetic(tmp / "data", ["DEAP"], args.subjects, trials=40, seconds=60.0)
+        size = sum(p.stat().st_size for p in (tmp / "data" / "DEAP").rglob("*.dat")) / args.subjects / 1e6
+        cold = run_child(tmp / "data", tmp / "cache")
+        warm = run_child(tmp / "data", tmp / "cache", repeats=5)
     cores = os.cpu_count() or 1
     per_subject = cold["seconds"] / args.subjects * min(args.subjects, cores)  # wall time of one subject slot
     projected = per_subject * 32 / cores

@@ -1,11 +1,14 @@
-"""Ray LOSO vs a plain in-process loop over the same folds, same total cores; launch overhead; concurrency.
+"""Ray LOSO vs `loso.run --local` over the same folds; launch overhead; concurrency; equal fold results.
 
-    python bench/bench_loso.py [--dataset DEAP --subjects 5 --epochs 12 --cores 2]
+    python bench/bench_loso.py [--dataset DEAP --subjects 5 --epochs 12 --cores 2] [--keep]
 
-Prints, from one run: the in-process loop's wall time (torch on all cores, folds one after another),
-the Ray LOSO's wall time with K = cores concurrent 1-CPU folds and with K = 1, the overhead ratio
-(target <= 1.25), the speed-up of K folds at once, and the per-fold launch overhead (fold wall time
-minus the worker's own time; target <= 5 s).
+Runs `loso.run` three times on the same synthetic folds, each fold with the config's torch threads
+(`training.num_threads`): in this process one fold after another (`--local`), on a local Ray instance
+with K = cores concurrent 1-CPU folds, and on Ray one fold at a time. Prints the wall times, the
+overhead ratio Ray / local (target <= 1.25), the speed-up of K folds at once, the per-fold launch
+overhead (fold wall time minus the worker's own time; target <= 5 s), and whether every fold gave the
+same test predictions on all three paths (it must: same seed, same config). The data and outputs are
+deleted at the end unless --keep.
 """
 
 from __future__ import annotations
@@ -13,53 +16,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import ray
-import torch
 
 from gru_xnet.config import get_quick_test_config
-from gru_xnet.data_loader import make_loaders
 from gru_xnet.datasets import write_synthetic
-from gru_xnet.engine import evaluate, fit, make_optimizer, make_scheduler, resolve_precision, seed_everything
-from gru_xnet.features import build_feature_set
-from gru_xnet.model import build_model
-from loso.folds import plan_folds
-from loso.run import RAY_ENV, plan_jobs, run_folds
-from loso.worker import FoldResources
+from loso.run import main as loso_main
+from scratch import add_keep_argument, scratch_dir
 
 
-def in_process(features, folds, config) -> tuple[float, list[float]]:
-    """The same folds with the same engine, one after another, torch using every core."""
-    device = torch.device("cpu")
-    precision = resolve_precision(device, config.training.use_amp)
-    started, accuracies = time.perf_counter(), []
-    for fold in folds:
-        seed_everything(fold.seed)
-        loaders = make_loaders(features, fold.split, config.data, batch_size=config.training.batch_size,
-                               seed=fold.seed)
-        model = build_model(config.model, loaders.input_shape, loaders.n_classes)
-        optimizer = make_optimizer(model, config.training)
-        state = fit(model, loaders, optimizer, make_scheduler(optimizer, config.training), config.training,
-                    device=device, precision=precision)
-        model.load_state_dict(state.best_state)
-        accuracies.append(evaluate(model, loaders.test, device=device, precision=precision,
-                                   n_classes=loaders.n_classes).metrics["accuracy"])
-    return time.perf_counter() - started, accuracies
-
-
-def with_ray(features, folds, config, out: Path, concurrent: int) -> tuple[float, list[float], list[float]]:
-    """The folds as Ray Train jobs, `concurrent` at a time, 1 CPU per fold."""
+def run(config_path: Path, out: Path, *extra: str) -> tuple[float, list[dict]]:
+    """Wall time of one `loso.run` and its fold results."""
     started = time.perf_counter()
-    run_folds(plan_jobs(folds, 0, out), config, features, out, FoldResources(workers=1, cpus_per_worker=1),
-              concurrent, str(out / "ray"), {})
+    assert loso_main(["--config", str(config_path), "--output", str(out), *extra]) == 0
     wall = time.perf_counter() - started
-    results = [json.loads(p.read_text()) for p in sorted((out / "folds").glob("*.json"))]
-    overheads = [r["wall_seconds"] - r["train_seconds"] for r in results]
-    return wall, [r["test"]["accuracy"] for r in results], overheads
+    return wall, [json.loads(p.read_text()) for p in sorted((out / "folds").glob("*.json"))]
 
 
 def main() -> None:
@@ -68,33 +41,34 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--cores", type=int, default=os.cpu_count())
+    add_keep_argument(parser)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_loso_"))
-    write_synthetic(tmp / "data", [args.dataset], args.subjects)
-    config = get_quick_test_config()
-    config.data.datasets, config.data.data_root = [args.dataset], str(tmp / "data")
-    config.data.cache_dir = str(tmp / "cache")
-    config.training.num_epochs = args.epochs
-    config.training.early_stopping = False
-    features = build_feature_set(config.data)
-    folds = plan_folds(features)
-    print(f"{len(folds)} folds, {len(features)} windows, {args.epochs} epochs each, {args.cores} cores")
-
-    torch.set_num_threads(args.cores)
-    plain, plain_acc = in_process(features, folds, config)
-    print(f"in-process loop (torch on {args.cores} threads):  {plain:7.1f} s   acc {np.round(plain_acc, 1)}")
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=args.cores, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": RAY_ENV})
-    parallel, ray_acc, overheads = with_ray(features, folds, config, tmp / "k", args.cores)
-    print(f"Ray LOSO, {args.cores} folds at once, 1 CPU each: {parallel:7.1f} s   acc {np.round(ray_acc, 1)}")
-    serial, _, overheads_1 = with_ray(features, folds, config, tmp / "one", 1)
-    print(f"Ray LOSO, 1 fold at a time, 1 CPU:         {serial:7.1f} s")
-    ray.shutdown()
-    print(f"\noverhead ratio Ray / in-process (same {args.cores} cores): {parallel / plain:.2f}x  (target <= 1.25)")
-    print(f"speed-up of {args.cores} concurrent folds vs 1:            {serial / parallel:.2f}x")
-    print(f"per-fold launch overhead (fold wall - worker time): {np.mean(overheads_1):.1f} s alone, "
-          f"{np.mean(overheads):.1f} s with {args.cores} folds starting together  (target <= 5 s)")
+    with scratch_dir("bench_loso_", args.keep) as tmp:
+        write_synthetic(tmp / "data", [args.dataset], args.subjects)
+        config = get_quick_test_config()
+        config.data.datasets, config.data.data_root = [args.dataset], str(tmp / "data")
+        config.data.cache_dir = str(tmp / "cache")
+        config.training.num_epochs = args.epochs
+        config.training.early_stopping = False
+        config.save(tmp / "config.json")
+        local, local_folds = run(tmp / "config.json", tmp / "local", "--local")
+        print(f"{len(local_folds)} folds, {args.epochs} epochs each, {config.training.num_threads} torch thread(s) "
+              f"per fold, {args.cores} cores")
+        print(f"loso.run --local (folds one after another):   {local:7.1f} s")
+        parallel, ray_folds = run(tmp / "config.json", tmp / "ray", "--num-cpus", str(args.cores))
+        print(f"Ray LOSO, {args.cores} folds at once, 1 CPU each:   {parallel:7.1f} s")
+        serial, serial_folds = run(tmp / "config.json", tmp / "one", "--max-concurrent-folds", "1")
+        print(f"Ray LOSO, 1 fold at a time, 1 CPU:           {serial:7.1f} s")
+        accuracy = lambda folds: np.round([f["test"]["balanced_accuracy"] for f in folds], 1)  # noqa: E731
+        same = all(a["predictions"] == b["predictions"] == c["predictions"]
+                   for a, b, c in zip(local_folds, ray_folds, serial_folds))
+        print(f"\nbalanced accuracy per fold: local {accuracy(local_folds)}, Ray {accuracy(ray_folds)}; "
+              f"identical predictions on all three paths: {same}")
+        overhead = lambda folds: np.mean([f["wall_seconds"] - f["train_seconds"] for f in folds])  # noqa: E731
+        print(f"overhead ratio Ray ({args.cores} at once) / --local: {parallel / local:.2f}x  (target <= 1.25)")
+        print(f"speed-up of {args.cores} concurrent folds vs 1:       {serial / parallel:.2f}x")
+        print(f"per-fold launch overhead (fold wall - worker time): {overhead(serial_folds):.1f} s alone, "
+              f"{overhead(ray_folds):.1f} s with {args.cores} folds starting together  (target <= 5 s)")
 
 
 if __name__ == "__main__":

@@ -139,7 +139,11 @@ class ModelConfig(_Section):
 
 @dataclass
 class TrainingConfig(_Section):
-    """Optimisation: Adam, cosine annealing, early stopping, AMP, checkpoints."""
+    """Optimisation: Adam, cosine annealing, early stopping, AMP, checkpoints, and the reproducibility knobs.
+
+    `num_threads` (torch intra-op threads per training process) and `deterministic` are settings, not
+    inherited from the machine: a fold's CPU result depends on them, so they are part of the config hash.
+    """
 
     _prefix = "training"
     learning_rate: float = 1e-3
@@ -154,11 +158,13 @@ class TrainingConfig(_Section):
     amp_dtype: str = "auto"
     device: str = "auto"
     keep_last_checkpoints: int = 3
+    num_threads: int = 1
+    deterministic: bool = True
 
     def validate(self) -> None:
         _in_range("training.learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _in_range("training.weight_decay", self.weight_decay, 0.0, 1.0)
-        for name in ("batch_size", "num_epochs", "patience"):
+        for name in ("batch_size", "num_epochs", "patience", "num_threads"):
             if getattr(self, name) < 1:
                 _fail(f"training.{name}", getattr(self, name), "a positive integer")
         if self.keep_last_checkpoints < 0:

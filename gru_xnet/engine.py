@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -66,8 +67,19 @@ def resolve_precision(device: torch.device, use_amp: bool, amp_dtype: str = "aut
     return Precision(device.type, torch.bfloat16)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed numpy and torch so two CPU runs with one seed give the same result."""
+def make_reproducible(seed: int, config: TrainingConfig) -> None:
+    """Seed numpy and torch, fix torch's intra-op threads and ask for deterministic kernels.
+
+    The thread count comes from the config (`training.num_threads`, part of its hash), never from the
+    CPUs a process happens to get, so a fold's CPU result does not depend on where it ran. On CUDA,
+    `training.deterministic` also selects deterministic cuDNN/cuBLAS kernels (warning where none exists).
+    """
+    torch.set_num_threads(config.num_threads)
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = config.deterministic
+    torch.backends.cudnn.benchmark = not config.deterministic
     np.random.seed(seed)
     torch.manual_seed(seed)
 

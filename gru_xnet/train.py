@@ -21,7 +21,7 @@ from gru_xnet.checkpoint import read_checkpoint, save_checkpoint
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
 from gru_xnet.data_loader import Split, make_loaders, subject_split
 from gru_xnet.engine import (EarlyStopping, FitState, evaluate, fit, make_optimizer, make_scheduler,
-                             resolve_device, resolve_precision, seed_everything)
+                             make_reproducible, resolve_device, resolve_precision)
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.model import build_model
 from gru_xnet.plots import plot_training_curves
@@ -54,7 +54,7 @@ class Trainer:
         if self._ready:
             return
         cfg = self.config
-        seed_everything(cfg.seed)
+        make_reproducible(cfg.seed, cfg.training)
         if self.features is None:
             self.features = build_feature_set(cfg.data)
         self.split: Split = subject_split(self.features, cfg.data, cfg.seed)

@@ -15,20 +15,23 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import ray
 
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
+from gru_xnet.engine import resolve_device
 from gru_xnet.features import build_feature_set
 from gru_xnet.provenance import provenance
 from gru_xnet.train import apply_overrides
 from loso.aggregate import aggregate, print_tables, protocol_lines
 from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
 from loso.outputs import check_output, result_path
-from loso.worker import OBSERVED, FoldResources, fit_fold
+from loso.progress import Progress
+from loso.training import OBSERVED, Placement, train_variant
+from loso.worker import FoldResources, fit_fold
 
 log = logging.getLogger("loso")
 
@@ -76,6 +79,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     p.add_argument("--storage-path", default=None,
                    help="Ray Train storage (shared FS or s3://… on multi-node clusters)")
     p.add_argument("--resume", action="store_true", help="run only the folds without a result")
+    p.add_argument("--local", action="store_true",
+                   help="run the folds one after another in this process, without Ray (debugging; gives the "
+                        "same fold results as the Ray path with --workers-per-fold 1)")
     return p.parse_known_args(argv)
 
 
@@ -152,92 +158,95 @@ def _fold_task(job: FoldJob, config: ExperimentConfig, features_box: list, resou
     return [{**result, **timing} for result in results]
 
 
-@dataclass
-class Progress:
-    """Folds queued / running / done / failed with elapsed time and an ETA, printed as they change."""
-
-    total: int
-    queued: int
-    running: dict = field(default_factory=dict)
-    done: int = 0
-    failed: int = 0
-    started: float = field(default_factory=time.time)
-    durations: list = field(default_factory=list)
-    last_print: float = 0.0
-
-    def line(self) -> str:
-        elapsed = time.time() - self.started
-        eta = "?"
-        if self.durations:
-            per_fold = sum(self.durations) / len(self.durations)
-            slots = max(1, len(self.running))
-            eta = _fmt(per_fold * (self.queued + len(self.running)) / slots)
-        return (f"[loso] {self.queued} queued | {len(self.running)} running | {self.done} done | "
-                f"{self.failed} failed | elapsed {_fmt(elapsed)} | ETA {eta}")
-
-    def show(self, force: bool = False) -> None:
-        if force or time.time() - self.last_print >= 15:
-            print(self.line(), file=sys.stderr, flush=True)
-            self.last_print = time.time()
-
-
 def _last_line(exc: BaseException) -> str:
     """The innermost error message of a (Ray-wrapped) exception."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
 
 
-def _fmt(seconds: float) -> str:
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+class ResultWriter:
+    """Writes a fold job's results (one file per label variant) or its error; both paths of a run use it."""
+
+    def __init__(self, out: Path, config: ExperimentConfig, common: dict):
+        self.out, self.tuned_on, self.common = out, set(config.tuned_on), common
+
+    def results(self, job: FoldJob, results: list[dict]) -> None:
+        (self.out / "failed" / f"{job.job_id}.json").unlink(missing_ok=True)
+        tuned = f"{job.fold.dataset}/{job.fold.subject}" in self.tuned_on
+        for result in results:
+            write_text_atomic(result_path(self.out, job.fold.fold_id, result["variant"]), json.dumps(
+                {"fold": job.fold.to_dict(), **self.common, "tuned_on_test_subject": tuned, **result}, default=str))
+
+    def error(self, job: FoldJob, exc: BaseException) -> None:
+        write_text_atomic(self.out / "failed" / f"{job.job_id}.json", json.dumps(
+            {"fold": job.fold.to_dict(), "variants": list(job.variants), "error": f"{type(exc).__name__}: {exc}",
+             "traceback": traceback.format_exc()}, indent=2, default=str))
+        log.error("fold job %s failed: %s", job.job_id, _last_line(exc))
 
 
-def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, out: Path, resources: FoldResources,
-              max_concurrent: int, storage_path: str, common: dict) -> Progress:
-    """Keep up to `max_concurrent` fold jobs in flight; write each result (or error) as it arrives."""
+def _interrupted(progress: Progress, out: Path) -> None:
+    progress.close()
+    print(f"\n[loso] interrupted: {progress.done} fold job(s) are saved in {out}; "
+          "run again with --resume to finish the rest", file=sys.stderr)
+
+
+def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter, resources: FoldResources,
+              max_concurrent: int, storage_path: str) -> Progress:
+    """Keep up to `max_concurrent` fold jobs in flight on Ray; write each result (or error) as it arrives."""
     features_ref = ray.put(features)
     queue = list(jobs)
-    progress = Progress(total=len(jobs), queued=len(queue))
+    progress = Progress(len(jobs), max_concurrent)
     in_flight: dict = {}
-    progress.show(force=True)
     try:
         while queue or in_flight:
             while queue and len(in_flight) < max_concurrent:
                 job = queue.pop(0)
-                ref = _fold_task.remote(job, config, [features_ref], resources, storage_path)
-                in_flight[ref] = (job, time.time())
-                progress.running[job.job_id] = time.time()
-                progress.queued = len(queue)
+                in_flight[_fold_task.remote(job, config, [features_ref], resources, storage_path)] = job
+                progress.start(job.job_id)
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=5.0)
             for ref in ready:
-                job, started = in_flight.pop(ref)
-                progress.running.pop(job.job_id, None)
-                failed = out / "failed" / f"{job.job_id}.json"
+                job = in_flight.pop(ref)
                 try:
                     results = ray.get(ref)
                 except Exception as exc:  # a fold job that failed past its retries: record it, go on
-                    progress.failed += 1
-                    write_text_atomic(failed, json.dumps(
-                        {"fold": job.fold.to_dict(), "variants": list(job.variants),
-                         "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()},
-                        indent=2, default=str))
-                    log.error("fold job %s failed: %s", job.job_id, _last_line(exc))
+                    writer.error(job, exc)
+                    progress.finish(job.job_id, ok=False)
                 else:
-                    progress.done += 1
-                    progress.durations.append(time.time() - started)
-                    failed.unlink(missing_ok=True)
-                    tuned = f"{job.fold.dataset}/{job.fold.subject}" in config.tuned_on
-                    for result in results:
-                        write_text_atomic(result_path(out, job.fold.fold_id, result["variant"]), json.dumps(
-                            {"fold": job.fold.to_dict(), **common, "tuned_on_test_subject": tuned, **result},
-                            default=str))
-                progress.show(force=True)
+                    writer.results(job, results)
+                    progress.finish(job.job_id)
             progress.show()
     except KeyboardInterrupt:
         for ref in in_flight:
             ray.cancel(ref, force=True, recursive=True)
-        print(f"\n[loso] interrupted: {progress.done} fold job(s) are saved in {out}; "
-              "run again with --resume to finish the rest", file=sys.stderr)
+        _interrupted(progress, writer.out)
         raise
+    progress.close()
+    return progress
+
+
+def run_local(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter) -> Progress:
+    """The same fold jobs one after another in this process, without Ray: the debugging path."""
+    device = resolve_device(config.training.device)
+    progress = Progress(len(jobs), 1)
+    environment = provenance()
+    try:
+        for job in jobs:
+            progress.start(job.job_id)
+            started = time.time()
+            try:
+                results = [train_variant(config, features, job.fold.split, job.fold.seed, variant,
+                                         Placement(device=device)) for variant in job.variants]
+            except Exception as exc:  # a failing fold is recorded, as on Ray; the others still run
+                writer.error(job, exc)
+                progress.finish(job.job_id, ok=False)
+                continue
+            timing = {"started_at": started, "finished_at": time.time(), "wall_seconds": time.time() - started}
+            writer.results(job, [{**r, "provenance": environment, **timing} for r in results])
+            progress.finish(job.job_id)
+    except KeyboardInterrupt:
+        _interrupted(progress, writer.out)
+        raise
+    progress.close()
     return progress
 
 
@@ -261,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = configure(args, extra)
         if args.permutations < 0:
             raise ConfigError(f"--permutations {args.permutations}: expected an integer >= 0")
+        if args.local and args.workers_per_fold != 1:
+            raise ConfigError(f"--local trains each fold in this one process: --workers-per-fold must be 1, "
+                              f"not {args.workers_per_fold}")
         seeds = list(args.seeds) if args.seeds else [config.seed]
         features = build_feature_set(config.data)
         folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
@@ -285,14 +297,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     len(tuned), " ".join(tuned))
     resources = FoldResources(workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
                               gpus_per_worker=args.gpus_per_worker, max_failures=args.max_failures)
+    log.info("each fold trains with %d torch thread(s) per process (training.num_threads)%s",
+             config.training.num_threads, "" if args.local else f"; each worker reserves {resources.cpus_per_worker:g} CPU(s)")
+    writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
     if jobs:
-        init_ray(args.address, args.num_cpus, args.verbose)
-        concurrent = args.max_concurrent_folds or resources.concurrent_folds(ray.cluster_resources())
-        log.info("running up to %d fold job(s) at once, %d worker(s) each", concurrent, resources.workers)
-        storage = args.storage_path or str(out / "ray")
         try:
-            progress = run_folds(jobs, config, features, out, resources, concurrent, storage,
-                                 {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
+            if args.local:
+                progress = run_local(jobs, config, features, writer)
+            else:
+                init_ray(args.address, args.num_cpus, args.verbose)
+                concurrent = args.max_concurrent_folds or resources.concurrent_folds(ray.cluster_resources())
+                log.info("running up to %d fold job(s) at once, %d worker(s) each", concurrent, resources.workers)
+                progress = run_folds(jobs, config, features, writer, resources, concurrent,
+                                     args.storage_path or str(out / "ray"))
         except KeyboardInterrupt:
             return 130
         if progress.failed:

@@ -1,4 +1,4 @@
-"""One fold as a Ray Train job: a thin DDP shell around `gru_xnet.engine.fit`.
+"""One fold as a Ray Train job: a thin DDP shell around `loso.training.train_variant`.
 
 `train_fold` runs on every worker (DDP over gloo on CPU, NCCL on GPU); `fit_fold` launches it from a
 driver (a LOSO task or a Tune trial) and returns the fold's results, one per label variant (the real
@@ -12,11 +12,9 @@ import json
 import logging
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import ray
 import ray.train
 import ray.train.torch
@@ -24,76 +22,13 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchTrainer
 
 from gru_xnet.config import ExperimentConfig
-from gru_xnet.data_loader import Split, make_loaders
-from gru_xnet.engine import (evaluate, fit, make_optimizer, make_scheduler, resolve_precision, seed_everything,
-                             unwrap)
+from gru_xnet.data_loader import Split
 from gru_xnet.features import FeatureSet
-from gru_xnet.model import build_model
 from gru_xnet.provenance import provenance
-from gru_xnet.results import evaluation_report
+from loso.training import OBSERVED, Placement, train_variant
 
 RESULT_FILE = "fold_result.json"
 log = logging.getLogger(__name__)
-
-
-OBSERVED = 0
-"""Variant 0 of a fold trains on the real labels; variant k > 0 on the k-th permutation of them."""
-
-
-def _seen_subjects(features: FeatureSet, loader) -> list[str]:
-    """Subjects whose windows a loader can deliver (for leakage checks)."""
-    if loader is None:
-        return []
-    return sorted({str(features.subjects[s]) for s in np.unique(features.subject_index[loader.dataset.indices])})
-
-
-def fold_labels(features: FeatureSet, split: Split, seed: int, variant: int) -> FeatureSet:
-    """The features with the fold's labels: as recorded, or permuted within the training and validation subjects."""
-    if variant == OBSERVED:
-        return features
-    return features.with_permuted_labels(split.train + split.val, seed=[seed, variant, *split.test])
-
-
-def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int
-                  ) -> dict[str, Any] | None:
-    """Train one label variant of a fold with the shared engine and test it once; rank 0 returns the result."""
-    started = time.time()
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    features = fold_labels(features, split, seed, variant)
-    seed_everything(seed)
-    device = ray.train.torch.get_device()
-    loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
-                           seed=seed, rank=rank, world_size=world, pin_memory=device.type == "cuda")
-    model = ray.train.torch.prepare_model(build_model(config.model, loaders.input_shape, loaders.n_classes))
-    optimizer = make_optimizer(model, config.training)
-    precision = resolve_precision(device, config.training.use_amp, config.training.amp_dtype)
-
-    def report_epoch(state, record: dict) -> None:
-        ray.train.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
-
-    state = fit(model, loaders, optimizer, make_scheduler(optimizer, config.training), config.training,
-                device=device, precision=precision, dataset_names=features.datasets, on_epoch_end=report_epoch)
-    if rank != 0:
-        return None
-    pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
-    result = {"variant": variant, "label_hash": features.label_hash(pool), "history": state.history,
-              "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
-              "world_size": world, "device": str(device), "autocast": str(precision.dtype), "seen_subjects": {
-                  "train": _seen_subjects(features, loaders.train), "val": _seen_subjects(features, loaders.val),
-                  "test": _seen_subjects(features, loaders.test)}}
-    if loaders.test is not None:
-        unwrap(model).load_state_dict(state.best_state)  # rank 0 alone: no DDP collective is involved
-        evaluation = evaluate(model, loaders.test, device=device, precision=precision,
-                              n_classes=loaders.n_classes, dataset_names=features.datasets)
-        result["test"] = evaluation_report(evaluation, features, pool)
-        result["predictions"] = {"window": evaluation.windows.tolist(),
-                                 "trial": features.trials[evaluation.windows].tolist(),
-                                 "session": features.sessions[evaluation.windows].tolist(),
-                                 "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
-                                 "probabilities": np.round(evaluation.probabilities, 5).tolist()}
-    result["train_seconds"] = time.time() - started
-    return result
 
 
 def train_fold(loop_config: dict[str, Any]) -> None:
@@ -106,10 +41,14 @@ def train_fold(loop_config: dict[str, Any]) -> None:
     features: FeatureSet = ray.get(loop_config["features"])
     split = Split(*(tuple(loop_config["split"][k]) for k in ("train", "val", "test")),
                   sessions=loop_config["split"]["sessions"])
-    results = [train_variant(config, features, split, loop_config["seed"], variant)
+    context = ray.train.get_context()
+    placement = Placement(rank=context.get_world_rank(), world_size=context.get_world_size(),
+                          device=ray.train.torch.get_device(), prepare_model=ray.train.torch.prepare_model,
+                          report=ray.train.report)
+    results = [train_variant(config, features, split, loop_config["seed"], variant, placement)
                for variant in loop_config["variants"]]
     summary = {"fold_done": True, "variants": len(results)}
-    if ray.train.get_context().get_world_rank() != 0:
+    if placement.rank != 0:
         ray.train.report(summary)
         return
     environment = provenance()

@@ -185,3 +185,24 @@ def test_folds_train_with_the_config_seed_by_default_and_resume_refuses_other_se
     assert main(["--config", config, "--data-root", run["config"]["data"]["data_root"], "--output", str(planted),
                  "--seeds", "7", "--resume"]) == 2
     assert "different seeds (seeds: [42] there, [7] now)" in caplog.text
+
+
+def test_a_fold_gives_the_same_result_in_process_and_on_ray_whatever_cpus_it_gets(planted, learnable_root, tmp_path):
+    # Defect: one fold gave 95 % with --cpus-per-worker 1 and 80 % with 2 (torch threads inherited from Ray).
+    config = str(planted.parent / "loso.json")
+    local = tmp_path / "local"
+    assert main(["--config", config, "--data-root", str(learnable_root), "--output", str(local), "--local"]) == 0
+    two_cpus = tmp_path / "two_cpus"
+    assert main(["--config", config, "--data-root", str(learnable_root), "--output", str(two_cpus),
+                 "--subjects", "S02", "--cpus-per-worker", "2"]) == 0
+    reference = {f["fold"]["fold_id"]: f for f in folds_of(planted)}
+    for out in (local, two_cpus):
+        for fold in folds_of(out):
+            same = reference[fold["fold"]["fold_id"]]
+            assert fold["predictions"] == same["predictions"] and fold["history"] == same["history"]
+            assert fold["torch_threads"] == same["torch_threads"] == 1
+    assert len(folds_of(local)) == 4
+    pd.testing.assert_frame_equal(pd.read_csv(local / "tables" / "per_subject.csv"),
+                                  pd.read_csv(planted / "tables" / "per_subject.csv"))
+    assert main(["--config", config, "--data-root", str(learnable_root), "--output", str(tmp_path / "x"),
+                 "--local", "--workers-per-fold", "2"]) == 2

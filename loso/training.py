@@ -1,0 +1,94 @@
+"""One fold's label variant trained and tested: what a Ray Train worker and `loso.run --local` both run.
+
+Nothing here imports Ray. Where the fold runs (rank and world size, device, how the model is wrapped
+for DDP, where each epoch's record goes) arrives as a `Placement`, so the in-process debugging path
+and the cluster path execute the same lines and give the same fold result on CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from gru_xnet.config import ExperimentConfig
+from gru_xnet.data_loader import Split, make_loaders
+from gru_xnet.engine import (evaluate, fit, make_optimizer, make_reproducible, make_scheduler, resolve_precision,
+                             unwrap)
+from gru_xnet.features import FeatureSet
+from gru_xnet.model import build_model
+from gru_xnet.results import evaluation_report
+
+OBSERVED = 0
+"""Variant 0 of a fold trains on the real labels; variant k > 0 on the k-th permutation of them."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one fold's training runs: this process's rank among `world_size`, its device, the DDP wrapper."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    prepare_model: Callable[[nn.Module], nn.Module] = lambda model: model
+    report: Callable[[dict], None] | None = None
+
+
+def _seen_subjects(features: FeatureSet, loader) -> list[str]:
+    """Subjects whose windows a loader can deliver (for leakage checks)."""
+    if loader is None:
+        return []
+    return sorted({str(features.subjects[s]) for s in np.unique(features.subject_index[loader.dataset.indices])})
+
+
+def fold_labels(features: FeatureSet, split: Split, seed: int, variant: int) -> FeatureSet:
+    """The features with the fold's labels: as recorded, or permuted within the training and validation subjects."""
+    if variant == OBSERVED:
+        return features
+    return features.with_permuted_labels(split.train + split.val, seed=[seed, variant, *split.test])
+
+
+def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,
+                  placement: Placement = Placement()) -> dict[str, Any] | None:
+    """Train one label variant of a fold with the shared engine and test it once; rank 0 returns the result."""
+    started = time.time()
+    rank, world, device = placement.rank, placement.world_size, placement.device
+    features = fold_labels(features, split, seed, variant)
+    make_reproducible(seed, config.training)
+    loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
+                           seed=seed, rank=rank, world_size=world, pin_memory=device.type == "cuda")
+    model = placement.prepare_model(build_model(config.model, loaders.input_shape, loaders.n_classes).to(device))
+    optimizer = make_optimizer(model, config.training)
+    precision = resolve_precision(device, config.training.use_amp, config.training.amp_dtype)
+
+    def report_epoch(state, record: dict) -> None:
+        if placement.report is not None:
+            placement.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
+
+    state = fit(model, loaders, optimizer, make_scheduler(optimizer, config.training), config.training,
+                device=device, precision=precision, dataset_names=features.datasets, on_epoch_end=report_epoch)
+    if rank != 0:
+        return None
+    pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
+    result = {"variant": variant, "label_hash": features.label_hash(pool), "history": state.history,
+              "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
+              "world_size": world, "device": str(device), "autocast": str(precision.dtype),
+              "torch_threads": torch.get_num_threads(), "seen_subjects": {
+                  "train": _seen_subjects(features, loaders.train), "val": _seen_subjects(features, loaders.val),
+                  "test": _seen_subjects(features, loaders.test)}}
+    if loaders.test is not None:
+        unwrap(model).load_state_dict(state.best_state)  # rank 0 alone: no DDP collective is involved
+        evaluation = evaluate(model, loaders.test, device=device, precision=precision,
+                              n_classes=loaders.n_classes, dataset_names=features.datasets)
+        result["test"] = evaluation_report(evaluation, features, pool)
+        result["predictions"] = {"window": evaluation.windows.tolist(),
+                                 "trial": features.trials[evaluation.windows].tolist(),
+                                 "session": features.sessions[evaluation.windows].tolist(),
+                                 "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
+                                 "probabilities": np.round(evaluation.probabilities, 5).tolist()}
+    result["train_seconds"] = time.time() - started
+    return result
