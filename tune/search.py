@@ -61,6 +61,7 @@ from gru_xnet.data_loader import Split, validation_subjects  # noqa: E402
 from gru_xnet.features import FeatureSet, build_feature_set  # noqa: E402
 from gru_xnet.provenance import provenance  # noqa: E402
 from loso.aggregate import SCORES  # noqa: E402
+from loso.stats import bootstrap_ci  # noqa: E402
 from loso.folds import plan_folds  # noqa: E402
 from loso.run import add_common_arguments, configure, init_ray  # noqa: E402
 from loso.tables import write_table  # noqa: E402
@@ -345,8 +346,8 @@ def run_nested(args: argparse.Namespace, features: FeatureSet, settings: SearchS
         outer.append({"subject": subject, "best_params": params_of(best, settings), "val_score": best["val_score"],
                       "test": record["test"], "seen_subjects": record["seen_subjects"]})
     scores = pd.DataFrame([headline_scores(o["test"]) for o in outer])
-    estimate = {m: {"mean": float(scores[m].mean()), "std": float(scores[m].std(ddof=1)) if len(outer) > 1 else 0.0}
-                for m in scores}
+    estimate = {m: {"mean": float(scores[m].mean()), "std": float(scores[m].std(ddof=1)) if len(outer) > 1 else 0.0,
+                    **dict(zip(("ci_low", "ci_high"), bootstrap_ci(scores[m])))} for m in scores}
     best = max(winners, key=lambda r: r["val_score"])
     summary = {"nested": {"per_subject": outer, "estimate": estimate}, "paper_fit": "nested.estimate",
                "tuned_on": sorted({s for fold in folds for s in map(str, keep_only(
@@ -546,7 +547,8 @@ def print_report(table: pd.DataFrame, summary: dict, out: Path) -> None:
               + ", ".join(f"{m} {v:.1f}%" for m, v in test.items()) + "  <- fit for a paper")
     else:
         print("nested estimate over " f"{len(summary['nested']['per_subject'])} subject(s): "
-              + ", ".join(f"{m} {v['mean']:.1f}% (sd {v['std']:.1f})" for m, v in summary["nested"]["estimate"].items())
+              + ", ".join(f"{m} {v['mean']:.1f}% [95% CI {v['ci_low']:.1f}, {v['ci_high']:.1f}]"
+                          for m, v in summary["nested"]["estimate"].items())
               + "  <- fit for a paper")
     print(f"outputs in {out}")
 
