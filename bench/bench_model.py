@@ -1,7 +1,7 @@
 """Grouped channel CNN vs. a Python loop over per-channel CNNs, forward + backward, same weights.
 
 Also home of the per-channel reference CNN that tests/test_model.py checks ChannelCNN against.
-Run: ``python bench/bench_model.py [--channels 62 --batch 16 --freq 50 --time 9 --repeats 20]``
+Run: ``python bench/bench_model.py [--channels 62 --batch 16 --freq 25 --time 29 --repeats 20]``
 (with the package installed, e.g. ``pip install -e .``, or ``PYTHONPATH=.``).
 """
 
@@ -44,7 +44,7 @@ def per_channel_reference(grouped: ChannelCNN) -> nn.ModuleList:
             elif isinstance(module, nn.ReLU):
                 layers.append(nn.ReLU())
             elif isinstance(module, nn.MaxPool2d):
-                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+                layers.append(nn.MaxPool2d(module.kernel_size, ceil_mode=True))
             else:
                 raise TypeError(f"no per-channel reference for {type(module).__name__}")
         references.append(nn.Sequential(*layers))
@@ -78,8 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=62)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--freq", type=int, default=50)
-    parser.add_argument("--time", type=int, default=9)
+    parser.add_argument("--freq", type=int, default=25)
+    parser.add_argument("--time", type=int, default=29)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gru_xnet.datasets.registry import DATASET_NAMES, canonical_name
+from gru_xnet.datasets.registry import DATASET_NAMES, READERS, canonical_name
+from gru_xnet.preprocessing import STFTPreprocessor
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,69 @@ def _dataset_name(key: str, name: str) -> str:
         _fail(key, name, "one of " + ", ".join(DATASET_NAMES) + " (any case)")
 
 
+MODEL_TYPES = ("standard", "dynamic")
+
+
+def validate_model_args(n_channels: int, n_freq_bins: int, n_time_bins: int, n_classes: int,
+                        model_type: str, gru_hidden_size: int, num_attention_heads: int,
+                        dropout: float, cnn_channels: typing.Sequence[int], fusion_dim: int,
+                        gru_layers: int, fc_dims: typing.Sequence[int], time_pool_blocks: int = 2,
+                        use_attention: bool = True, order_blind: bool = False) -> None:
+    """The model's argument rules: raise ValueError naming the argument, its value and what is allowed."""
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"model_type={model_type!r} is not supported; allowed: {MODEL_TYPES}")
+    sizes = {"n_channels": n_channels, "n_freq_bins": n_freq_bins, "n_time_bins": n_time_bins,
+             "n_classes": n_classes, "gru_hidden_size": gru_hidden_size,
+             "num_attention_heads": num_attention_heads, "fusion_dim": fusion_dim,
+             "gru_layers": gru_layers}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} is invalid; allowed: an integer >= 1")
+    for name, widths in (("cnn_channels", cnn_channels), ("fc_dims", fc_dims)):
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+            raise ValueError(f"{name}={widths!r} is invalid; allowed: a sequence of integers >= 1")
+    if not cnn_channels:
+        raise ValueError("cnn_channels=() is invalid; allowed: at least one CNN block width")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r} is out of range; allowed: 0 <= dropout < 1")
+    if (2 * gru_hidden_size) % num_attention_heads:
+        raise ValueError(f"num_attention_heads={num_attention_heads} must divide the attention "
+                         f"width 2 * gru_hidden_size = {2 * gru_hidden_size} "
+                         f"(gru_hidden_size={gru_hidden_size})")
+    if isinstance(time_pool_blocks, bool) or not isinstance(time_pool_blocks, int) \
+            or not 0 <= time_pool_blocks <= len(cnn_channels):
+        raise ValueError(f"time_pool_blocks={time_pool_blocks!r} is invalid; allowed: 0 .. the number of CNN "
+                         f"blocks ({len(cnn_channels)})")
+    if model_type == "standard" and order_blind:
+        raise ValueError("order_blind=True is the control of the 'dynamic' model (it averages the time axis); "
+                         "'standard' never sees time order")
+
+
+def sequence_length(model_type: str, n_channels: int, n_time_bins: int, time_pool_blocks: int) -> int:
+    """Steps the BiGRU runs over: pooled STFT frames ('dynamic') or EEG channels ('standard')."""
+    if model_type == "standard":
+        return n_channels
+    steps = n_time_bins
+    for _ in range(time_pool_blocks):
+        steps = -(-steps // 2)  # ceil-mode 2x pooling
+    return steps
+
+
+def check_sequence(model_type: str, n_channels: int, n_time_bins: int, time_pool_blocks: int) -> int:
+    """The sequence length, or ValueError when it is below 2 (no order left for the BiGRU to see)."""
+    steps = sequence_length(model_type, n_channels, n_time_bins, time_pool_blocks)
+    if steps < 2:
+        raise ValueError(f"the BiGRU would run over {steps} step(s) (model_type={model_type!r}, "
+                         f"n_time_bins={n_time_bins}, time_pool_blocks={time_pool_blocks}); allowed: at least 2")
+    return steps
+
+
+DEFAULT_BANDPASS_HZ = {"SEEDIV": [0.5, 70.0], "GAMEEMO": [0.5, 60.0]}
+"""Band-pass applied by default to unfiltered recordings (SEED-IV eeg_raw_data, GAMEEMO raw CSVs)."""
+MAINS_HZ = 50.0
+"""Mains frequency where SEED-IV (China) and GAMEEMO (Turkey) were recorded: notched in their raw signals."""
+
+
 class _Section:
     """Shared behaviour of the config sections: type coercion, strict dict loading."""
 
@@ -126,10 +190,11 @@ class ModelConfig(_Section):
     fusion_dim: int = 256
     gru_layers: int = 2
     fc_dims: list[int] = field(default_factory=lambda: [256, 128])
+    time_pool_blocks: int = 2
+    use_attention: bool = True
+    order_blind: bool = False
 
     def validate(self) -> None:
-        from gru_xnet.model import validate_model_args  # the model owns its rules; torch loads lazily
-
         try:
             validate_model_args(n_channels=1, n_freq_bins=1, n_time_bins=1, n_classes=2,
                                 **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -186,8 +251,8 @@ class DataConfig(_Section):
     max_subjects: int = 0
     window_seconds: float = 4.0
     window_overlap: float = 0.0
-    stft_window_seconds: float = 1.0
-    stft_overlap: float = 0.5
+    stft_window_seconds: float = 0.5
+    stft_overlap: float = 0.75
     freq_range: list[float] = field(default_factory=lambda: [0.5, 50.0])
     channels: str = "auto"
     normalization: str = "train"
@@ -201,6 +266,8 @@ class DataConfig(_Section):
     val_ratio: float = 0.15
     test_ratio: float = 0.15
     skip_bad_trials: bool = False
+    bandpass_hz: dict[str, list[float]] = field(default_factory=dict)
+    notch_hz: dict[str, float] = field(default_factory=dict)
     deap_label: str = "valence"
     deap_threshold: float = 5.0
     deap_comparison: str = ">="
@@ -257,6 +324,39 @@ class DataConfig(_Section):
         if games is not None and (not games or any(g not in (1, 2, 3, 4) for g in games) or len(set(games)) > 3):
             _fail("data.gameemo_positive_games", games, "a non-empty proper subset of games 1-4, or null")
         _one_of("data.gameemo_source", self.gameemo_source, ("preprocessed", "raw"))
+        self.bandpass_hz = {_dataset_name("data.bandpass_hz key", k): v for k, v in self.bandpass_hz.items()}
+        self.notch_hz = {_dataset_name("data.notch_hz key", k): v for k, v in self.notch_hz.items()}
+        for name in DATASET_NAMES:
+            nyquist = self.sampling_rate(name) / 2
+            band = self.bandpass_hz.get(name)
+            if band is not None and band and not (len(band) == 2 and 0 < band[0] < band[1] < nyquist):
+                _fail(f"data.bandpass_hz[{name!r}]", band,
+                      f"[] (off) or [low, high] Hz with 0 < low < high < {nyquist:g} (half the sampling rate)")
+            notch = self.notch_hz.get(name)
+            if notch is not None and notch and not 0 < notch < nyquist:
+                _fail(f"data.notch_hz[{name!r}]", notch, f"0 (off) or a frequency in (0, {nyquist:g}) Hz")
+
+    def sampling_rate(self, dataset: str) -> float:
+        """The rate `dataset`'s reader delivers (SEED-IV's is a setting: data.seediv_sampling_rate)."""
+        return self.seediv_sampling_rate if dataset == "SEEDIV" else READERS[dataset].sampling_rate
+
+    def signal_filters(self, dataset: str) -> dict[str, Any]:
+        """Zero-phase filters for each trial of `dataset` before windowing: this config's or the dataset's default.
+
+        Defaults: DEAP's preprocessed files are already band-passed 4-45 Hz (none); SEED-IV's
+        eeg_raw_data and GAMEEMO's raw CSVs are unfiltered (band-pass and a 50 Hz mains notch);
+        GAMEEMO's preprocessed CSVs none. An empty band or a 0 Hz notch turns a filter off.
+        """
+        raw = dataset == "SEEDIV" or (dataset == "GAMEEMO" and self.gameemo_source == "raw")
+        band = self.bandpass_hz.get(dataset, DEFAULT_BANDPASS_HZ[dataset] if raw else [])
+        notch = self.notch_hz.get(dataset, MAINS_HZ if raw else 0.0)
+        return {"bandpass_hz": list(band) or None, "notch_hz": float(notch) or None}
+
+    def n_frames(self, dataset: str) -> int:
+        """STFT frames of one window of `dataset` (the same at every rate when the settings allow)."""
+        rate = self.sampling_rate(dataset)
+        stft = STFTPreprocessor.for_sampling_rate(rate, self.stft_window_seconds, self.stft_overlap, self.freq_range)
+        return stft.n_time_bins(int(round(self.window_seconds * rate)))
 
     @property
     def n_classes(self) -> int:
@@ -308,6 +408,18 @@ class ExperimentConfig(_Section):
             if not isinstance(section, _Section):
                 _fail("config section", section, "a config dataclass")
             type(section).__post_init__(section)
+        if self.model.model_type == "dynamic":
+            for dataset in self.data.datasets:
+                frames = self.data.n_frames(dataset)
+                steps = sequence_length("dynamic", 1, frames, self.model.time_pool_blocks)
+                if steps < 2:
+                    d = self.data
+                    raise ConfigError(
+                        f"config keys data.window_seconds={d.window_seconds:g}, data.stft_window_seconds="
+                        f"{d.stft_window_seconds:g}, data.stft_overlap={d.stft_overlap:g} give {frames} STFT frame(s) "
+                        f"per window at {d.sampling_rate(dataset):g} Hz ({dataset}), and model.time_pool_blocks="
+                        f"{self.model.time_pool_blocks} leaves the 'dynamic' BiGRU {steps} step(s); expected at "
+                        "least 2: use longer windows, a finer STFT hop or fewer time-pooling blocks")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every option."""

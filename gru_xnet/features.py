@@ -26,11 +26,11 @@ import numpy as np
 from gru_xnet.config import DataConfig
 from gru_xnet.datasets import Reader, find_dataset_root, get_reader
 from gru_xnet.datasets.base import DatasetError
-from gru_xnet.preprocessing import STFTPreprocessor
+from gru_xnet.preprocessing import STFTPreprocessor, zero_phase_filter
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _ARRAYS = ("features", "labels", "trials", "sessions")
 
 
@@ -189,6 +189,7 @@ class SubjectJob:
     window_seconds: float
     window_overlap: float
     stft: dict[str, Any]
+    filters: dict[str, Any]
     cache_dir: str | None
 
     def preprocessor(self, sampling_rate: float) -> STFTPreprocessor:
@@ -202,7 +203,8 @@ class SubjectJob:
             files.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
         blob = json.dumps({"format": CACHE_FORMAT, "dataset": self.dataset, "subject": self.subject,
                            "reader": reader.options(), "files": files, "channels": self.channels,
-                           "window": [self.window_seconds, self.window_overlap], "stft": self.stft},
+                           "window": [self.window_seconds, self.window_overlap], "stft": self.stft,
+                           "filters": self.filters},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -215,6 +217,11 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
     for trial in trials:
         names = [c.upper() for c in trial.channel_names]
         picked = trial.signal[[names.index(c) for c in job.channels]]
+        try:
+            picked = zero_phase_filter(picked, trial.sampling_rate, **job.filters)
+        except ValueError as exc:  # e.g. a trial shorter than the filter's padding
+            raise DatasetError(f"{job.dataset} subject {job.subject} trial {trial.trial}: cannot filter "
+                               f"with {job.filters}: {exc}") from exc
         window = int(round(job.window_seconds * trial.sampling_rate))
         step = max(1, int(round(window * (1.0 - job.window_overlap))))
         cut = window_trial(picked, window, step)
@@ -323,15 +330,16 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
             jobs.append(SubjectJob(dataset=reader.name, root=str(reader.root),
                                    reader_options=config.reader_options(reader.name), subject=subject,
                                    channels=channels, window_seconds=config.window_seconds,
-                                   window_overlap=config.window_overlap, stft=stft, cache_dir=cache_dir))
+                                   window_overlap=config.window_overlap, stft=stft,
+                                   filters=config.signal_filters(reader.name), cache_dir=cache_dir))
     by_name = {r.name: r for r in readers}
     fingerprint = hashlib.sha256(" ".join(job.cache_key(by_name[job.dataset]) for job in jobs).encode()).hexdigest()
     per_subject = [_materialise(r) for r in _run_jobs(jobs, n_jobs)]
+    frequencies = check_frequency_grids(readers, stft)
     shapes = {s.features.shape[1:] for s in per_subject}
     if len(shapes) != 1:
         raise DatasetError(f"feature shapes differ between subjects/datasets: {sorted(shapes)}; "
                            "window and STFT settings must give one (C, F, T)")
-    frequencies = STFTPreprocessor.for_sampling_rate(readers[0].sampling_rate, **stft).frequencies
     synthetic = any(r.synthetic for r in readers)
     return FeatureSet(
         features=np.concatenate([s.features for s in per_subject]),
@@ -349,6 +357,20 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
                   "channels": list(channels), "window_seconds": config.window_seconds,
                   "window_overlap": config.window_overlap, "stft": stft, "data_fingerprint": fingerprint[:16]},
     )
+
+
+def check_frequency_grids(readers: Sequence[Reader], stft: dict[str, Any]) -> np.ndarray:
+    """The STFT frequency grid every dataset shares, compared by value; the dataset that differs is named."""
+    grids = [(r.name, r.sampling_rate, STFTPreprocessor.for_sampling_rate(r.sampling_rate, **stft).frequencies)
+             for r in readers]
+    first, first_rate, reference = grids[0]
+    for name, rate, grid in grids[1:]:
+        if grid.shape != reference.shape or not np.allclose(grid, reference, rtol=0, atol=1e-6):
+            shown = lambda g: f"{len(g)} bins, {np.round(g[:3], 3).tolist()}... Hz"  # noqa: E731
+            raise DatasetError(f"{name}'s STFT frequency grid at {rate:g} Hz ({shown(grid)}) differs from {first}'s at "
+                               f"{first_rate:g} Hz ({shown(reference)}); choose data.stft_window_seconds so that "
+                               "rate x window is a whole number of samples at both rates (e.g. 0.5 or 1.0 s)")
+    return reference
 
 
 def _run_jobs(jobs: list[SubjectJob], n_jobs: int | None) -> list[SubjectFeatures | str]:

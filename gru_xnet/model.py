@@ -3,18 +3,26 @@
 Input is a batch of per-channel log-power STFT images, shape ``(B, C, F, T)``.
 
 * ``ChannelCNN`` gives every EEG channel its own 3-block CNN (Conv 3x3 -> BatchNorm -> ReLU ->
-  MaxPool 2x2), computed for all channels at once as a grouped convolution (``groups=C``).
+  MaxPool), computed for all channels at once as a grouped convolution (``groups=C``). The first
+  ``time_pool_blocks`` blocks pool 2x2 (frequency and time), the others 2x1 (frequency only), so the
+  time axis keeps enough steps for the sequence model.
 * ``model_type`` decides what the BiGRU runs over:
 
   - ``'dynamic'``: the pooled STFT time axis. Each channel's map is averaged over frequency, the
     C channel vectors of a frame are concatenated and fused by ``Linear(C*k -> fusion_dim)``, so
-    the sequence has one token per (pooled) time frame.
+    the sequence has one token per pooled time step (``gru_xnet.config.sequence_length``).
   - ``'standard'``: the EEG channels. Each channel's map is averaged over frequency and time and
     projected by one ``Linear(k -> fusion_dim)`` shared by all channels, so the sequence has one
     token per channel.
 
-* A bidirectional GRU, multi-head self-attention with a residual connection and LayerNorm, a mean
-  over the sequence and an MLP head give the class logits ``(B, n_classes)``.
+* A bidirectional GRU, multi-head self-attention with a residual connection and LayerNorm (skipped
+  with ``use_attention=False``), a mean over the sequence and an MLP head give the class logits
+  ``(B, n_classes)``; ``forward(x, return_attention=True)`` also returns the attention weights.
+* ``order_blind=True`` is the ablation control: every STFT frame is replaced by the window's mean
+  frame before the CNN, so the model sees the same sequence length but no temporal order.
+
+The argument rules (``validate_model_args``, ``check_sequence``) live in ``gru_xnet.config``, which
+also applies them to a whole experiment's config; this module calls them.
 
 ``create_gru_xnet_model`` is the one entry point; it validates the arguments and the model keeps
 them in ``model.hparams`` so a checkpoint can rebuild it with ``create_gru_xnet_model(**hparams)``.
@@ -25,65 +33,34 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from gru_xnet.checkpoint import CheckpointError, read_checkpoint
-
-if TYPE_CHECKING:
-    from gru_xnet.config import ModelConfig
-
-MODEL_TYPES = ("standard", "dynamic")
-
-
-def validate_model_args(n_channels: int, n_freq_bins: int, n_time_bins: int, n_classes: int,
-                        model_type: str, gru_hidden_size: int, num_attention_heads: int,
-                        dropout: float, cnn_channels: tuple[int, ...], fusion_dim: int,
-                        gru_layers: int, fc_dims: tuple[int, ...]) -> None:
-    """Raise ValueError naming the argument, its value and what is allowed, for any bad argument."""
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"model_type={model_type!r} is not supported; allowed: {MODEL_TYPES}")
-    sizes = {"n_channels": n_channels, "n_freq_bins": n_freq_bins, "n_time_bins": n_time_bins,
-             "n_classes": n_classes, "gru_hidden_size": gru_hidden_size,
-             "num_attention_heads": num_attention_heads, "fusion_dim": fusion_dim,
-             "gru_layers": gru_layers}
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} is invalid; allowed: an integer >= 1")
-    for name, widths in (("cnn_channels", cnn_channels), ("fc_dims", fc_dims)):
-        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-            raise ValueError(f"{name}={widths!r} is invalid; allowed: a sequence of integers >= 1")
-    if not cnn_channels:
-        raise ValueError("cnn_channels=() is invalid; allowed: at least one CNN block width")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout={dropout!r} is out of range; allowed: 0 <= dropout < 1")
-    if (2 * gru_hidden_size) % num_attention_heads:
-        raise ValueError(f"num_attention_heads={num_attention_heads} must divide the attention "
-                         f"width 2 * gru_hidden_size = {2 * gru_hidden_size} "
-                         f"(gru_hidden_size={gru_hidden_size})")
-
+from gru_xnet.config import ModelConfig, check_sequence, validate_model_args
 
 class ChannelCNN(nn.Module):
     """One independent CNN per EEG channel, run for all channels in one grouped convolution.
 
-    Each block: Conv 3x3 -> BatchNorm -> ReLU -> MaxPool 2x2 (ceil mode, so 1-frame axes survive).
+    Each block: Conv 3x3 -> BatchNorm -> ReLU -> MaxPool (ceil mode, so 1-frame axes survive),
+    2x2 in the first `time_pool_blocks` blocks and 2x1 (frequency only) after them.
     """
 
-    def __init__(self, n_channels: int, cnn_channels: tuple[int, ...] = (32, 64, 128)) -> None:
+    def __init__(self, n_channels: int, cnn_channels: tuple[int, ...] = (32, 64, 128), time_pool_blocks: int = 2) -> None:
         super().__init__()
         self.n_channels = n_channels
         self.out_channels = cnn_channels[-1]
         blocks: list[nn.Module] = []
         width_in = 1
-        for width in cnn_channels:
+        for block, width in enumerate(cnn_channels):
             blocks += [
                 nn.Conv2d(n_channels * width_in, n_channels * width, kernel_size=3, padding=1,
                           groups=n_channels),
                 nn.BatchNorm2d(n_channels * width),
                 nn.ReLU(inplace=True),
-                nn.MaxPool2d(2, ceil_mode=True),
+                nn.MaxPool2d((2, 2) if block < time_pool_blocks else (2, 1), ceil_mode=True),
             ]
             width_in = width
         self.blocks = nn.Sequential(*blocks)
@@ -102,32 +79,34 @@ class GRUXNet(nn.Module):
                  model_type: str = "dynamic", gru_hidden_size: int = 128,
                  num_attention_heads: int = 4, dropout: float = 0.5,
                  cnn_channels: tuple[int, ...] = (32, 64, 128), fusion_dim: int = 256,
-                 gru_layers: int = 2, fc_dims: tuple[int, ...] = (256, 128)) -> None:
+                 gru_layers: int = 2, fc_dims: tuple[int, ...] = (256, 128), time_pool_blocks: int = 2,
+                 use_attention: bool = True, order_blind: bool = False) -> None:
         super().__init__()
         cnn_channels, fc_dims = tuple(cnn_channels), tuple(fc_dims)
-        validate_model_args(n_channels, n_freq_bins, n_time_bins, n_classes, model_type,
-                            gru_hidden_size, num_attention_heads, dropout, cnn_channels,
-                            fusion_dim, gru_layers, fc_dims)
         self.hparams: dict[str, Any] = {
             "n_channels": n_channels, "n_freq_bins": n_freq_bins, "n_time_bins": n_time_bins,
             "n_classes": n_classes, "model_type": model_type, "gru_hidden_size": gru_hidden_size,
             "num_attention_heads": num_attention_heads, "dropout": dropout,
             "cnn_channels": cnn_channels, "fusion_dim": fusion_dim, "gru_layers": gru_layers,
-            "fc_dims": fc_dims,
+            "fc_dims": fc_dims, "time_pool_blocks": time_pool_blocks, "use_attention": use_attention,
+            "order_blind": order_blind,
         }
+        validate_model_args(**self.hparams)
+        self.sequence_length = check_sequence(model_type, n_channels, n_time_bins, time_pool_blocks)
         self.n_channels = n_channels
         self.model_type = model_type
+        self.order_blind = order_blind
         k = cnn_channels[-1]
         attn_dim = 2 * gru_hidden_size
 
-        self.channel_cnn = ChannelCNN(n_channels, cnn_channels)
+        self.channel_cnn = ChannelCNN(n_channels, cnn_channels, time_pool_blocks)
         fusion_in = n_channels * k if model_type == "dynamic" else k
         self.fusion = nn.Sequential(nn.Linear(fusion_in, fusion_dim), nn.ReLU(inplace=True),
                                     nn.Dropout(dropout))
         self.bigru = nn.GRU(fusion_dim, gru_hidden_size, num_layers=gru_layers, batch_first=True,
                             bidirectional=True, dropout=dropout if gru_layers > 1 else 0.0)
-        self.attention = nn.MultiheadAttention(attn_dim, num_attention_heads, batch_first=True)
-        self.attention_norm = nn.LayerNorm(attn_dim)
+        self.attention = nn.MultiheadAttention(attn_dim, num_attention_heads, batch_first=True) if use_attention else None
+        self.attention_norm = nn.LayerNorm(attn_dim) if use_attention else None
         head: list[nn.Module] = []
         width_in = attn_dim
         for width in fc_dims:
@@ -136,11 +115,17 @@ class GRUXNet(nn.Module):
         head.append(nn.Linear(width_in, n_classes))
         self.head = nn.Sequential(*head)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map STFT images (B, C, F, T) to class logits (B, n_classes)."""
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """Map STFT images (B, C, F, T) to class logits (B, n_classes).
+
+        With `return_attention=True`, returns `(logits, weights)`: the self-attention weights averaged
+        over heads, (B, S, S) with rows = querying step (None without attention).
+        """
         if x.dim() != 4 or x.shape[1] != self.n_channels:
             raise ValueError(f"expected input of shape (B, C={self.n_channels}, F, T), "
                              f"got {tuple(x.shape)}")
+        if self.order_blind:
+            x = x.mean(dim=3, keepdim=True).expand_as(x)  # (B, C, F, T): every frame is the mean frame
         x = self.channel_cnn(x)  # (B, C, k, F', T')
         if self.model_type == "dynamic":
             x = x.mean(dim=3)  # (B, C, k, T')
@@ -149,17 +134,20 @@ class GRUXNet(nn.Module):
             x = x.mean(dim=(3, 4))  # (B, C, k)
         x = self.fusion(x)  # (B, S, fusion_dim), S = T' (dynamic) or C (standard)
         x, _ = self.bigru(x)  # (B, S, 2H)
-        attended, _ = self.attention(x, x, x, need_weights=False)  # (B, S, 2H)
-        x = self.attention_norm(x + attended)  # (B, S, 2H)
-        x = x.mean(dim=1)  # (B, 2H)
-        return self.head(x)  # (B, n_classes)
+        weights = None
+        if self.attention is not None:
+            attended, weights = self.attention(x, x, x, need_weights=return_attention)  # (B, S, 2H), (B, S, S)
+            x = self.attention_norm(x + attended)  # (B, S, 2H)
+        logits = self.head(x.mean(dim=1))  # (B, 2H) -> (B, n_classes)
+        return (logits, weights) if return_attention else logits
 
 
 def create_gru_xnet_model(n_channels: int, n_freq_bins: int, n_time_bins: int, n_classes: int = 2,
                           model_type: str = "dynamic", gru_hidden_size: int = 128,
                           num_attention_heads: int = 4, dropout: float = 0.5,
                           cnn_channels: tuple[int, ...] = (32, 64, 128), fusion_dim: int = 256,
-                          gru_layers: int = 2, fc_dims: tuple[int, ...] = (256, 128)) -> GRUXNet:
+                          gru_layers: int = 2, fc_dims: tuple[int, ...] = (256, 128), time_pool_blocks: int = 2,
+                          use_attention: bool = True, order_blind: bool = False) -> GRUXNet:
     """Build a validated GRUXNet; ``create_gru_xnet_model(**model.hparams)`` rebuilds the same one.
 
     Raises ValueError naming the argument, its value and the allowed values for bad arguments.
@@ -168,10 +156,11 @@ def create_gru_xnet_model(n_channels: int, n_freq_bins: int, n_time_bins: int, n
                    n_classes=n_classes, model_type=model_type, gru_hidden_size=gru_hidden_size,
                    num_attention_heads=num_attention_heads, dropout=dropout,
                    cnn_channels=cnn_channels, fusion_dim=fusion_dim, gru_layers=gru_layers,
-                   fc_dims=fc_dims)
+                   fc_dims=fc_dims, time_pool_blocks=time_pool_blocks, use_attention=use_attention,
+                   order_blind=order_blind)
 
 
-def build_model(config: "ModelConfig", input_shape: tuple[int, int, int], n_classes: int) -> GRUXNet:
+def build_model(config: ModelConfig, input_shape: tuple[int, int, int], n_classes: int) -> GRUXNet:
     """The model a ModelConfig describes, for features of shape `(C, F, T)`."""
     n_channels, n_freq, n_time = input_shape
     return create_gru_xnet_model(n_channels=n_channels, n_freq_bins=n_freq, n_time_bins=n_time,

@@ -40,8 +40,8 @@ def _randomise_batchnorm(module: nn.Module) -> None:
 
 @pytest.mark.parametrize("n_channels", [32, 14, 62])
 @pytest.mark.parametrize("model_type", ["dynamic", "standard"])
-@pytest.mark.parametrize(("n_freq", "n_time", "n_classes"), [(16, 1, 2), (5, 3, 4), (50, 9, 2),
-                                                              (1, 1, 4)])
+@pytest.mark.parametrize(("n_freq", "n_time", "n_classes"), [(16, 5, 2), (5, 8, 4), (25, 29, 2),
+                                                              (1, 5, 4)])
 def test_output_shape(n_channels: int, model_type: str, n_freq: int, n_time: int,
                       n_classes: int) -> None:
     torch.manual_seed(0)
@@ -53,29 +53,53 @@ def test_output_shape(n_channels: int, model_type: str, n_freq: int, n_time: int
 
 
 @pytest.mark.parametrize("n_freq", [1, 2, 3, 4, 5, 9])
-@pytest.mark.parametrize("n_time", [1, 2, 3, 4, 5])
-def test_channel_cnn_pooling_never_collapses_an_axis(n_freq: int, n_time: int) -> None:
-    cnn = ChannelCNN(3, (4, 8, 16))
+@pytest.mark.parametrize("n_time", [1, 2, 3, 4, 5, 29])
+@pytest.mark.parametrize("time_pool_blocks", [0, 1, 2, 3])
+def test_channel_cnn_pooling_never_collapses_an_axis(n_freq: int, n_time: int, time_pool_blocks: int) -> None:
+    cnn = ChannelCNN(3, (4, 8, 16), time_pool_blocks)
     out = cnn(torch.randn(2, 3, n_freq, n_time))
-    assert out.shape == (2, 3, 16, -(-n_freq // 8), -(-n_time // 8))
+    assert out.shape == (2, 3, 16, -(-n_freq // 8), -(-n_time // 2 ** time_pool_blocks))
+
+
+def test_default_sequence_has_eight_steps_from_distinct_frames() -> None:
+    # 4 s windows, 0.5 s STFT frames 0.125 s apart, no padded edge frames: 29 frames; two 2x pools -> 8 steps,
+    # step i pooled from frames 4i .. 4i+3 (none repeated or interpolated); the three 3x3 kernels let a
+    # frame reach at most two steps either side.
+    model = create_gru_xnet_model(4, 22, 29, gru_hidden_size=8, cnn_channels=(4, 8, 16)).eval()
+    assert model.sequence_length == 8
+    x = torch.zeros(1, 4, 22, 29)
+    base = model.channel_cnn(x)
+    for frame in range(29):
+        poked = x.clone()
+        poked[..., frame] = 5.0
+        changed = (model.channel_cnn(poked) - base).abs().amax(dim=(0, 1, 2, 3))  # (T',)
+        steps = changed.nonzero().flatten().tolist()
+        assert frame // 4 in steps and set(steps) <= set(range(frame // 4 - 2, frame // 4 + 3))
+
+
+def test_too_short_a_sequence_is_refused_and_standard_runs_over_channels() -> None:
+    with pytest.raises(ValueError, match=r"1 step\(s\) .*n_time_bins=3, time_pool_blocks=2.*at least 2"):
+        create_gru_xnet_model(4, 10, 3)
+    assert create_gru_xnet_model(4, 10, 3, time_pool_blocks=1).sequence_length == 2
+    assert create_gru_xnet_model(6, 10, 1, model_type="standard").sequence_length == 6
 
 
 def test_sequence_axis_depends_on_model_type() -> None:
-    x = torch.randn(2, 6, 40, 33)  # pooled time axis T' = 5
+    x = torch.randn(2, 6, 40, 33)  # two time-pooling blocks: T' = 9
     sequences = {}
     for model_type in ("dynamic", "standard"):
         model = create_gru_xnet_model(6, 40, 33, model_type=model_type, gru_hidden_size=8).eval()
         model.bigru.register_forward_hook(
             lambda _m, _i, out, key=model_type: sequences.__setitem__(key, out[0].shape))
         model(x)
-    assert sequences == {"dynamic": (2, 5, 16), "standard": (2, 6, 16)}
+    assert sequences == {"dynamic": (2, 9, 16), "standard": (2, 6, 16)}
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_grouped_cnn_equals_per_channel_cnns(train: bool) -> None:
     torch.manual_seed(0)
     n_channels = 5
-    grouped = ChannelCNN(n_channels, (8, 16, 32))
+    grouped = ChannelCNN(n_channels, (8, 16, 32), time_pool_blocks=1)
     _randomise_batchnorm(grouped)
     grouped.train(train)
     reference = bench.per_channel_reference(grouped)

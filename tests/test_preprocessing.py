@@ -14,14 +14,17 @@ def test_seed_example_shape():
     assert stft.n_freq_bins == 100  # 0.5 Hz grid from 0.5 to 50 Hz
 
 
-def test_equals_scipy_reference_per_channel():
+@pytest.mark.parametrize("pad_edges, scipy_framing", [(False, {"boundary": None, "padded": False}), (True, {})])
+def test_equals_scipy_reference_per_channel(pad_edges, scipy_framing):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 5, 700))
-    stft = STFTPreprocessor(sampling_rate=200, nperseg=200, noverlap=100, freq_range=(1.0, 45.0))
+    stft = STFTPreprocessor(sampling_rate=200, nperseg=200, noverlap=100, freq_range=(1.0, 45.0), pad_edges=pad_edges)
     out = stft.transform(x)
+    assert out.shape[-1] == (6 if not pad_edges else 8)  # 700 samples: 6 whole frames; scipy's padding adds 2
     for trial in range(3):
         for channel in range(5):
-            freqs, _, z = signal.stft(x[trial, channel], fs=200, window="hann", nperseg=200, noverlap=100)
+            freqs, _, z = signal.stft(x[trial, channel], fs=200, window="hann", nperseg=200, noverlap=100,
+                                      **scipy_framing)
             keep = (freqs >= 1.0) & (freqs <= 45.0)
             reference = np.log(np.abs(z[keep]) ** 2 + 1e-10)
             np.testing.assert_allclose(out[trial, channel], reference, rtol=1e-4, atol=1e-4)
@@ -29,11 +32,11 @@ def test_equals_scipy_reference_per_channel():
 
 
 def test_same_shape_and_grid_at_128_and_200_hz():
-    a = STFTPreprocessor.for_sampling_rate(128, 1.0, 0.5, (0.5, 50))
-    b = STFTPreprocessor.for_sampling_rate(200, 1.0, 0.5, (0.5, 50))
+    a = STFTPreprocessor.for_sampling_rate(128, 0.5, 0.75, (0.5, 50))
+    b = STFTPreprocessor.for_sampling_rate(200, 0.5, 0.75, (0.5, 50))
     fa = a.transform(np.random.randn(2, 14, 4 * 128))
     fb = b.transform(np.random.randn(2, 62, 4 * 200))
-    assert fa.shape[2:] == fb.shape[2:]
+    assert fa.shape[2:] == fb.shape[2:] == (25, 29)  # 2 Hz grid 2..50 Hz; 29 whole 0.5 s frames 0.125 s apart
     np.testing.assert_array_equal(a.frequencies, b.frequencies)
 
 

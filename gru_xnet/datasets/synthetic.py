@@ -7,6 +7,12 @@ Classes map onto the factors: DEAP ratings and GAMEEMO games directly, SEED-IV's
 (neutral: non-negative/low, sad: negative/low, fear: negative/high, happy: non-negative/high).
 `--signal-strength 0` removes the effect; `--shuffle-labels` draws the planted factors independently of the
 written labels. Each dataset folder gets a SYNTHETIC.json marker with the generator parameters.
+
+`--signal temporal` plants the valence factor in *time order* instead of band power: bursts of theta,
+alpha and beta activity take turns, one third of a 1 s cycle each, rising in frequency for positive
+valence and falling for negative, at a random phase per trial. Both classes have the same time-averaged
+band power, so a model that averages over time cannot tell them apart, while any window of 2 s or more
+shows the order. Subjects keep their own gains and band offsets.
 """
 
 from __future__ import annotations
@@ -59,6 +65,16 @@ GAME_FACTORS = {1: (0, 0), 2: (1, 0), 3: (0, 1), 4: (1, 1)}
 """Class -> (valence level, arousal level): SEED-IV emotions and GAMEEMO games."""
 
 GAMEEMO_HEADER = ",".join(GAMEEMO_CHANNELS)
+SIGNALS = ("band", "temporal")
+
+
+@dataclass(frozen=True)
+class Planting:
+    """What the generator plants: `band` power or `temporal` order, how strongly, and whether it follows the labels."""
+
+    strength: float = 1.0
+    shuffle: bool = False
+    signal: str = "band"
 
 
 @dataclass
@@ -69,23 +85,25 @@ class SubjectModel:
     band_offset: np.ndarray
     exponent: float
     strength: float
+    signal: str = "band"
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, n_channels: int, strength: float) -> "SubjectModel":
+    def draw(cls, rng: np.random.Generator, n_channels: int, planting: Planting) -> "SubjectModel":
         """Random subject-specific gains, band offsets and 1/f exponent."""
         shared = rng.normal(0.0, SUBJECT_BAND_SD, size=(1, len(BANDS)))
         return cls(
             gain=np.exp(rng.normal(0.0, SUBJECT_GAIN_SD, size=(n_channels, 1))),
             band_offset=shared + rng.normal(0.0, CHANNEL_BAND_SD, size=(n_channels, len(BANDS))),
             exponent=float(rng.uniform(1.3, 1.7)),
-            strength=strength,
+            strength=planting.strength,
+            signal=planting.signal,
         )
 
     def trial(self, rng: np.random.Generator, channels: Sequence[str], n_samples: int, rate: float,
               factors: tuple[int, int] | None) -> np.ndarray:
         """(C, T) float64 µV: background with this subject's band shape plus the (valence, arousal) effect."""
         log_amp = self.band_offset + rng.normal(0.0, TRIAL_BAND_SD, size=self.band_offset.shape)
-        if factors is not None:
+        if factors is not None and self.signal == "band":
             log_amp = log_amp + self.strength * _effect(channels, factors)
         freqs = np.fft.rfftfreq(n_samples, 1.0 / rate)
         shape = np.maximum(freqs, 1.0) ** (-self.exponent / 2.0)
@@ -93,7 +111,42 @@ class SubjectModel:
         spectrum = np.fft.rfft(rng.standard_normal((len(channels), n_samples)), axis=1)
         spectrum *= shape * np.exp(log_amp @ masks)
         signal = np.fft.irfft(spectrum, n=n_samples, axis=1)
+        if factors is not None and self.signal == "temporal":
+            signal = signal + self.strength * _bursts(rng, signal.std(), n_samples, rate, rising=bool(factors[0]))
         return BACKGROUND_UV * self.gain * signal / signal.std()
+
+
+BURST_BANDS = ("theta", "alpha", "beta")
+BURST_CYCLE_SECONDS = 1.0
+BURST_GAIN = 2.0
+BURST_RAMP_SECONDS = 0.04
+"""Temporal signal: the bands that take turns, the cycle they share, burst amplitude relative to the
+background's overall SD (times the signal strength), and the cosine ramp at each burst's edges."""
+
+
+def _bursts(rng: np.random.Generator, scale: float, n_samples: int, rate: float, rising: bool) -> np.ndarray:
+    """(1, T) theta/alpha/beta bursts taking turns within each cycle: rising in frequency, or falling.
+
+    Each band is on for a third of every cycle in both orders, so time-averaged band power carries no class.
+    """
+    t = np.arange(n_samples) / rate
+    phase = (t / BURST_CYCLE_SECONDS + rng.uniform()) % 1.0  # random start within the cycle
+    freqs = np.fft.rfftfreq(n_samples, 1.0 / rate)
+    order = BURST_BANDS if rising else BURST_BANDS[::-1]
+    out = np.zeros(n_samples)
+    ramp = BURST_RAMP_SECONDS / BURST_CYCLE_SECONDS
+    for slot, band in enumerate(order):
+        low, high = BANDS[band]
+        spectrum = np.fft.rfft(rng.standard_normal(n_samples)) * ((freqs >= low) & (freqs < high))
+        carrier = np.fft.irfft(spectrum, n=n_samples)
+        carrier /= carrier.std()
+        start = slot / len(order)
+        inside = (phase - start) % 1.0  # time since this band's slot began, in cycles
+        width = 1.0 / len(order)
+        edge = np.clip(np.minimum(inside, width - inside) / ramp, 0.0, 1.0)
+        envelope = np.where(inside < width, 0.5 - 0.5 * np.cos(np.pi * edge), 0.0)
+        out += BURST_GAIN * scale * envelope * carrier
+    return out[None, :]
 
 
 def _effect(channels: Sequence[str], factors: tuple[int, int]) -> np.ndarray:
@@ -133,16 +186,15 @@ def _py2_pickle(content: dict[str, np.ndarray]) -> bytes:
     return b"\x80\x02}(" + body + b"u."
 
 
-def _write_deap(root: Path, subject: int, trials: int, seconds: float, strength: float, shuffle: bool,
-                seed: int) -> None:
+def _write_deap(root: Path, subject: int, trials: int, seconds: float, planting: Planting, seed: int) -> None:
     """DEAP/data_preprocessed_python/sXX.dat: 'labels' (trials, 4) and 'data' (trials, 40, 384 + stimulus)."""
     folder = root / "data_preprocessed_python"
     folder.mkdir(parents=True, exist_ok=True)
     n_stimulus = int(round(seconds * DEAP_RATE))
     rng = np.random.default_rng([seed, 0, subject])
-    model = SubjectModel.draw(rng, len(DEAP_CHANNELS), strength)
+    model = SubjectModel.draw(rng, len(DEAP_CHANNELS), planting)
     written = np.stack([rng.permutation(np.arange(trials) % 2) for _ in range(2)], axis=1)  # (trials, 2)
-    planted = rng.integers(0, 2, size=written.shape) if shuffle else written
+    planted = rng.integers(0, 2, size=written.shape) if planting.shuffle else written
     data = np.empty((trials, N_RECORDED_CHANNELS, BASELINE_SAMPLES + n_stimulus))
     labels = np.empty((trials, len(LABEL_DIMENSIONS)))
     n_other = N_RECORDED_CHANNELS - len(DEAP_CHANNELS)
@@ -163,17 +215,16 @@ def _seediv_file_name(subject: int, session: int) -> str:
     return f"{subject}_{day:%Y%m%d}.mat"
 
 
-def _write_seediv(root: Path, subject: int, trials: int, seconds: float, strength: float, shuffle: bool,
-                  seed: int) -> None:
+def _write_seediv(root: Path, subject: int, trials: int, seconds: float, planting: Planting, seed: int) -> None:
     """SEEDIV/eeg_raw_data/{1,2,3}/<subject>_<date>.mat with variables <prefix>_eeg1..N of shape (62, T)."""
     n_samples = int(round(seconds * SEEDIV_RATE))
     rng = np.random.default_rng([seed, 1, subject])
-    model = SubjectModel.draw(rng, len(SEEDIV_CHANNELS), strength)
+    model = SubjectModel.draw(rng, len(SEEDIV_CHANNELS), planting)
     prefix = SUBJECT_PREFIXES[subject - 1] if subject <= len(SUBJECT_PREFIXES) else f"sub{subject}"
     for session, labels in SESSION_LABELS.items():
         variables = {}
         for number, label in enumerate(labels[:trials], start=1):
-            emotion = int(rng.integers(0, 4)) if shuffle else label
+            emotion = int(rng.integers(0, 4)) if planting.shuffle else label
             length = n_samples + int(rng.integers(0, int(SEEDIV_RATE)))  # trial lengths differ, as in the real files
             variables[f"{prefix}_eeg{number}"] = model.trial(rng, SEEDIV_CHANNELS, length, SEEDIV_RATE,
                                                              SEEDIV_FACTORS[emotion])
@@ -188,17 +239,16 @@ def _write_csv(path: Path, signal: np.ndarray) -> None:
     np.savetxt(path, signal.T, fmt="%.4f", delimiter=",", newline=",\n", header=GAMEEMO_HEADER, comments="")
 
 
-def _write_gameemo(root: Path, subject: int, _trials: int, seconds: float, strength: float, shuffle: bool,
-                   seed: int) -> None:
+def _write_gameemo(root: Path, subject: int, _trials: int, seconds: float, planting: Planting, seed: int) -> None:
     """GAMEEMO/(Sxx)/{Preprocessed,Raw} EEG Data/.csv format/SxxGy{AllChannels,AllRawChannels}.csv."""
     n_samples = int(round(seconds * GAMEEMO_RATE))
     rng = np.random.default_rng([seed, 2, subject])
-    model = SubjectModel.draw(rng, len(GAMEEMO_CHANNELS), strength)
+    model = SubjectModel.draw(rng, len(GAMEEMO_CHANNELS), planting)
     dc_offset = 4200.0 + rng.normal(0.0, 50.0, size=(len(GAMEEMO_CHANNELS), 1))
     line_noise = 5.0 * np.sin(2 * np.pi * 50.0 * np.arange(n_samples) / GAMEEMO_RATE)
     folder = root / f"(S{subject:02d})"
     for game in GAMES:
-        planted = int(rng.choice(GAMES)) if shuffle else game
+        planted = int(rng.choice(GAMES)) if planting.shuffle else game
         signal = model.trial(rng, GAMEEMO_CHANNELS, n_samples, GAMEEMO_RATE, GAME_FACTORS[planted])
         name = f"S{subject:02d}G{game}"
         _write_csv(folder / "Preprocessed EEG Data" / ".csv format" / f"{name}AllChannels.csv", signal)
@@ -221,7 +271,7 @@ def _prepare(root: Path) -> None:
 
 def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: int, *, trials: int | None = None,
                     seconds: float | None = None, signal_strength: float = 1.0, shuffle_labels: bool = False,
-                    seed: int = 0) -> dict[str, Path]:
+                    seed: int = 0, signal: str = "band") -> dict[str, Path]:
     """Write synthetic copies of the datasets under out_dir/<NAME>; returns the root per canonical name."""
     names = [canonical_name(name) for name in datasets]
     if not names:
@@ -232,6 +282,9 @@ def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: in
         raise DatasetError(f"seconds={seconds!r} is not allowed; allowed values: a number > 0")
     if not signal_strength >= 0:
         raise DatasetError(f"signal_strength={signal_strength!r} is not allowed; allowed values: a number >= 0")
+    if signal not in SIGNALS:
+        raise DatasetError(f"signal={signal!r} is not allowed; allowed values: {', '.join(SIGNALS)}")
+    planting = Planting(float(signal_strength), bool(shuffle_labels), signal)
     roots = {}
     for name in dict.fromkeys(names):
         n_trials = DEFAULT_TRIALS[name] if trials is None or name == "GAMEEMO" else trials
@@ -241,12 +294,13 @@ def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: in
         _prepare(root)
         length = DEFAULT_SECONDS if seconds is None else float(seconds)
         with ThreadPoolExecutor(max_workers=min(n_subjects, os.cpu_count() or 1)) as pool:
-            list(pool.map(lambda subject: WRITERS[name](root, subject, n_trials, length, float(signal_strength),
-                                                        bool(shuffle_labels), seed), range(1, n_subjects + 1)))
+            list(pool.map(lambda subject: WRITERS[name](root, subject, n_trials, length, planting, seed),
+                          range(1, n_subjects + 1)))
         marker = {
             "synthetic": True, "generator": "gru_xnet.datasets.synthetic", "dataset": name,
             "subjects": n_subjects, "trials": n_trials, "seconds": length,
-            "signal_strength": float(signal_strength), "shuffle_labels": bool(shuffle_labels), "seed": seed,
+            "signal": signal, "signal_strength": float(signal_strength), "shuffle_labels": bool(shuffle_labels),
+            "seed": seed,
         }
         (root / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
         roots[name] = root
@@ -268,7 +322,8 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     for name in dict.fromkeys(canonical_name(n) for n in datasets):
         marker = out_dir / name / MARKER_NAME
         trials = options.get("trials")
-        wanted = {"subjects": n_subjects, "signal_strength": float(options.get("signal_strength", 1.0)),
+        wanted = {"subjects": n_subjects, "signal": options.get("signal", "band"),
+                  "signal_strength": float(options.get("signal_strength", 1.0)),
                   "shuffle_labels": bool(options.get("shuffle_labels", False)), "seed": options.get("seed", 0),
                   "trials": DEFAULT_TRIALS[name] if trials is None or name == "GAMEEMO" else trials,
                   "seconds": float(options.get("seconds") or DEFAULT_SECONDS)}
@@ -293,10 +348,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"seconds per trial (DEAP: stimulus part, after 3 s baseline); default {DEFAULT_SECONDS}")
     parser.add_argument("--signal-strength", type=float, default=1.0, help="planted effect scale; 0 = no signal")
     parser.add_argument("--shuffle-labels", action="store_true", help="labels independent of the planted signal")
+    parser.add_argument("--signal", choices=SIGNALS, default="band",
+                        help="band: class in band power; temporal: class only in the order of band bursts")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     roots = write_synthetic(args.out, args.datasets, args.subjects, trials=args.trials, seconds=args.seconds,
-                            signal_strength=args.signal_strength, shuffle_labels=args.shuffle_labels, seed=args.seed)
+                            signal_strength=args.signal_strength, shuffle_labels=args.shuffle_labels, seed=args.seed,
+                            signal=args.signal)
     for name, root in roots.items():
         print(f"{name}: {args.subjects} synthetic subjects in {root}")
 
