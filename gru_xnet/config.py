@@ -194,6 +194,14 @@ class ModelConfig(_Section):
     use_attention: bool = True
     order_blind: bool = False
 
+    def describe_sequence(self, input_shape: typing.Sequence[int]) -> str:
+        """What the BiGRU runs over for features of shape (C, F, T): logged by every run."""
+        n_channels, n_freq, n_time = input_shape
+        steps = sequence_length(self.model_type, n_channels, n_time, self.time_pool_blocks)
+        what = "time steps" if self.model_type == "dynamic" else "channels"
+        return (f"input (C, F, T) = ({n_channels}, {n_freq}, {n_time}): the '{self.model_type}' BiGRU runs over "
+                f"{steps} {what}" + (" (order-blind control: every frame is the mean frame)" if self.order_blind else ""))
+
     def validate(self) -> None:
         try:
             validate_model_args(n_channels=1, n_freq_bins=1, n_time_bins=1, n_classes=2,

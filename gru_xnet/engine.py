@@ -137,24 +137,30 @@ class Evaluation:
     y_true: np.ndarray
     y_pred: np.ndarray
     probabilities: np.ndarray
+    attention: np.ndarray | None = None  # (N, S, S) self-attention weights, when asked for
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Precision, n_classes: int,
-             dataset_names: Sequence[str] = ()) -> Evaluation:
+             dataset_names: Sequence[str] = (), attention: bool = False) -> Evaluation:
     """Loss, accuracy, balanced accuracy, macro-F1, confusion matrix and per-dataset accuracy.
 
     Runs the plain module (no DDP collectives), so every rank computes the same numbers and takes
-    the same early-stopping decision without communicating.
+    the same early-stopping decision without communicating. `attention=True` also keeps every
+    window's self-attention weights (the model must have attention).
     """
     net = unwrap(model)
     net.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, parts = 0.0, {"windows": [], "y": [], "datasets": [], "probs": []}
+    total_loss, parts = 0.0, {"windows": [], "y": [], "datasets": [], "probs": [], "attention": []}
     for x, y, dataset, window in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with precision.autocast():
-            logits = net(x)
+            if attention:
+                logits, weights = net(x, return_attention=True)
+                parts["attention"].append(weights.float().cpu().numpy())
+            else:
+                logits = net(x)
         logits = logits.float()
         total_loss += loss_fn(logits, y).item()
         parts["probs"].append(torch.softmax(logits, 1).cpu().numpy())
@@ -173,7 +179,8 @@ def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Preci
                "n": int((datasets == i).sum())}
         for i, name in enumerate(dataset_names) if (datasets == i).any()}
     windows = np.concatenate(parts["windows"]) if parts["windows"] else np.zeros(0, np.int64)
-    return Evaluation(metrics, windows, y_true, y_pred, probs)
+    weights = np.concatenate(parts["attention"]) if parts["attention"] else None
+    return Evaluation(metrics, windows, y_true, y_pred, probs, weights)
 
 
 class EarlyStopping:

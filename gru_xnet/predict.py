@@ -50,6 +50,7 @@ class Prediction:
     trial_accuracy: float
     n_windows: int
     synthetic: bool
+    attention: dict[str, np.ndarray] | None = None
 
 
 def prediction_config(meta: dict[str, Any], dataset: str, data_root: str) -> DataConfig:
@@ -88,13 +89,13 @@ def match_checkpoint(features: FeatureSet, meta: dict[str, Any], n_classes: int)
 
 
 def predict_windows(model: GRUXNet, features: FeatureSet, windows: np.ndarray, *, device: torch.device,
-                    batch_size: int) -> Evaluation:
-    """Every window's class probabilities, normalised with the checkpoint's training statistics."""
+                    batch_size: int, attention: bool = False) -> Evaluation:
+    """Every window's class probabilities (and attention weights), normalised with the checkpoint's statistics."""
     norm = model.checkpoint_meta["normalizer"]
     normalizer = Normalizer(norm["mean"].numpy(), norm["std"].numpy())
     loader = DataLoader(WindowDataset(features, windows, normalizer), batch_size=batch_size, shuffle=False)
     return evaluate(model.to(device), loader, device=device, precision=resolve_precision(device, use_amp=False),
-                    n_classes=model.hparams["n_classes"], dataset_names=features.datasets)
+                    n_classes=model.hparams["n_classes"], dataset_names=features.datasets, attention=attention)
 
 
 def trial_rows(features: FeatureSet, evaluation: Evaluation, class_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -114,8 +115,12 @@ def trial_rows(features: FeatureSet, evaluation: Evaluation, class_names: Sequen
 
 
 def predict(checkpoint: str | Path, dataset: str, data_root: str | Path, subjects: Sequence[str] | None = None,
-            *, device: str = "auto", batch_size: int = 256) -> Prediction:
-    """Load a checkpoint, build the dataset's features as in training and predict every window and trial."""
+            *, device: str = "auto", batch_size: int = 256, attention: bool = False) -> Prediction:
+    """Load a checkpoint, build the dataset's features as in training and predict every window and trial.
+
+    With `attention=True` the result also holds every window's self-attention weights (averaged over
+    heads, `(windows, S, S)`) with the window's subject, session and trial.
+    """
     model = load_model(checkpoint)
     meta = model.checkpoint_meta
     missing = [k for k in REQUIRED_META if k not in meta]
@@ -126,13 +131,24 @@ def predict(checkpoint: str | Path, dataset: str, data_root: str | Path, subject
     windows = features.windows_of(features.subject_ids(subjects))
     log.info("predicting %d windows of %s%s with %s", len(windows), config.datasets[0],
              " (SYNTHETIC data)" if features.synthetic else "", checkpoint)
-    evaluation = predict_windows(model, features, windows, device=resolve_device(device), batch_size=batch_size)
+    if attention and not model.hparams.get("use_attention", True):
+        raise PredictionError(f"{checkpoint}: the model was trained with model.use_attention=false; it has no "
+                              "attention weights to save")
+    evaluation = predict_windows(model, features, windows, device=resolve_device(device), batch_size=batch_size,
+                                 attention=attention)
     class_names = tuple(meta["class_names"])
     rows = trial_rows(features, evaluation, class_names)
     trial_cm = confusion_matrix([r["true_label"] for r in rows], [r["predicted"] for r in rows], len(class_names))
+    weights = None
+    if attention:
+        keys = trial_keys(features, evaluation.windows)
+        weights = {"attention": evaluation.attention.astype(np.float32), "window": evaluation.windows,
+                   "subject": np.array([features.subjects[s].subject for s in keys[:, 0]]),
+                   "session": keys[:, 1], "trial": keys[:, 2], "y_true": evaluation.y_true,
+                   "y_pred": evaluation.y_pred}
     return Prediction(rows=rows, class_names=class_names, window_accuracy=evaluation.metrics["accuracy"],
                       trial_accuracy=scores(trial_cm)["accuracy"], n_windows=len(windows),
-                      synthetic=features.synthetic)
+                      synthetic=features.synthetic, attention=weights)
 
 
 def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
@@ -154,6 +170,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", help="CSV of per-trial predictions (default: predictions_<DATASET>.csv)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--attention", metavar="FILE.npz",
+                        help="also save every window's self-attention weights (windows x steps x steps, averaged "
+                             "over heads) with its subject, session and trial; read with numpy.load")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -176,14 +195,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         result = predict(args.checkpoint, args.dataset, args.data_root, args.subjects, device=args.device,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, attention=bool(args.attention))
         output = Path(args.output or f"predictions_{canonical_name(args.dataset)}.csv")
         write_csv(result.rows, output)
+        if args.attention:
+            np.savez_compressed(args.attention, **result.attention)
     except (ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
     _print_table(result)
     print(f"Per-trial predictions written to {output}")
+    if args.attention:
+        print(f"Attention weights {result.attention['attention'].shape} written to {args.attention}")
     return 0
 
 

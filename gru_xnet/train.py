@@ -70,9 +70,10 @@ class Trainer:
         cfg.save(self.output_dir / "config.json")
         self._ready = True
         names = lambda ids: [str(self.features.subjects[i]) for i in ids]  # noqa: E731
-        log.info("%s data; train subjects %s, val %s, test %s; device %s, autocast %s",
+        log.info("%s data; train subjects %s, val %s, test %s; device %s, autocast %s; model %s",
                  "SYNTHETIC" if self.features.synthetic else "real", names(self.split.train),
-                 names(self.split.val), names(self.split.test), self.device, self.precision.dtype)
+                 names(self.split.val), names(self.split.test), self.device, self.precision.dtype,
+                 cfg.model.describe_sequence(self.loaders.input_shape))
 
     def _checkpoint(self, state: FitState, *, full: bool) -> dict[str, Any]:
         payload = {**model_metadata(self.features, self.config), "hparams": self.model.hparams,

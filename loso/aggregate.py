@@ -53,6 +53,8 @@ def protocol_lines(manifest: dict, n_failed: int = 0) -> list[str]:
                         else " (one LOSO per session; sessions averaged within each subject)"))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
                  f"channels: {len(manifest['channels'])}")
+    if manifest.get("model_input"):
+        lines.append(f"model {manifest['model_input']}")
     if manifest.get("permutations"):
         lines.append(f"permutation null: {manifest['permutations']} retrainings per fold with the training and "
                      "validation subjects' labels permuted across whole trials within each subject")

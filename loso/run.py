@@ -116,6 +116,7 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 "n_classes": features.n_classes,
                 "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
                 "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
+                "model_input": config.model.describe_sequence(features.features.shape[1:]),
                 "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold}
     return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
 
@@ -287,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = plan_jobs(folds, args.permutations, out)
     if features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
+    log.info("model %s", config.model.describe_sequence(features.features.shape[1:]))
     log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
              "(%s protocol, SEED-IV sessions %s, seeds %s)", len(folds), args.permutations + 1, args.permutations,
              len(jobs), args.protocol, args.seediv_sessions, " ".join(map(str, seeds)))

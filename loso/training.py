@@ -77,7 +77,8 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     result = {"variant": variant, "label_hash": features.label_hash(pool), "history": state.history,
               "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
               "world_size": world, "device": str(device), "autocast": str(precision.dtype),
-              "torch_threads": torch.get_num_threads(), "seen_subjects": {
+              "torch_threads": torch.get_num_threads(), "sequence_length": unwrap(model).sequence_length,
+              "seen_subjects": {
                   "train": _seen_subjects(features, loaders.train), "val": _seen_subjects(features, loaders.val),
                   "test": _seen_subjects(features, loaders.test)}}
     if loaders.test is not None:

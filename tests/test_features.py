@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gru_xnet.config import DataConfig
+from gru_xnet.config import ConfigError, DataConfig
 from gru_xnet.data_loader import (EpochSampler, Normalizer, Split, WindowDataset, make_loaders, subject_split,
                                   validation_subjects)
 from gru_xnet.datasets import DatasetError
 from gru_xnet.features import build_feature_set, window_trial
-from gru_xnet.preprocessing import STFTPreprocessor
+from gru_xnet.preprocessing import STFTPreprocessor, zero_phase_filter
 
 
 def data_config(root: Path, tmp_path: Path, datasets=("DEAP",), **kwargs) -> DataConfig:
@@ -43,7 +43,7 @@ def test_windows_and_stft_match_direct_computation(synthetic_root, tmp_path):
     trial = get_reader("DEAP", synthetic_root / "DEAP").read_subject("s01")[0]
     windows = window_trial(trial.signal, 256, 128)
     assert len(windows) == (trial.signal.shape[1] - 256) // 128 + 1
-    expected = STFTPreprocessor.for_sampling_rate(128, 1.0, 0.5, (0.5, 50.0)).transform(windows)
+    expected = STFTPreprocessor.for_sampling_rate(128, 0.5, 0.75, (0.5, 50.0)).transform(windows)
     first = features.windows_of([0])[: len(windows)]
     np.testing.assert_allclose(features.features[first], expected, rtol=1e-5)
     assert (features.trials[first] == 1).all() and (features.labels[first] == trial.label).all()
@@ -58,7 +58,7 @@ def test_cache_hit_miss_and_invalidation(synthetic_root, tmp_path, caplog):
     warm = build_feature_set(config)
     np.testing.assert_array_equal(cold.features, warm.features)
     assert {e: (e / "features.npy").stat().st_mtime_ns for e in entries} == stamps  # hit: nothing rewritten
-    changed = build_feature_set(data_config(synthetic_root, tmp_path, stft_overlap=0.75))
+    changed = build_feature_set(data_config(synthetic_root, tmp_path, stft_overlap=0.875))
     assert changed.features.shape[-1] > cold.features.shape[-1]  # a parameter change is a miss
     relabelled = build_feature_set(data_config(synthetic_root, tmp_path, deap_label="arousal"))
     assert not np.array_equal(relabelled.labels, cold.labels)  # label options are part of the key
@@ -187,3 +187,48 @@ def test_data_fingerprint_follows_the_files(synthetic_root, tmp_path):
     assert build_feature_set(config).protocol["data_fingerprint"] == first
     os.utime(root / "DEAP" / "data_preprocessed_python" / "s01.dat", ns=(5, 5))
     assert build_feature_set(config).protocol["data_fingerprint"] != first
+
+
+def test_zero_phase_filters_remove_mains_and_drift_without_shifting_the_signal():
+    rate = 200.0
+    t = np.arange(int(20 * rate)) / rate
+    alpha = np.sin(2 * np.pi * 10 * t)
+    raw = alpha + 2.0 * np.sin(2 * np.pi * 50 * t) + 30.0 + 1.0 * t  # mains, DC offset, drift
+    clean = zero_phase_filter(raw[None], rate, bandpass_hz=[0.5, 70.0], notch_hz=50.0)[0]
+    inner = slice(int(3 * rate), int(17 * rate))  # away from the edges
+    np.testing.assert_allclose(clean[inner], alpha[inner], atol=0.05)  # same phase: no lag left
+    spectrum = np.abs(np.fft.rfft(clean[inner]))
+    freqs = np.fft.rfftfreq(len(clean[inner]), 1 / rate)
+    assert spectrum[np.argmin(abs(freqs - 50))] < 0.01 * spectrum[np.argmin(abs(freqs - 10))]
+
+
+def test_raw_recordings_are_filtered_by_default_and_the_filters_key_the_cache(synthetic_root, tmp_path):
+    default = data_config(synthetic_root, tmp_path, ("SEEDIV",))
+    assert default.signal_filters("SEEDIV") == {"bandpass_hz": [0.5, 70.0], "notch_hz": 50.0}
+    assert default.signal_filters("DEAP") == {"bandpass_hz": None, "notch_hz": None}
+    assert DataConfig(gameemo_source="raw").signal_filters("GAMEEMO") == {"bandpass_hz": [0.5, 60.0], "notch_hz": 50.0}
+    assert DataConfig().signal_filters("GAMEEMO") == {"bandpass_hz": None, "notch_hz": None}
+    filtered = build_feature_set(default)
+    unfiltered = build_feature_set(data_config(synthetic_root, tmp_path, ("SEEDIV",),
+                                               bandpass_hz={"SEEDIV": []}, notch_hz={"seed-iv": 0}))
+    assert filtered.protocol["data_fingerprint"] != unfiltered.protocol["data_fingerprint"]
+    assert not np.allclose(filtered.features, unfiltered.features)
+    assert len(list((tmp_path / "cache" / "features" / "SEEDIV").iterdir())) == 8  # two entries per subject
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"bandpass_hz": {"GAMEEMO": [0.5, 80.0]}}, r"data.bandpass_hz\['GAMEEMO'\].*0 < low < high < 64"),
+    ({"bandpass_hz": {"DEAP": [4.0]}}, r"data.bandpass_hz\['DEAP'\]"),
+    ({"notch_hz": {"SEEDIV": 120.0}}, r"data.notch_hz\['SEEDIV'\].*\(0, 100\)"),
+    ({"notch_hz": {"EEG": 50.0}}, r"data.notch_hz key"),
+])
+def test_bad_filter_settings_name_the_key(options, message):
+    with pytest.raises(ConfigError, match=message):
+        DataConfig(**options)
+
+
+def test_datasets_whose_frequency_grids_differ_by_value_are_refused(synthetic_root, tmp_path):
+    # 0.35 s frames: 45 samples at 128 Hz, 70 at 200 Hz -> 17 bins each, 2.844 vs 2.857 Hz apart.
+    config = data_config(synthetic_root, tmp_path, ("DEAP", "SEEDIV"), stft_window_seconds=0.35)
+    with pytest.raises(DatasetError, match=r"SEEDIV's STFT frequency grid at 200 Hz \(17 bins.*differs from DEAP's"):
+        build_feature_set(config)

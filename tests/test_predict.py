@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 
+import numpy as np
 import pytest
 
 from gru_xnet.predict import main, predict
@@ -93,3 +94,16 @@ def test_bad_checkpoint_exits_2_naming_the_file(deap_model, synthetic_root, tmp_
     assert main(["--checkpoint", str(bad), "--dataset", "DEAP", "--data-root", str(synthetic_root),
                  "--output", str(tmp_path / "x.csv")]) == 2
     assert f"checkpoint {bad}" in caplog.text
+
+
+def test_attention_weights_are_saved_per_window(deap_model, synthetic_root, tmp_path, capsys):
+    trainer, _, checkpoint = deap_model
+    path = tmp_path / "attention.npz"
+    assert main(["--checkpoint", str(checkpoint), "--dataset", "DEAP", "--data-root", str(synthetic_root),
+                 "--subjects", "s01", "--output", str(tmp_path / "p.csv"), "--attention", str(path)]) == 0
+    saved = np.load(path, allow_pickle=False)
+    steps = trainer.model.sequence_length
+    assert saved["attention"].shape == (18, steps, steps) and steps == 8
+    np.testing.assert_allclose(saved["attention"].sum(axis=-1), 1.0, atol=1e-4)  # each query's weights sum to 1
+    assert set(saved["subject"]) == {"s01"} and len(set(zip(saved["session"], saved["trial"]))) == 6
+    assert f"Attention weights (18, {steps}, {steps})" in capsys.readouterr().out

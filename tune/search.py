@@ -509,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if features.synthetic:
         log.info("NOTE: searching on SYNTHETIC data (generated in the real file formats)")
+    log.info("base model %s", config.model.describe_sequence(features.features.shape[1:]))
     init_ray(args.address, args.num_cpus, args.verbose)
     settings = dataclasses.replace(settings, max_concurrent=settings.max_concurrent
                                    or concurrent_trials(settings.resources, ray.cluster_resources()))
