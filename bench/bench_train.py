@@ -3,8 +3,8 @@
     python bench/bench_train.py [--config quick|full] [--channels 32] [--windows 512] [--epochs 2]
 
 Uses the real path (WindowDataset with normalisation and augmentation, EpochSampler, DataLoader,
-engine.train_one_epoch) on random features of DEAP's window shape, and times: an epoch of the data
-loader alone, and a training epoch with autocast off and with bf16 autocast.
+engine.train_one_epoch) on random features of the config's DEAP window shape, and times: an epoch of
+the data loader alone, and a training epoch with autocast off and with bf16 autocast.
 """
 
 from __future__ import annotations
@@ -15,15 +15,23 @@ import time
 import numpy as np
 import torch
 
-from gru_xnet.config import DataConfig, resolve_config
+from gru_xnet.config import DataConfig, ExperimentConfig, resolve_config
 from gru_xnet.data_loader import Split, make_loaders
 from gru_xnet.engine import Precision, make_optimizer, train_one_epoch
 from gru_xnet.features import FeatureSet, SubjectKey
 from gru_xnet.model import build_model
+from gru_xnet.preprocessing import STFTPreprocessor
 
 
-def random_features(n: int, channels: int, freqs: int = 50, frames: int = 9) -> FeatureSet:
-    """A FeatureSet of random windows from 4 subjects, shaped like DEAP's 4 s windows."""
+def window_shape(config: ExperimentConfig) -> tuple[int, int]:
+    """(frequency bins, STFT frames) of one DEAP window under `config`'s data settings."""
+    data = config.data
+    stft = STFTPreprocessor.for_sampling_rate(128, data.stft_window_seconds, data.stft_overlap, data.freq_range)
+    return stft.n_freq_bins, data.n_frames("DEAP")
+
+
+def random_features(n: int, channels: int, freqs: int, frames: int) -> FeatureSet:
+    """A FeatureSet of random windows from 4 subjects of the given shape."""
     rng = np.random.default_rng(0)
     return FeatureSet(features=rng.standard_normal((n, channels, freqs, frames), dtype=np.float32),
                       labels=rng.integers(0, 2, n), subject_index=np.arange(n, dtype=np.int32) % 4,
@@ -31,6 +39,23 @@ def random_features(n: int, channels: int, freqs: int = 50, frames: int = 9) -> 
                       subjects=[SubjectKey("DEAP", f"s0{i}") for i in range(1, 5)], datasets=["DEAP"],
                       channel_names=tuple(f"C{i}" for i in range(channels)), frequencies=np.arange(1, freqs + 1),
                       n_classes=2, class_names=("low", "high"), synthetic=True)
+
+
+def training_rate(config: ExperimentConfig, channels: int = 32, windows: int = 512, epochs: int = 2,
+                  precision: Precision = Precision("cpu", None)) -> float:
+    """Training windows/s of `config`'s model on the real CPU path (after one warm-up epoch)."""
+    features = random_features(windows, channels, *window_shape(config))
+    loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), DataConfig(datasets=["DEAP"], augmentation_ratio=1.0),
+                           batch_size=config.training.batch_size, seed=0)
+    torch.manual_seed(0)
+    model = build_model(config.model, loaders.input_shape, 2)
+    optimizer = make_optimizer(model, config.training)
+    cpu = torch.device("cpu")
+    train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision, scaler=precision.scaler())
+    start = time.perf_counter()
+    for _ in range(epochs):
+        train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision, scaler=precision.scaler())
+    return len(loaders.sampler) * epochs / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -41,7 +66,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     config = resolve_config(args.config)
-    features = random_features(args.windows, args.channels)
+    features = random_features(args.windows, args.channels, *window_shape(config))
     data = DataConfig(datasets=["DEAP"], augmentation_ratio=1.0)
     loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), data, batch_size=config.training.batch_size, seed=0)
     items = len(loaders.sampler)
@@ -52,20 +77,10 @@ def main() -> None:
             pass
     loading = (time.perf_counter() - start) / args.epochs
 
-    cpu = torch.device("cpu")
-    rates = {}
-    for name, precision in (("fp32", Precision("cpu", None)), ("bf16 autocast", Precision("cpu", torch.bfloat16))):
-        torch.manual_seed(0)
-        model = build_model(config.model, loaders.input_shape, 2)
-        optimizer = make_optimizer(model, config.training)
-        train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision, scaler=precision.scaler())
-        start = time.perf_counter()
-        for _ in range(args.epochs):
-            train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision,
-                            scaler=precision.scaler())
-        rates[name] = items * args.epochs / (time.perf_counter() - start)
-    print(f"{args.config} model, {args.channels} channels, batch {config.training.batch_size}, "
-          f"{items} windows per epoch (half augmented), {torch.get_num_threads()} threads")
+    rates = {name: training_rate(config, args.channels, args.windows, args.epochs, precision)
+             for name, precision in (("fp32", Precision("cpu", None)), ("bf16 autocast", Precision("cpu", torch.bfloat16)))}
+    print(f"{args.config} model, {args.channels} channels, input (F, T) = {window_shape(config)}, batch "
+          f"{config.training.batch_size}, {items} windows per epoch (half augmented), {torch.get_num_threads()} threads")
     for name, rate in rates.items():
         print(f"{name:14s} {rate:8.1f} windows/s")
     print(f"bf16 / fp32 throughput: {rates['bf16 autocast'] / rates['fp32']:.2f}x")

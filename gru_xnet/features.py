@@ -285,7 +285,11 @@ def _store_entry(entry: Path, result: SubjectFeatures) -> None:
             meta[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
         (tmp / "meta.json").write_text(json.dumps(meta))
         shutil.rmtree(entry, ignore_errors=True)
-        os.replace(tmp, entry)
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another process stored this entry in the meantime: keep theirs if it is whole
+            if _load_entry(entry) is None:
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
