@@ -15,9 +15,11 @@ Input is a batch of per-channel log-power STFT images, shape ``(B, C, F, T)``.
     projected by one ``Linear(k -> fusion_dim)`` shared by all channels, so the sequence has one
     token per channel.
 
-* A bidirectional GRU, multi-head self-attention with a residual connection and LayerNorm (skipped
-  with ``use_attention=False``), a mean over the sequence and an MLP head give the class logits
-  ``(B, n_classes)``; ``forward(x, return_attention=True)`` also returns the attention weights.
+* A bidirectional GRU, multi-head self-attention in a pre-norm residual block (``x + attn(LN(x))``;
+  skipped with ``use_attention=False``), a mean over the sequence and an MLP head give the class logits
+  ``(B, n_classes)``; ``forward(x, return_attention=True)`` also returns the attention weights. Pre-norm:
+  with the post-norm ``LN(x + attn(x))`` the dynamic model sat at chance for the whole quick schedule on
+  2 of 5 temporal-signal folds, with pre-norm on none (bench/bench_ablation.py's data, seed 0).
 * ``order_blind=True`` is the ablation control: every STFT frame is replaced by the window's mean
   frame before the CNN, so the model sees the same sequence length but no temporal order.
 
@@ -136,8 +138,9 @@ class GRUXNet(nn.Module):
         x, _ = self.bigru(x)  # (B, S, 2H)
         weights = None
         if self.attention is not None:
-            attended, weights = self.attention(x, x, x, need_weights=return_attention)  # (B, S, 2H), (B, S, S)
-            x = self.attention_norm(x + attended)  # (B, S, 2H)
+            normed = self.attention_norm(x)  # (B, S, 2H)
+            attended, weights = self.attention(normed, normed, normed, need_weights=return_attention)  # (B, S, S)
+            x = x + attended  # (B, S, 2H)
         logits = self.head(x.mean(dim=1))  # (B, 2H) -> (B, n_classes)
         return (logits, weights) if return_attention else logits
 

@@ -20,24 +20,24 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def signals(tmp_path_factory):
-    """6 DEAP subjects per signal, 8 trials of 12 s (24 windows per subject), a clear planted effect."""
+    """8 DEAP subjects per signal, 8 trials of 12 s (24 windows per subject), a clear planted effect."""
     root = tmp_path_factory.mktemp("signals")
     for signal in ("band", "temporal"):
-        write_synthetic(root / signal, ["DEAP"], 6, seconds=12.0, signal=signal, signal_strength=1.5)
+        write_synthetic(root / signal, ["DEAP"], 8, seconds=12.0, signal=signal, signal_strength=1.5)
     return root
 
 
 def held_out_balanced_accuracy(root, tmp_path, **model) -> float:
-    """Train on 3 subjects (1 more for early stopping) and test on the 2 held-out subjects."""
-    config = tiny_config(root, tmp_path, num_epochs=8)
-    config.data.train_ratio, config.data.val_ratio, config.data.test_ratio = 0.5, 0.17, 0.33
+    """Train on 3 subjects (1 more for early stopping) and test on the 4 held-out subjects (96 windows)."""
+    config = tiny_config(root, tmp_path, num_epochs=12)
+    config.data.train_ratio, config.data.val_ratio, config.data.test_ratio = 0.375, 0.125, 0.5
     for key, value in model.items():
         setattr(config.model, key, value)
     config.validate()
     trainer = Trainer(config)
     trainer.train()
     results = trainer.test()
-    assert len(results["per_subject"]) == 2
+    assert len(results["per_subject"]) == 4
     return results["balanced_accuracy"]
 
 
