@@ -107,8 +107,8 @@ def main() -> None:
         for name in VARIANTS:
             print(f"| {name} | {summary(*results[('band', name)])} | {summary(*results[('temporal', name)])} |")
 
-        print(f"\n## Sequence options for the dynamic model (first seed; throughput: quick model, 32 channels, "
-              f"CPU, 1 thread)\n")
+        print("\n## Sequence options for the dynamic model (first seed; throughput: quick model, 32 channels, "
+              "CPU, 1 thread)\n")
         print("| STFT framing and pooling | input (F, T) | BiGRU steps | features per window | train windows/s "
               "| band | temporal |\n|---|---|---|---|---|---|---|")
         for option, stft in OPTIONS.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 import traceback
@@ -21,12 +20,12 @@ from typing import Sequence
 
 import ray
 
-from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
+from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.engine import resolve_device
 from gru_xnet.features import build_feature_set
 from gru_xnet.provenance import provenance
-from gru_xnet.train import apply_overrides
 from loso.aggregate import aggregate, print_tables, protocol_lines
+from loso.cli import add_common_arguments, configure, init_ray
 from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
 from loso.outputs import check_output, result_path
 from loso.progress import Progress
@@ -35,25 +34,8 @@ from loso.worker import FoldResources, fit_fold
 
 log = logging.getLogger("loso")
 
-# Ray Train's controller polls its workers every 2 s by default; most of a short fold's start-up.
-RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_DEDUP_LOGS": "1"}
 VARIANTS_PER_JOB = 20
 """Label variants (the real labels and permutations) one fold job trains in turn on its worker group."""
-
-
-def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    """Data, config and cluster options shared by `loso.run` and `tune.search` (read by `configure`)."""
-    p.add_argument("--datasets", nargs="+", help="any of DEAP SEEDIV GAMEEMO (default: the config's)")
-    p.add_argument("--data-root", nargs="+", metavar="DIR",
-                   help="one folder holding the dataset folders, or NAME=DIR per dataset")
-    p.add_argument("--synthetic", action="store_true",
-                   help="generate small synthetic datasets in the real formats and use them")
-    p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
-    p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
-                                                   "default: a local embedded instance)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
-    p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
-    p.epilog = "Any other '--section.key value' pair overrides that config key, e.g. --training.num_epochs 20."
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -83,27 +65,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                    help="run the folds one after another in this process, without Ray (debugging; gives the "
                         "same fold results as the Ray path with --workers-per-fold 1)")
     return p.parse_known_args(argv)
-
-
-def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
-    """The experiment config from --config, --datasets, --data-root, --synthetic and key overrides."""
-    config = resolve_config(args.config)
-    if args.datasets:
-        config.set_option("data.datasets", json.dumps(args.datasets))
-    for item in args.data_root or []:
-        if "=" in item:
-            name, root = item.split("=", 1)
-            config.data.data_roots[name.upper()] = root
-        else:
-            config.data.data_root = item
-    apply_overrides(config, extra)
-    if args.synthetic:
-        from gru_xnet.datasets.synthetic import ensure_synthetic_data
-        config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
-                                                          config.data.datasets))
-        config.data.data_roots = {}
-    config.validate()
-    return config
 
 
 def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int]) -> dict:
@@ -249,19 +210,6 @@ def run_local(jobs: list[FoldJob], config: ExperimentConfig, features, writer: R
         raise
     progress.close()
     return progress
-
-
-def init_ray(address: str | None, num_cpus: int | None, verbose: bool) -> None:
-    """Join a cluster (`address`) or start a small local embedded instance."""
-    if ray.is_initialized():
-        return
-    runtime_env = {"env_vars": RAY_ENV}
-    if address is None:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local instance needs no token
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose,
-                 runtime_env=runtime_env, logging_level=logging.INFO if verbose else logging.WARNING)
-    else:
-        ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

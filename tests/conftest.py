@@ -16,7 +16,7 @@ def ray_session():
     """A real local Ray instance (2 CPUs, no dashboard), shared by every test that needs Ray."""
     import ray
 
-    from loso.run import RAY_ENV
+    from loso.cli import RAY_ENV
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 ** 2, log_to_driver=False,

@@ -34,39 +34,31 @@ import dataclasses
 import json
 import logging
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import ray
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.optuna import OptunaSearch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray._private import state as ray_state  # noqa: E402
-from ray.train.v2._internal.execution.callback import WorkerGroupCallback  # noqa: E402
-from ray.tune.integration.ray_train import TuneReportCallback  # noqa: E402
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # noqa: E402
-from ray.tune.search.optuna import OptunaSearch  # noqa: E402
-from ray.util import placement_group_table, remove_placement_group  # noqa: E402
-
-from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic  # noqa: E402
-from gru_xnet.data_loader import Split, validation_subjects  # noqa: E402
-from gru_xnet.features import FeatureSet, build_feature_set  # noqa: E402
-from gru_xnet.provenance import provenance  # noqa: E402
-from loso.aggregate import SCORES  # noqa: E402
-from loso.stats import bootstrap_ci  # noqa: E402
-from loso.folds import plan_folds  # noqa: E402
-from loso.run import add_common_arguments, configure, init_ray  # noqa: E402
-from loso.tables import write_table  # noqa: E402
-from loso.worker import FoldResources, fit_fold  # noqa: E402
-from tune.space import SearchSpace, load_space  # noqa: E402
+from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
+from gru_xnet.data_loader import Split, validation_subjects
+from gru_xnet.features import FeatureSet, build_feature_set
+from gru_xnet.provenance import provenance
+from loso.aggregate import SCORES
+from loso.cli import add_common_arguments, configure, init_ray
+from loso.folds import plan_folds
+from loso.stats import bootstrap_ci
+from loso.tables import write_table
+from loso.worker import FoldResources, fit_fold
+from tune.figures import plot_param_importance, plot_scores
+from tune.release_stopped_workers import ReleaseWorkersOnStop
+from tune.space import SearchSpace, load_space
 
 log = logging.getLogger("tune")
 
@@ -168,33 +160,6 @@ class EpochReport(TuneReportCallback):
     def after_report(self, run_context, metrics: list[dict], checkpoint) -> None:
         if not metrics[0].get("fold_done"):
             super().after_report(run_context, metrics, None)
-
-
-@ray.remote(num_cpus=0)
-class _PlacementGroupJanitor:
-    """Detached watcher: removes a Train run's placement group once its controller actor is dead."""
-
-    def watch(self, controller_id: str, group) -> None:
-        while ray_state.actors(controller_id)["State"] != "DEAD":
-            time.sleep(1.0)
-        if placement_group_table(group)["state"] != "REMOVED":
-            remove_placement_group(group)
-        ray.actor.exit_actor()
-
-
-class ReleaseWorkersOnStop(WorkerGroupCallback):
-    """Gives back a trial's worker resources when ASHA stops it.
-
-    A stopped trial's process is killed, and its Train controller with it, without the graceful
-    shutdown that removes the workers' placement group. Ray's own cleaner asks the dashboard's state
-    API whether the controller lives; without a dashboard (as `loso.run.init_ray` starts Ray) it never
-    does, the group keeps its CPUs and later trials wait forever. This asks the GCS directly.
-    """
-
-    def after_worker_group_start(self, worker_group) -> None:
-        group = worker_group.get_worker_group_state().placement_group_handle.placement_group
-        janitor = _PlacementGroupJanitor.options(lifetime="detached", scheduling_strategy="DEFAULT").remote()
-        janitor.watch.remote(ray.get_runtime_context().get_actor_id(), group)
 
 
 def run_trial(params: dict[str, Any], *, features_box: list, split: Split, experiment: str,
@@ -389,61 +354,6 @@ def table_header(protocol: str, synthetic: bool, monitor: str) -> list[str]:
                     "validation subjects drawn from the training subjects; no trial loaded a test subject",
                     f"NOT FOR A PAPER: {NOT_FOR_PAPER}; report summary.json's "
                     f"{'holdout_test' if protocol == 'holdout' else 'nested.estimate'} instead"]
-
-
-def plot_scores(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Validation score per trial in trial order, marked by status, with the running best of finished trials."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    x = np.arange(1, len(table) + 1)
-    for status, marker in (("complete", "o"), ("stopped early (ASHA)", "x"), ("error", "s")):
-        mask = (table["status"] == status).to_numpy()
-        if mask.any():
-            ax.scatter(x[mask], table["val_score"][mask], marker=marker, s=45, label=f"{status} ({mask.sum()})")
-    best = table["val_score"].where(table["status"] == "complete").cummax().ffill()
-    ax.step(x, best, where="post", color="k", alpha=0.6, label="best finished so far")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("trial")
-    ax.set_ylabel("best validation accuracy (%)")
-    ax.set_title(f"{title}\nvalidation scores: optimistic, not test results", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
-
-
-def plot_param_importance(params: list[dict], scores: list[float], distributions: dict, path: Path,
-                          title: str) -> None:
-    """PED-ANOVA importance of each varied parameter, from an Optuna study rebuilt from the finished trials.
-
-    (Optuna's default fANOVA evaluator needs scikit-learn, which this project does not install.)
-    """
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    try:
-        if len(scores) < 2:
-            raise ValueError(f"{len(scores)} finished trial(s); at least 2 are needed")
-        study = optuna.create_study(direction="maximize")
-        study.add_trials([optuna.trial.create_trial(params=p, distributions=distributions, value=v)
-                          for p, v in zip(params, scores)])
-        varied = [name for name, dist in distributions.items() if not dist.single()]
-        if not varied:
-            raise ValueError("every parameter has a single value")
-        importance = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), params=varied)
-        names = list(importance)[::-1]
-        ax.barh(names, [importance[n] for n in names], color="tab:blue")
-        ax.set_xlabel(f"importance (PED-ANOVA, {len(scores)} finished trials)")
-    except (ValueError, RuntimeError) as exc:
-        log.warning("parameter importance not computed: %s", exc)
-        ax.text(0.5, 0.5, f"parameter importance not available:\n{exc}", ha="center", va="center", wrap=True)
-        ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
-    _save(fig, path)
-
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def write_outputs(out: Path, rows: list[dict], best: dict, summary: dict, settings: SearchSettings) -> pd.DataFrame:
