@@ -2,8 +2,8 @@
 
     python bench/bench_train.py [--config quick|full] [--channels 32] [--windows 512] [--epochs 2]
 
-Uses the real path (WindowDataset with normalisation and augmentation, EpochSampler, DataLoader,
-engine.train_one_epoch) on random features of the config's DEAP window shape, and times: an epoch of
+Uses the real path (make_loaders' normalised window tensor, batched augmentation and balanced
+sampling, engine.train_one_epoch) on random features of the config's DEAP window shape, and times: an epoch of
 the data loader alone, and a training epoch with autocast off and with bf16 autocast.
 """
 
@@ -55,7 +55,7 @@ def training_rate(config: ExperimentConfig, channels: int = 32, windows: int = 5
     start = time.perf_counter()
     for _ in range(epochs):
         train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision, scaler=precision.scaler())
-    return len(loaders.sampler) * epochs / (time.perf_counter() - start)
+    return len(loaders.train) * epochs / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -69,7 +69,7 @@ def main() -> None:
     features = random_features(args.windows, args.channels, *window_shape(config))
     data = DataConfig(datasets=["DEAP"], augmentation_ratio=1.0)
     loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), data, batch_size=config.training.batch_size, seed=0)
-    items = len(loaders.sampler)
+    items = len(loaders.train)
 
     start = time.perf_counter()
     for _ in range(args.epochs):

@@ -1,21 +1,31 @@
-"""Features to torch: subject-wise splits, train-only normalisation, augmentation, balanced sharded sampling.
+"""Features to tensors on the training device: subject-wise splits, train-only normalisation, batched
+augmentation and balanced sampling, sharded by rank.
 
-The single-process Trainer and the Ray worker both call `make_loaders`; the only difference is the
-(rank, world_size) they pass, which shards the training epoch like a DistributedSampler would.
+A fold's normalised windows are built once, as one tensor on the training device when they fit (else
+in pinned host memory, copied asynchronously batch by batch), and every epoch's sampling and
+augmentation are batched tensor operations driven by seeded `torch.Generator`s: no per-window Python
+or numpy work and no host synchronisation per batch. The single-process Trainer, the Ray worker and
+Tune trials all call `make_loaders`; only the `(rank, world_size, device)` they pass differs, which
+shards the training epoch like a DistributedSampler would.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+import torch.nn.functional as F
 
 from gru_xnet.config import DataConfig
 from gru_xnet.features import FeatureSet
+
+log = logging.getLogger(__name__)
+DEVICE_MEMORY_SHARE = 0.5
+"""A fold's windows go onto the GPU when they take at most this share of its free memory."""
 
 
 @dataclass(frozen=True)
@@ -110,133 +120,177 @@ class Normalizer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
-
-def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random copy of a normalised window `(C, F, T)`, mimicking between-subject differences.
-
-    A per-channel gain and a smooth per-frequency offset (shifts in log power), noise, and one time
-    and one frequency mask. Feature-domain augmentation keeps copies free: nothing is stored.
-    """
-    c, f, t = x.shape
-    spectral = np.convolve(rng.normal(0.0, 0.3, size=f + 4), np.ones(5) / 5, mode="valid")
-    out = x + rng.normal(0.0, 0.3, size=(c, 1, 1)) + spectral[None, :, None]
-    out = (out + rng.normal(0.0, 0.1, size=x.shape)).astype(np.float32)
-    width = rng.integers(0, max(1, t // 4) + 1)
-    start = rng.integers(0, t - width + 1)
-    out[:, :, start:start + width] = 0.0
-    width = rng.integers(0, max(1, f // 8) + 1)
-    start = rng.integers(0, f - width + 1)
-    out[:, start:start + width, :] = 0.0
-    return out
+    def to_tensor(self, features: np.ndarray, indices: np.ndarray, chunk: int = 1024) -> torch.Tensor:
+        """The chosen windows, normalised, as one float32 CPU tensor `(len(indices), C, F, T)` (read in chunks)."""
+        out = torch.empty((len(indices), *features.shape[1:]), dtype=torch.float32)
+        for start in range(0, len(indices), chunk):
+            rows = indices[start:start + chunk]
+            out[start:start + len(rows)] = torch.from_numpy(self(np.asarray(features[rows], dtype=np.float32)))
+        return out
 
 
-class WindowDataset(Dataset):
-    """Windows of a FeatureSet, normalised, with `n_augmented` extra seeded augmented copies.
+@dataclass
+class Windows:
+    """Normalised windows of one split side: features `x` where the batches are cut, labels and groups."""
 
-    Items are `(x (C, F, T) float32, label, dataset index, window index)`; item i >= len(indices) is
-    copy `i // len(indices)` of window `i % len(indices)`, the same every epoch and on every rank.
-    """
+    x: torch.Tensor              # (N, C, F, T) float32, on the device or in (pinned) host memory
+    y: torch.Tensor              # (N,) int64, on the device
+    dataset: torch.Tensor        # (N,) int64 dataset index, on the device
+    indices: np.ndarray          # (N,) window indices into the FeatureSet (host: leakage checks, predictions)
+    device: torch.device
 
-    def __init__(self, features: FeatureSet, indices: np.ndarray, normalizer: Normalizer,
-                 augmentation_ratio: float = 0.0, seed: int = 0):
-        self.features = features
-        self.indices = np.asarray(indices, dtype=np.int64)
-        self.normalizer = normalizer
-        self.n_augmented = int(round(augmentation_ratio * len(self.indices)))
-        self.seed = seed
-        self.dataset_index = features.dataset_index
+    @classmethod
+    def build(cls, features: FeatureSet, indices: np.ndarray, normalizer: Normalizer, device: torch.device,
+              on_device: bool) -> "Windows":
+        x = normalizer.to_tensor(features.features, indices)
+        if on_device:
+            x = x.to(device)
+        elif device.type == "cuda":
+            x = x.pin_memory()
+        take = lambda a: torch.as_tensor(np.asarray(a)[indices], dtype=torch.int64, device=device)  # noqa: E731
+        return cls(x, take(features.labels), take(features.dataset_index), np.asarray(indices, dtype=np.int64), device)
 
     def __len__(self) -> int:
-        return len(self.indices) + self.n_augmented
+        return len(self.indices)
 
-    def window_of(self, item: int) -> int:
-        return int(self.indices[item % len(self.indices)])
-
-    def __getitem__(self, item: int):
-        window = self.window_of(item)
-        x = self.normalizer(np.asarray(self.features.features[window], dtype=np.float32))
-        if item >= len(self.indices):
-            x = augment(x, np.random.default_rng([self.seed, item]))
-        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                int(self.features.labels[window]), int(self.dataset_index[window]), window)
-
-    def groups(self) -> np.ndarray:
-        """(dataset, class) group of every item, for balanced sampling."""
-        windows = self.indices[np.arange(len(self)) % len(self.indices)]
-        return self.dataset_index[windows] * self.features.n_classes + self.features.labels[windows]
+    def batch(self, rows: torch.Tensor) -> torch.Tensor:
+        """Features of `rows` (a device index tensor) on the device."""
+        if self.x.device == self.device:
+            return self.x[rows]
+        return self.x[rows.cpu()].to(self.device, non_blocking=True)
 
 
-class EpochSampler(Sampler[int]):
-    """Per-epoch order of training items, optionally class- and dataset-balanced, sharded by rank.
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random copy of each normalised window of `x` (B, C, F, T), mimicking between-subject differences.
 
-    Balanced: every (dataset, class) group is drawn equally often (with replacement), so neither a
-    majority class nor the largest dataset dominates. Every rank computes the same permutation from
+    Per window: a per-channel gain and a smooth per-frequency offset (shifts in log power), noise, and
+    one time and one frequency mask (random width up to T/4 and F/8). Batched on x's device.
+    """
+    b, c, f, t = x.shape
+    normal = lambda *shape: torch.randn(shape, generator=generator, device=x.device)  # noqa: E731
+    spectral = F.avg_pool1d(normal(b, 1, f + 4) * 0.3, kernel_size=5, stride=1)  # (B, 1, F): smooth offsets
+    out = x + normal(b, c, 1, 1) * 0.3 + spectral.view(b, 1, f, 1) + normal(b, c, f, t) * 0.1
+
+    def mask(size: int, max_width: int) -> torch.Tensor:  # (B, size): one random band per window
+        width = torch.randint(0, max_width + 1, (b,), generator=generator, device=x.device)
+        start = (torch.rand(b, generator=generator, device=x.device) * (size - width + 1)).floor()
+        position = torch.arange(size, device=x.device)
+        return (position >= start[:, None]) & (position < (start + width)[:, None])
+
+    hidden = mask(t, max(1, t // 4))[:, None, None, :] | mask(f, max(1, f // 8))[:, None, :, None]
+    return out.masked_fill(hidden, 0.0)
+
+
+class TrainBatches:
+    """The training epoch of one rank: balanced, augmented, sharded batches `(x, y)` on the device.
+
+    Items 0..N-1 are the training windows; item i >= N is an augmented copy of window i % N
+    (`augmentation_ratio` copies per window), freshly augmented every epoch. Balanced: each (dataset,
+    class) group is drawn equally often, with replacement. Every rank draws the same order from
     (seed, epoch) and takes every world_size-th item, as DistributedSampler does.
     """
 
-    def __init__(self, groups: np.ndarray, *, balance: bool, seed: int, rank: int = 0, world_size: int = 1):
-        self.groups = np.asarray(groups)
-        self.balance = balance
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-        self.num_samples = math.ceil(len(self.groups) / world_size)
+    def __init__(self, windows: Windows, *, n_classes: int, augmentation_ratio: float, batch_size: int,
+                 balance: bool, seed: int, rank: int = 0, world_size: int = 1):
+        self.windows, self.batch_size, self.balance = windows, batch_size, balance
+        self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
+        self.n_items = len(windows) + int(round(augmentation_ratio * len(windows)))
+        self.num_samples = math.ceil(self.n_items / world_size)
+        groups = (windows.dataset * n_classes + windows.y).cpu()
+        self.item_groups = groups[torch.arange(self.n_items) % len(windows)]
+        # A last batch of one window would break BatchNorm in training mode: drop it.
+        self.drop_last = self.num_samples % batch_size == 1
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
+        """Items this rank sees per epoch (before a dropped single-item batch)."""
         return self.num_samples
 
-    def __iter__(self) -> Iterator[int]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        n = len(self.groups)
+    def order(self) -> torch.Tensor:
+        """This rank's items for the epoch (CPU int64), from a generator seeded by (seed, epoch)."""
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
         if self.balance:
-            labels, counts = np.unique(self.groups, return_counts=True)
-            weight = 1.0 / counts[np.searchsorted(labels, self.groups)]
-            order = rng.choice(n, size=n, replace=True, p=weight / weight.sum())
+            _, inverse, counts = torch.unique(self.item_groups, return_inverse=True, return_counts=True)
+            weights = 1.0 / counts[inverse].double()
+            order = torch.multinomial(weights, self.n_items, replacement=True, generator=generator)
         else:
-            order = rng.permutation(n)
+            order = torch.randperm(self.n_items, generator=generator)
         total = self.num_samples * self.world_size
-        order = np.concatenate([order, order[: total - n]])
-        return iter(order[self.rank:total:self.world_size].tolist())
+        order = torch.cat([order, order[: total - self.n_items]])
+        return order[self.rank:total:self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        device = self.windows.device
+        items = self.order().to(device)
+        generator = torch.Generator(device=device).manual_seed(
+            int(np.random.SeedSequence([self.seed, self.epoch, self.rank, 1]).generate_state(1)[0]))
+        n = len(self.windows)
+        stop = len(items) - (len(items) % self.batch_size if self.drop_last else 0)
+        for start in range(0, stop, self.batch_size):
+            chunk = items[start:start + self.batch_size]
+            rows = chunk % n
+            x = self.windows.batch(rows)
+            x = torch.where((chunk >= n).view(-1, 1, 1, 1), augment_batch(x, generator), x)
+            yield x, self.windows.y[rows]
+
+
+class EvalBatches:
+    """Validation or test windows in order, in batches `(x, y, dataset index, window index)`; never augmented."""
+
+    def __init__(self, windows: Windows, batch_size: int):
+        self.windows, self.batch_size = windows, batch_size
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]]:
+        for start in range(0, len(self.windows), self.batch_size):
+            rows = torch.arange(start, min(start + self.batch_size, len(self.windows)), device=self.windows.device)
+            yield (self.windows.batch(rows), self.windows.y[rows], self.windows.dataset[rows],
+                   self.windows.indices[start:start + self.batch_size])
+
+
+def fits_on_device(n_windows: int, window_shape: Sequence[int], device: torch.device) -> bool:
+    """Whether `n_windows` float32 windows take at most DEVICE_MEMORY_SHARE of the GPU's free memory (always on CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return n_windows * math.prod(window_shape) * 4 <= DEVICE_MEMORY_SHARE * free
 
 
 @dataclass
 class Loaders:
-    """The three loaders of one split plus what the model needs to know about the input."""
+    """The batches of one split plus what the model needs to know about the input."""
 
-    train: DataLoader
-    val: DataLoader | None
-    test: DataLoader | None
-    sampler: EpochSampler
+    train: TrainBatches
+    val: EvalBatches | None
+    test: EvalBatches | None
     normalizer: Normalizer
     input_shape: tuple[int, int, int]
     n_classes: int
 
 
 def make_loaders(features: FeatureSet, split: Split, config: DataConfig, *, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> Loaders:
-    """Training loader (augmented, balanced, sharded) and unsharded val/test loaders for a split."""
-    train_idx = split.windows(features, "train")
-    if len(train_idx) == 0:
+                 rank: int = 0, world_size: int = 1, device: torch.device = torch.device("cpu")) -> Loaders:
+    """Training batches (augmented, balanced, sharded) and unsharded val/test batches of a split, on `device`."""
+    sides = {side: split.windows(features, side) for side in ("train", "val", "test")}
+    if len(sides["train"]) == 0:
         raise ValueError(f"split has no training windows (subjects {split.train})")
-    normalizer = (Normalizer.fit(features.features, train_idx) if config.normalization == "train"
+    normalizer = (Normalizer.fit(features.features, sides["train"]) if config.normalization == "train"
                   else Normalizer.identity())
-    ratio = config.augmentation_ratio if config.use_augmented else 0.0
-    train_set = WindowDataset(features, train_idx, normalizer, ratio, seed)
-    sampler = EpochSampler(train_set.groups(), balance=config.balance_classes, seed=seed,
-                           rank=rank, world_size=world_size)
-    common = {"batch_size": batch_size, "num_workers": config.num_workers, "pin_memory": pin_memory,
-              "persistent_workers": config.num_workers > 0}
-
-    def eval_loader(side: str) -> DataLoader | None:
-        idx = split.windows(features, side)
-        return DataLoader(WindowDataset(features, idx, normalizer), shuffle=False, **common) if len(idx) else None
-
-    # A last batch of one window would break BatchNorm in training mode: drop it.
-    drop_last = len(sampler) % batch_size == 1
-    return Loaders(train=DataLoader(train_set, sampler=sampler, drop_last=drop_last, **common),
-                   val=eval_loader("val"), test=eval_loader("test"), sampler=sampler, normalizer=normalizer,
-                   input_shape=tuple(features.features.shape[1:]), n_classes=features.n_classes)
+    window_shape = features.features.shape[1:]
+    on_device = fits_on_device(sum(len(rows) for rows in sides.values()), window_shape, device)
+    if not on_device:
+        log.info("the fold's windows exceed %.0f%% of the free GPU memory: kept in pinned host memory and copied "
+                 "per batch", 100 * DEVICE_MEMORY_SHARE)
+    windows = {side: Windows.build(features, rows, normalizer, device, on_device) if len(rows) else None
+               for side, rows in sides.items()}
+    train = TrainBatches(windows["train"], n_classes=features.n_classes,
+                         augmentation_ratio=config.augmentation_ratio if config.use_augmented else 0.0,
+                         batch_size=batch_size, balance=config.balance_classes, seed=seed, rank=rank,
+                         world_size=world_size)
+    evaluation = lambda side: EvalBatches(windows[side], batch_size) if windows[side] is not None else None  # noqa: E731
+    return Loaders(train=train, val=evaluation("val"), test=evaluation("test"), normalizer=normalizer,
+                   input_shape=tuple(window_shape), n_classes=features.n_classes)

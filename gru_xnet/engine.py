@@ -100,32 +100,39 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, *, device: torch.device,
+def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, *, device: torch.device,
                     precision: Precision, scaler: torch.amp.GradScaler,
                     on_batch: Callable[[int], None] | None = None) -> dict[str, float]:
-    """One pass over `loader`; returns mean loss and accuracy (percent) over this process's batches."""
+    """One pass over `batches` of `(x, y)`; returns mean loss and accuracy (percent) over this process's batches.
+
+    Loss and hits are summed on the device and read once at the end of the epoch: no host
+    synchronisation per batch, so a non-finite loss is reported for the epoch, not the batch.
+    """
     model.train()
     loss_fn = nn.CrossEntropyLoss()
-    total_loss, correct, seen = 0.0, 0, 0
-    for x, y, _, _ in loader:
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    for x, y in batches:
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
             logits = model(x)
         loss = loss_fn(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()}; lower training.learning_rate "
-                                     "or check the input features")
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        total_loss += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
         seen += len(y)
         if on_batch is not None:
             on_batch(len(y))
-    return {"loss": total_loss / max(seen, 1), "accuracy": 100.0 * correct / max(seen, 1)}
+    mean_loss = total_loss.item() / max(seen, 1)
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(f"training loss became {mean_loss} in this epoch; lower training.learning_rate "
+                                 "or check the input features")
+    return {"loss": mean_loss, "accuracy": 100.0 * correct.item() / max(seen, 1)}
 
 
 @dataclass
@@ -152,35 +159,36 @@ def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Preci
     net = unwrap(model)
     net.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, parts = 0.0, {"windows": [], "y": [], "datasets": [], "probs": [], "attention": []}
+    total_loss = torch.zeros((), device=device)
+    parts = {"windows": [], "y": [], "datasets": [], "probs": [], "attention": []}
     for x, y, dataset, window in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with precision.autocast():
             if attention:
                 logits, weights = net(x, return_attention=True)
-                parts["attention"].append(weights.float().cpu().numpy())
+                parts["attention"].append(weights.float())
             else:
                 logits = net(x)
         logits = logits.float()
-        total_loss += loss_fn(logits, y).item()
-        parts["probs"].append(torch.softmax(logits, 1).cpu().numpy())
-        parts["y"].append(y.cpu().numpy())
-        parts["datasets"].append(np.asarray(dataset))
+        total_loss += loss_fn(logits, y)
+        parts["probs"].append(torch.softmax(logits, 1))
+        parts["y"].append(y)
+        parts["datasets"].append(torch.as_tensor(dataset, device=device))
         parts["windows"].append(np.asarray(window))
-    probs = np.concatenate(parts["probs"]) if parts["probs"] else np.zeros((0, n_classes), np.float32)
-    y_true = np.concatenate(parts["y"]) if parts["y"] else np.zeros(0, np.int64)
-    datasets = np.concatenate(parts["datasets"]) if parts["datasets"] else np.zeros(0, np.int64)
+    host = lambda key, empty: torch.cat(parts[key]).cpu().numpy() if parts[key] else empty  # noqa: E731
+    probs = host("probs", np.zeros((0, n_classes), np.float32))
+    y_true = host("y", np.zeros(0, np.int64))
+    datasets = host("datasets", np.zeros(0, np.int64))
     y_pred = probs.argmax(1)
     cm = confusion_matrix(y_true, y_pred, n_classes)
-    metrics = {"loss": total_loss / max(len(y_true), 1), **scores(cm), "confusion_matrix": cm.tolist(),
+    metrics = {"loss": total_loss.item() / max(len(y_true), 1), **scores(cm), "confusion_matrix": cm.tolist(),
                "n": int(len(y_true))}
     metrics["per_dataset"] = {
         name: {**scores(confusion_matrix(y_true[datasets == i], y_pred[datasets == i], n_classes)),
                "n": int((datasets == i).sum())}
         for i, name in enumerate(dataset_names) if (datasets == i).any()}
     windows = np.concatenate(parts["windows"]) if parts["windows"] else np.zeros(0, np.int64)
-    weights = np.concatenate(parts["attention"]) if parts["attention"] else None
-    return Evaluation(metrics, windows, y_true, y_pred, probs, weights)
+    return Evaluation(metrics, windows, y_true, y_pred, probs, host("attention", None))
 
 
 class EarlyStopping:
@@ -257,7 +265,7 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         state.stopper = EarlyStopping(config.patience, mode)
     scaler = precision.scaler()
     while state.epoch < config.num_epochs and not state.stopped_early:
-        loaders.sampler.set_epoch(state.epoch)
+        loaders.train.set_epoch(state.epoch)
         train = train_one_epoch(model, loaders.train, optimizer, device=device, precision=precision,
                                 scaler=scaler, on_batch=on_batch)
         _sync_buffers(model)

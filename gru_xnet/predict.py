@@ -19,11 +19,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from gru_xnet.checkpoint import CheckpointError
 from gru_xnet.config import DataConfig
-from gru_xnet.data_loader import Normalizer, WindowDataset
+from gru_xnet.data_loader import EvalBatches, Normalizer, Windows, fits_on_device
 from gru_xnet.datasets import canonical_name
 from gru_xnet.engine import Evaluation, evaluate, resolve_device, resolve_precision
 from gru_xnet.features import FeatureSet, build_feature_set
@@ -93,7 +92,8 @@ def predict_windows(model: GRUXNet, features: FeatureSet, windows: np.ndarray, *
     """Every window's class probabilities (and attention weights), normalised with the checkpoint's statistics."""
     norm = model.checkpoint_meta["normalizer"]
     normalizer = Normalizer(norm["mean"].numpy(), norm["std"].numpy())
-    loader = DataLoader(WindowDataset(features, windows, normalizer), batch_size=batch_size, shuffle=False)
+    on_device = fits_on_device(len(windows), features.features.shape[1:], device)
+    loader = EvalBatches(Windows.build(features, windows, normalizer, device, on_device), batch_size)
     return evaluate(model.to(device), loader, device=device, precision=resolve_precision(device, use_amp=False),
                     n_classes=model.hparams["n_classes"], dataset_names=features.datasets, attention=attention)
 

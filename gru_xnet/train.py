@@ -61,7 +61,7 @@ class Trainer:
         self.device = resolve_device(cfg.training.device)
         self.precision = resolve_precision(self.device, cfg.training.use_amp, cfg.training.amp_dtype)
         self.loaders = make_loaders(self.features, self.split, cfg.data, batch_size=cfg.training.batch_size,
-                                    seed=cfg.seed, pin_memory=self.device.type == "cuda")
+                                    seed=cfg.seed, device=self.device)
         self.model = build_model(cfg.model, self.loaders.input_shape, self.loaders.n_classes).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg.training)
         self.scheduler = make_scheduler(self.optimizer, cfg.training)
@@ -153,7 +153,7 @@ class Trainer:
             bar = None
             if self.progress:
                 from tqdm.auto import tqdm
-                bar = tqdm(total=len(self.loaders.sampler), unit="win", leave=False, file=sys.stderr)
+                bar = tqdm(total=len(self.loaders.train), unit="win", leave=False, file=sys.stderr)
 
             def on_batch(n: int) -> None:
                 bar.update(n)

@@ -42,7 +42,7 @@ def _seen_subjects(features: FeatureSet, loader) -> list[str]:
     """Subjects whose windows a loader can deliver (for leakage checks)."""
     if loader is None:
         return []
-    return sorted({str(features.subjects[s]) for s in np.unique(features.subject_index[loader.dataset.indices])})
+    return sorted({str(features.subjects[s]) for s in np.unique(features.subject_index[loader.windows.indices])})
 
 
 def fold_labels(features: FeatureSet, split: Split, seed: int, variant: int) -> FeatureSet:
@@ -60,7 +60,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     features = fold_labels(features, split, seed, variant)
     make_reproducible(seed, config.training)
     loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
-                           seed=seed, rank=rank, world_size=world, pin_memory=device.type == "cuda")
+                           seed=seed, rank=rank, world_size=world, device=device)
     model = placement.prepare_model(build_model(config.model, loaders.input_shape, loaders.n_classes).to(device))
     optimizer = make_optimizer(model, config.training)
     precision = resolve_precision(device, config.training.use_amp, config.training.amp_dtype)

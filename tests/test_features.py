@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gru_xnet.config import ConfigError, DataConfig
-from gru_xnet.data_loader import (EpochSampler, Normalizer, Split, WindowDataset, make_loaders, subject_split,
+from gru_xnet.data_loader import (Normalizer, Split, make_loaders, subject_split,
                                   validation_subjects)
 from gru_xnet.datasets import DatasetError
 from gru_xnet.features import build_feature_set, window_trial
@@ -141,40 +141,6 @@ def test_normalizer_uses_training_windows_only(synthetic_root, tmp_path):
     shifted = features.features.copy()
     shifted[features.windows_of([3])] += 100.0  # a test subject's values cannot move the statistics
     np.testing.assert_allclose(Normalizer.fit(shifted, train).mean, norm.mean)
-
-
-def test_augmented_copies_are_seeded_and_train_only(synthetic_root, tmp_path):
-    config = data_config(synthetic_root, tmp_path, augmentation_ratio=2.0)
-    features = build_feature_set(config)
-    loaders = make_loaders(features, Split((0, 1), (2,), (3,)), config, batch_size=8, seed=5)
-    train = loaders.train.dataset
-    n = len(train.indices)
-    assert len(train) == 3 * n and len(loaders.test.dataset) == len(features.windows_of([3]))
-    x0, y0, _, w0 = train[n + 4]
-    x1, y1, _, w1 = train[n + 4]
-    assert w0 == w1 == train[4][3] and y0 == y1 and np.array_equal(x0.numpy(), x1.numpy())
-    assert not np.array_equal(x0.numpy(), train[4][0].numpy())
-    assert not np.array_equal(train[2 * n + 4][0].numpy(), x0.numpy())  # the second copy differs
-
-
-def test_balanced_sampler_equalises_groups_and_shards():
-    groups = np.array([0] * 90 + [1] * 10)
-    counts = np.bincount([groups[i] for i in EpochSampler(groups, balance=True, seed=0)], minlength=2)
-    assert abs(counts[0] - counts[1]) < 25
-    shards = [list(EpochSampler(groups, balance=False, seed=1, rank=r, world_size=2)) for r in (0, 1)]
-    assert len(shards[0]) == len(shards[1]) == 50 and not set(shards[0]) & set(shards[1])
-    sampler = EpochSampler(groups, balance=False, seed=1)
-    first = list(sampler)
-    sampler.set_epoch(1)
-    assert first != list(sampler) and sorted(first) == list(range(100))
-
-
-def test_window_dataset_items(synthetic_root, tmp_path):
-    features = build_feature_set(data_config(synthetic_root, tmp_path))
-    rows = features.windows_of([2])
-    dataset = WindowDataset(features, rows, Normalizer.identity())
-    x, y, d, w = dataset[0]
-    assert tuple(x.shape) == features.features.shape[1:] and w == rows[0] and d == 0 and y == features.labels[w]
 
 
 def test_data_fingerprint_follows_the_files(synthetic_root, tmp_path):
