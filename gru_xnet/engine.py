@@ -10,6 +10,7 @@ import copy
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -252,6 +253,7 @@ class FitState:
     best_state: dict | None = None
     stopper: EarlyStopping | None = None
     stopped_early: bool = False
+    loop_seconds: float = 0.0  # wall time spent in the epoch loop (training + validation)
 
 
 def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, config: TrainingConfig, *,
@@ -264,6 +266,7 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
     if state.stopper is None:
         state.stopper = EarlyStopping(config.patience, mode)
     scaler = precision.scaler()
+    started = time.perf_counter()
     while state.epoch < config.num_epochs and not state.stopped_early:
         loaders.train.set_epoch(state.epoch)
         train = train_one_epoch(model, loaders.train, optimizer, device=device, precision=precision,
@@ -288,6 +291,8 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         state.history.append(record)
         state.stopped_early = _rank0_decides(config.early_stopping and loaders.val is not None
                                              and state.stopper.should_stop)
+        state.loop_seconds += time.perf_counter() - started
+        started = time.perf_counter()
         if on_epoch_end is not None:
             on_epoch_end(state, record)
     return state

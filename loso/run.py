@@ -14,7 +14,6 @@ import logging
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -26,16 +25,15 @@ from gru_xnet.features import build_feature_set
 from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables, protocol_lines
 from loso.cli import add_common_arguments, configure, init_ray
-from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
+from loso.fold_queue import FoldJob, FoldQueue, plan_jobs
+from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, plan_folds
 from loso.outputs import check_output, result_path
 from loso.progress import Progress
-from loso.training import OBSERVED, Placement, train_variant
-from loso.worker import FoldResources, fit_fold
+from loso.training import Placement, train_variant
+from loso.worker import FoldResources, run_runner
 
 log = logging.getLogger("loso")
 
-VARIANTS_PER_JOB = 20
-"""Label variants (the real labels and permutations) one fold job trains in turn on its worker group."""
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -82,48 +80,10 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
     return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
 
 
-@dataclass(frozen=True)
-class FoldJob:
-    """One fold's label variants that one Ray Train job trains in turn (0 = the real labels)."""
-
-    fold: Fold
-    variants: tuple[int, ...]
-
-    @property
-    def job_id(self) -> str:
-        if self.variants == (OBSERVED,):
-            return self.fold.fold_id
-        return f"{self.fold.fold_id}-variants{self.variants[0]:03d}-{self.variants[-1]:03d}"
-
-
-def plan_jobs(folds: list[Fold], permutations: int, out: Path) -> list[FoldJob]:
-    """The variants still missing in `out`, in jobs of at most VARIANTS_PER_JOB; every fold's first job first."""
-    chunks = []
-    for fold in folds:
-        missing = [v for v in range(permutations + 1) if not result_path(out, fold.fold_id, v).exists()]
-        chunks += [(i, FoldJob(fold, tuple(missing[i:i + VARIANTS_PER_JOB])))
-                   for i in range(0, len(missing), VARIANTS_PER_JOB)]
-    return [job for _, job in sorted(chunks, key=lambda chunk: chunk[0])]
-
-
-@ray.remote(num_cpus=0)
-def _fold_task(job: FoldJob, config: ExperimentConfig, features_box: list, resources: FoldResources,
-               storage_path: str) -> list[dict]:
-    """Drives one fold job's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
-
-    The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
-    """
-    started = time.time()
-    results = fit_fold(run_name=job.job_id, config=config, features_ref=features_box[0], split=job.fold.split,
-                       seed=job.fold.seed, resources=resources, storage_path=storage_path, variants=job.variants)
-    timing = {"started_at": started, "finished_at": time.time(), "wall_seconds": time.time() - started}
-    return [{**result, **timing} for result in results]
-
-
-def _last_line(exc: BaseException) -> str:
-    """The innermost error message of a (Ray-wrapped) exception."""
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
+def _last_line(message: str) -> str:
+    """The innermost line of a (Ray-wrapped) error message."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else message
 
 
 class ResultWriter:
@@ -139,11 +99,11 @@ class ResultWriter:
             write_text_atomic(result_path(self.out, job.fold.fold_id, result["variant"]), json.dumps(
                 {"fold": job.fold.to_dict(), **self.common, "tuned_on_test_subject": tuned, **result}, default=str))
 
-    def error(self, job: FoldJob, exc: BaseException) -> None:
+    def error(self, job: FoldJob, error: str, trace: str = "") -> None:
         write_text_atomic(self.out / "failed" / f"{job.job_id}.json", json.dumps(
-            {"fold": job.fold.to_dict(), "variants": list(job.variants), "error": f"{type(exc).__name__}: {exc}",
-             "traceback": traceback.format_exc()}, indent=2, default=str))
-        log.error("fold job %s failed: %s", job.job_id, _last_line(exc))
+            {"fold": job.fold.to_dict(), "variants": list(job.variants), "error": error, "traceback": trace},
+            indent=2, default=str))
+        log.error("fold job %s failed: %s", job.job_id, _last_line(error))
 
 
 def _interrupted(progress: Progress, out: Path) -> None:
@@ -152,36 +112,61 @@ def _interrupted(progress: Progress, out: Path) -> None:
           "run again with --resume to finish the rest", file=sys.stderr)
 
 
+@ray.remote(num_cpus=0)
+def _runner_task(name: str, config: ExperimentConfig, features_box: list, queue, resources: FoldResources,
+                 storage_path: str, n_jobs: int) -> None:
+    """Drives one runner's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
+
+    The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
+    """
+    run_runner(name=name, config=config, features_ref=features_box[0], queue=queue, resources=resources,
+               storage_path=storage_path, n_jobs=n_jobs)
+
+
 def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter, resources: FoldResources,
               max_concurrent: int, storage_path: str) -> Progress:
-    """Keep up to `max_concurrent` fold jobs in flight on Ray; write each result (or error) as it arrives."""
+    """Serve the fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it arrives."""
     features_ref = ray.put(features)
-    queue = list(jobs)
-    progress = Progress(len(jobs), max_concurrent)
-    in_flight: dict = {}
+    queue = FoldQueue.remote(jobs, resources.max_failures + 1)
+    names = [f"{writer.out.name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
+    runners = {_runner_task.remote(name, config, [features_ref], queue, resources, storage_path, len(jobs)): name
+               for name in names}
+    progress = Progress(len(jobs), len(runners))
+
+    def handle(events) -> None:
+        for event in events:
+            if event.kind == "started":
+                progress.start(event.job.job_id)
+            elif event.kind == "done":
+                writer.results(event.job, event.results)
+                progress.finish(event.job.job_id)
+            else:
+                writer.error(event.job, event.error)
+                progress.finish(event.job.job_id, ok=False)
+
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < max_concurrent:
-                job = queue.pop(0)
-                in_flight[_fold_task.remote(job, config, [features_ref], resources, storage_path)] = job
-                progress.start(job.job_id)
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=5.0)
-            for ref in ready:
-                job = in_flight.pop(ref)
+        while runners:
+            ready, _ = ray.wait(list(runners), num_returns=len(runners), timeout=1.0)
+            handle(ray.get(queue.drain.remote()))
+            for ref in ready:  # a runner that ended: the queue was empty, or its worker group gave up
+                name = runners.pop(ref)
                 try:
-                    results = ray.get(ref)
-                except Exception as exc:  # a fold job that failed past its retries: record it, go on
-                    writer.error(job, exc)
-                    progress.finish(job.job_id, ok=False)
-                else:
-                    writer.results(job, results)
-                    progress.finish(job.job_id)
+                    ray.get(ref)
+                except Exception as exc:
+                    ray.get(queue.abandon.remote(name, f"{type(exc).__name__}: {exc}"))
+                    log.error("%s stopped: %s", name, _last_line(str(exc)))
             progress.show()
+        handle(ray.get(queue.drain.remote()))
+        for job in ray.get(queue.leftover.remote()):  # no runner was left to take them
+            writer.error(job, "every runner stopped before this job was taken; run again with --resume")
+            progress.finish(job.job_id, ok=False)
     except KeyboardInterrupt:
-        for ref in in_flight:
+        for ref in runners:
             ray.cancel(ref, force=True, recursive=True)
         _interrupted(progress, writer.out)
         raise
+    finally:
+        ray.kill(queue)
     progress.close()
     return progress
 
@@ -199,7 +184,7 @@ def run_local(jobs: list[FoldJob], config: ExperimentConfig, features, writer: R
                 results = [train_variant(config, features, job.fold.split, job.fold.seed, variant,
                                          Placement(device=device)) for variant in job.variants]
             except Exception as exc:  # a failing fold is recorded, as on Ray; the others still run
-                writer.error(job, exc)
+                writer.error(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 progress.finish(job.job_id, ok=False)
                 continue
             timing = {"started_at": started, "finished_at": time.time(), "wall_seconds": time.time() - started}
@@ -233,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
-    jobs = plan_jobs(folds, args.permutations, out)
+    jobs = plan_jobs(folds, args.permutations, lambda fold, variant: result_path(out, fold.fold_id, variant).exists())
     if features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
     log.info("model %s", config.model.describe_sequence(features.features.shape[1:]))

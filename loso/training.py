@@ -76,6 +76,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
     result = {"variant": variant, "label_hash": features.label_hash(pool), "history": state.history,
               "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
+              "loop_seconds": state.loop_seconds,
               "world_size": world, "device": str(device), "autocast": str(precision.dtype),
               "torch_threads": torch.get_num_threads(), "sequence_length": unwrap(model).sequence_length,
               "seen_subjects": {

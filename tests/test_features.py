@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gru_xnet.config import ConfigError, DataConfig
-from gru_xnet.data_loader import (Normalizer, Split, make_loaders, subject_split,
+from gru_xnet.data_loader import (Normalizer, Split, subject_split,
                                   validation_subjects)
 from gru_xnet.datasets import DatasetError
 from gru_xnet.features import build_feature_set, window_trial
