@@ -32,8 +32,21 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
                                                    "default: a local embedded instance)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
+    p.add_argument("--gpus-per-worker", type=_gpu_share, default="auto",
+                   help="GPU share each training worker reserves: 'auto' (default: GPUs when the cluster has them, "
+                        "up to 4 folds per GPU as its free memory allows) or a number (0: train on CPU)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     p.epilog = "Any other '--section.key value' pair overrides that config key, e.g. --training.num_epochs 20."
+
+
+def _gpu_share(text: str) -> str:
+    """'auto' or a number >= 0 (argparse type of --gpus-per-worker)."""
+    try:
+        if text == "auto" or float(text) >= 0:
+            return text
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected 'auto' or a number >= 0")
 
 
 def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:

@@ -27,6 +27,7 @@ from loso.aggregate import aggregate, print_tables, protocol_lines
 from loso.cli import add_common_arguments, configure, init_ray
 from loso.fold_queue import FoldJob, FoldQueue, plan_jobs
 from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, plan_folds
+from loso.gpu_packing import gpus_per_worker
 from loso.outputs import check_output, result_path
 from loso.progress import Progress
 from loso.training import Placement, train_variant
@@ -51,7 +52,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                         "(a permutation null: per-subject and dataset-level p-values; e.g. 19 or 99)")
     p.add_argument("--workers-per-fold", type=int, default=1, help="DDP workers per fold")
     p.add_argument("--cpus-per-worker", type=float, default=1.0)
-    p.add_argument("--gpus-per-worker", type=float, default=0.0)
     p.add_argument("--max-concurrent-folds", type=int, default=0,
                    help="folds in flight (default: as many as the cluster's resources allow)")
     p.add_argument("--max-failures", type=int, default=2, help="worker-group restarts per fold")
@@ -230,19 +230,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
                     "folds are marked and are not unbiased estimates (see the README, 'What to report in a paper')",
                     len(tuned), " ".join(tuned))
-    resources = FoldResources(workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
-                              gpus_per_worker=args.gpus_per_worker, max_failures=args.max_failures)
-    log.info("each fold trains with %d torch thread(s) per process (training.num_threads)%s",
-             config.training.num_threads, "" if args.local else f"; each worker reserves {resources.cpus_per_worker:g} CPU(s)")
     writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
     if jobs:
         try:
             if args.local:
+                log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
+                         config.training.num_threads)
                 progress = run_local(jobs, config, features, writer)
             else:
                 init_ray(args.address, args.num_cpus, args.verbose)
-                concurrent = args.max_concurrent_folds or resources.concurrent_folds(ray.cluster_resources())
-                log.info("running up to %d fold job(s) at once, %d worker(s) each", concurrent, resources.workers)
+                cluster = ray.cluster_resources()
+                resources = FoldResources(workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
+                                          gpus_per_worker=gpus_per_worker(args.gpus_per_worker, cluster,
+                                                                          args.workers_per_fold, features.features.nbytes),
+                                          max_failures=args.max_failures)
+                concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
+                log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g GPU(s), "
+                         "%d torch thread(s) per worker (training.num_threads)", concurrent, resources.workers,
+                         resources.cpus_per_worker, resources.gpus_per_worker, config.training.num_threads)
                 progress = run_folds(jobs, config, features, writer, resources, concurrent,
                                      args.storage_path or str(out / "ray"))
         except KeyboardInterrupt:

@@ -53,6 +53,7 @@ from gru_xnet.provenance import provenance
 from loso.aggregate import SCORES
 from loso.cli import add_common_arguments, configure, init_ray
 from loso.folds import plan_folds
+from loso.gpu_packing import gpus_per_worker
 from loso.stats import bootstrap_ci
 from loso.tables import write_table
 from loso.worker import FoldResources, fit_fold
@@ -87,7 +88,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                    help="trials in flight (default: as many as the cluster's resources allow)")
     p.add_argument("--workers-per-trial", type=int, default=1, help="DDP workers per trial")
     p.add_argument("--cpus-per-worker", type=float, default=1.0 - TRIAL_CPU)
-    p.add_argument("--gpus-per-worker", type=float, default=0.0)
     p.add_argument("--scheduler", choices=("asha", "none"), default="asha")
     p.add_argument("--grace-period", type=int, default=2, help="ASHA: epochs every trial runs")
     p.add_argument("--seed", type=int, default=None, help="sampler, test-subject and split seed "
@@ -398,8 +398,7 @@ def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfi
     settings = SearchSettings(
         space=space, base=config, num_samples=args.num_samples, max_concurrent=args.max_concurrent_trials,
         scheduler=args.scheduler, grace_period=args.grace_period, seed=seed,
-        resources=FoldResources(workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
-                                gpus_per_worker=args.gpus_per_worker, max_failures=1),
+        resources=FoldResources(workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker, max_failures=1),
         storage=out / "ray", resume=args.resume, verbose=1 if args.verbose else 0)
     make_scheduler(settings)
     manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "space": space.to_dict(),
@@ -421,8 +420,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("NOTE: searching on SYNTHETIC data (generated in the real file formats)")
     log.info("base model %s", config.model.describe_sequence(features.features.shape[1:]))
     init_ray(args.address, args.num_cpus, args.verbose)
-    settings = dataclasses.replace(settings, max_concurrent=settings.max_concurrent
-                                   or concurrent_trials(settings.resources, ray.cluster_resources()))
+    cluster = ray.cluster_resources()
+    resources = dataclasses.replace(settings.resources, gpus_per_worker=gpus_per_worker(
+        args.gpus_per_worker, cluster, settings.resources.workers, features.features.nbytes))
+    settings = dataclasses.replace(settings, resources=resources,
+                                   max_concurrent=settings.max_concurrent or concurrent_trials(resources, cluster))
     log.info("%s protocol, %d trial(s) per search, up to %d at once, %d worker(s) each", args.protocol,
              settings.num_samples, settings.max_concurrent, settings.resources.workers)
     runner = run_holdout if args.protocol == "holdout" else run_nested
