@@ -7,10 +7,13 @@ join a cluster or start the same small local embedded Ray instance.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 from pathlib import Path
+from typing import Iterator
 
 import ray
 
@@ -19,6 +22,7 @@ from gru_xnet.train import apply_overrides
 
 # Ray Train's controller polls its workers every 2 s by default; most of a short fold's start-up.
 RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_DEDUP_LOGS": "1"}
+LOCAL_STARTUP_CONCURRENCY = 8
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,11 +36,20 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
                                                    "default: a local embedded instance)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
+    p.add_argument("--storage-path", default=None,
+                   help="where Ray Train / Tune keep their run state: a local or NFS folder, or a URI such as "
+                        "s3://bucket/prefix or gs://bucket/prefix (default: <output>/ray); multi-node clusters need "
+                        "storage every node reaches")
     p.add_argument("--gpus-per-worker", type=_gpu_share, default="auto",
                    help="GPU share each training worker reserves: 'auto' (default: GPUs when the cluster has them, "
                         "up to 4 folds per GPU as its free memory allows) or a number (0: train on CPU)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     p.epilog = "Any other '--section.key value' pair overrides that config key, e.g. --training.num_epochs 20."
+
+
+def storage_join(base: str, *parts: str) -> str:
+    """`base/part/...` for a folder or a URI (s3://, gs://): pathlib would fold the URI's '//'."""
+    return "/".join([str(base).rstrip("/"), *parts])
 
 
 def _gpu_share(text: str) -> str:
@@ -77,7 +90,32 @@ def init_ray(address: str | None, num_cpus: int | None, verbose: bool) -> None:
     runtime_env = {"env_vars": RAY_ENV}
     if address is None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local instance needs no token
+        # Each runner brings a driver task, a Train controller and its workers, all starting at once: on
+        # 2 cores Ray's default (start-up concurrency = CPUs) warns about "too many workers" for every run.
+        os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(LOCAL_STARTUP_CONCURRENCY))
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose,
                  runtime_env=runtime_env, logging_level=logging.INFO if verbose else logging.WARNING)
     else:
         ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
+
+
+@contextlib.contextmanager
+def interrupts_as_keyboard_interrupt() -> Iterator[dict]:
+    """SIGTERM (what schedulers and Kubernetes send) handled like Ctrl-C: a KeyboardInterrupt in the main thread.
+
+    The caller reports what is saved, shuts Ray down and exits 128 + the signal (`received["signal"]`).
+    Enter it after `ray.init`: it then replaces the handler Ray installs, under which a SIGTERM ended in
+    a C++ stack dump.
+    """
+    received: dict = {}
+
+    def handler(signum, _frame) -> None:
+        received["signal"] = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+

@@ -5,15 +5,24 @@
 <out>/folds/<fold_id>.json                      a fold trained on the real labels
 <out>/permutations/<fold_id>-perm<k>.json       the k-th permutation-null retraining of that fold
 <out>/failed/<job_id>.json                      a fold job that failed past its retries
+<out>/.lock                                     host and pid of the loso.run writing this folder
 ```
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import socket
+import time
 from pathlib import Path
+from typing import Iterator
 
 from gru_xnet.config import ConfigError, write_text_atomic
+
+log = logging.getLogger("loso")
 
 RESUME_KEYS = ("config_hash", "data_fingerprint", "protocol", "seediv_sessions", "datasets", "labels", "synthetic",
                "seeds", "tuned_on")
@@ -54,3 +63,49 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
             raise ConfigError(f"{out} already has {len(done)} finished fold(s); pass --resume to run "
                               "only the missing ones, or choose another --output")
     write_text_atomic(path, json.dumps(manifest, indent=2))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold `<out>/.lock` while this process writes the folder; refuse a folder another live run holds.
+
+    A lock left by a process that is gone from this host (killed with SIGKILL, say) is taken over with a
+    warning, so `--resume` still works; a lock from another host is refused, as its process cannot be checked.
+    """
+    path = out / ".lock"
+    out.mkdir(parents=True, exist_ok=True)
+    mine = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = json.loads(path.read_text())
+            except (OSError, ValueError):
+                holder = {}
+            if holder.get("host") == mine["host"] and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]):
+                log.warning("WARNING: %s was locked by pid %s on this host, which is gone; taking the lock over",
+                            out, holder["pid"])
+                path.unlink(missing_ok=True)
+                continue
+            raise ConfigError(f"{out} is in use by another loso.run (host {holder.get('host', '?')}, pid "
+                              f"{holder.get('pid', '?')}, since {holder.get('since', '?')}); wait for it to finish, or "
+                              f"use another --output (if that run is gone, delete {path})")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(mine, fh)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+

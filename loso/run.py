@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -24,11 +25,11 @@ from gru_xnet.engine import resolve_device
 from gru_xnet.features import build_feature_set
 from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables, protocol_lines
-from loso.cli import add_common_arguments, configure, init_ray
+from loso.cli import add_common_arguments, configure, init_ray, interrupts_as_keyboard_interrupt
 from loso.fold_queue import FoldJob, FoldQueue, plan_jobs
 from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, plan_folds
 from loso.gpu_packing import gpus_per_worker
-from loso.outputs import check_output, result_path
+from loso.outputs import check_output, result_path, run_lock
 from loso.progress import Progress
 from loso.training import Placement, train_variant
 from loso.worker import FoldResources, run_runner
@@ -56,8 +57,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                    help="folds in flight (default: as many as the cluster's resources allow)")
     p.add_argument("--max-failures", type=int, default=2, help="worker-group restarts per fold")
     p.add_argument("--output", default=None, help="output folder (default: <output_dir>/loso_<experiment>)")
-    p.add_argument("--storage-path", default=None,
-                   help="Ray Train storage (shared FS or s3://… on multi-node clusters)")
     p.add_argument("--resume", action="store_true", help="run only the folds without a result")
     p.add_argument("--local", action="store_true",
                    help="run the folds one after another in this process, without Ray (debugging; gives the "
@@ -197,27 +196,39 @@ def run_local(jobs: list[FoldJob], config: ExperimentConfig, features, writer: R
     return progress
 
 
+def prepare(args: argparse.Namespace, extra: list[str]):
+    """Config, features, the fold plan, output folder and manifest; raises on bad input, writes nothing."""
+    config = configure(args, extra)
+    if args.permutations < 0:
+        raise ConfigError(f"--permutations {args.permutations}: expected an integer >= 0")
+    if args.local and args.workers_per_fold != 1:
+        raise ConfigError(f"--local trains each fold in this one process: --workers-per-fold must be 1, "
+                          f"not {args.workers_per_fold}")
+    seeds = list(args.seeds) if args.seeds else [config.seed]
+    features = build_feature_set(config.data)
+    folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
+                       seeds=seeds, subjects=args.subjects,
+                       val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
+    out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
+    return config, features, folds, seeds, out, manifest_for(config, args, features, seeds)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        config = configure(args, extra)
-        if args.permutations < 0:
-            raise ConfigError(f"--permutations {args.permutations}: expected an integer >= 0")
-        if args.local and args.workers_per_fold != 1:
-            raise ConfigError(f"--local trains each fold in this one process: --workers-per-fold must be 1, "
-                              f"not {args.workers_per_fold}")
-        seeds = list(args.seeds) if args.seeds else [config.seed]
-        features = build_feature_set(config.data)
-        folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
-                           seeds=seeds, subjects=args.subjects,
-                           val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
-        out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
-        manifest = manifest_for(config, args, features, seeds)
-        check_output(out, manifest, args.resume)
+        config, features, folds, seeds, out, manifest = prepare(args, extra)
+        with run_lock(out):
+            check_output(out, manifest, args.resume)
+            return execute(args, config, features, folds, seeds, out, manifest)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
+
+
+def execute(args: argparse.Namespace, config: ExperimentConfig, features, folds, seeds: list[int], out: Path,
+            manifest: dict) -> int:
+    """Run the missing fold jobs (locally or on Ray), then build and print the tables; the exit code."""
     jobs = plan_jobs(folds, args.permutations, lambda fold, variant: result_path(out, fold.fold_id, variant).exists())
     if features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
@@ -232,26 +243,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                     len(tuned), " ".join(tuned))
     writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
     if jobs:
-        try:
-            if args.local:
-                log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
-                         config.training.num_threads)
-                progress = run_local(jobs, config, features, writer)
-            else:
-                init_ray(args.address, args.num_cpus, args.verbose)
-                cluster = ray.cluster_resources()
-                resources = FoldResources(workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
-                                          gpus_per_worker=gpus_per_worker(args.gpus_per_worker, cluster,
-                                                                          args.workers_per_fold, features.features.nbytes),
-                                          max_failures=args.max_failures)
-                concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
-                log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g GPU(s), "
-                         "%d torch thread(s) per worker (training.num_threads)", concurrent, resources.workers,
-                         resources.cpus_per_worker, resources.gpus_per_worker, config.training.num_threads)
-                progress = run_folds(jobs, config, features, writer, resources, concurrent,
-                                     args.storage_path or str(out / "ray"))
-        except KeyboardInterrupt:
-            return 130
+        if not args.local:
+            init_ray(args.address, args.num_cpus, args.verbose)
+        with interrupts_as_keyboard_interrupt() as received:  # after ray.init, which installs its own handler
+            try:
+                if args.local:
+                    log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
+                             config.training.num_threads)
+                    progress = run_local(jobs, config, features, writer)
+                else:
+                    cluster = ray.cluster_resources()
+                    resources = FoldResources(
+                        workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
+                        gpus_per_worker=gpus_per_worker(args.gpus_per_worker, cluster, args.workers_per_fold,
+                                                        features.features.nbytes),
+                        max_failures=args.max_failures)
+                    concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
+                    log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g "
+                             "GPU(s), %d torch thread(s) per worker (training.num_threads)", concurrent,
+                             resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,
+                             config.training.num_threads)
+                    progress = run_folds(jobs, config, features, writer, resources, concurrent,
+                                         args.storage_path or str(out / "ray"))
+            except KeyboardInterrupt:
+                return 128 + received.get("signal", signal.SIGINT)
         if progress.failed:
             log.error("%d fold job(s) failed; their errors are in %s. Run again with --resume to retry them.",
                       progress.failed, out / "failed")

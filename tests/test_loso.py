@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -206,3 +207,37 @@ def test_a_fold_gives_the_same_result_in_process_and_on_ray_whatever_cpus_it_get
                                   pd.read_csv(planted / "tables" / "per_subject.csv"))
     assert main(["--config", config, "--data-root", str(learnable_root), "--output", str(tmp_path / "x"),
                  "--local", "--workers-per-fold", "2"]) == 2
+
+
+def test_a_second_run_on_one_output_is_refused_and_a_dead_runs_lock_is_taken_over(planted, caplog):
+    data_root = json.loads((planted / "run.json").read_text())["config"]["data"]["data_root"]
+    args = ["--config", str(planted.parent / "loso.json"), "--data-root", data_root, "--output", str(planted),
+            "--resume"]
+    lock = planted / ".lock"
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": "now"}))
+    assert main(args) == 2
+    assert f"in use by another loso.run (host {socket.gethostname()}, pid {os.getpid()}" in caplog.text
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": gone.pid, "since": "then"}))
+    assert main(args) == 0  # every fold is done: it only rebuilds the tables
+    assert f"locked by pid {gone.pid} on this host, which is gone; taking the lock over" in caplog.text
+    assert not lock.exists()
+
+
+def test_sigterm_is_handled_like_ctrl_c(learnable_root, tmp_path):
+    config_path = tmp_path / "term.json"
+    tiny_config(learnable_root, tmp_path, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
+    out = tmp_path / "terminated"
+    proc = subprocess.Popen([sys.executable, "-m", "loso.run", "--config", str(config_path), "--output", str(out),
+                             "--max-concurrent-folds", "1", "--num-cpus", "2"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "folds").glob("*.json")) and proc.poll() is None:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # what a scheduler or Kubernetes sends
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, log
+    assert "interrupted:" in log and "run again with --resume" in log, log
+    assert "SIGTERM received" not in log and "Stack trace" not in log and "*** " not in log, log
+    assert not (out / ".lock").exists() and 1 <= len(list((out / "folds").glob("*.json"))) < 4

@@ -139,8 +139,9 @@ def test_best_config_round_trips_into_loso_and_marks_its_tuning_subjects(searche
 
 def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, learnable_root, tmp_path):
     args = search_args(learnable_root, tmp_path, "nested", "--protocol", "nested", "--test-subjects", "S01",
-                       "--num-samples", "2", "--scheduler", "none", "--max-concurrent-trials", "1")
-    experiment = tmp_path / "nested" / "ray" / "search-GAMEEMO-S01-seed0"
+                       "--num-samples", "2", "--scheduler", "none", "--max-concurrent-trials", "1",
+                       "--storage-path", str(tmp_path / "state"))
+    experiment = tmp_path / "state" / "search-GAMEEMO-S01-seed0"
 
     def interrupt_after_first_trial() -> None:
         while not any('"fold_complete": true' in p.read_text() for p in experiment.glob("*/result.json")):

@@ -51,7 +51,7 @@ from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.provenance import provenance
 from loso.aggregate import SCORES
-from loso.cli import add_common_arguments, configure, init_ray
+from loso.cli import add_common_arguments, configure, init_ray, storage_join
 from loso.folds import plan_folds
 from loso.gpu_packing import gpus_per_worker
 from loso.stats import bootstrap_ci
@@ -109,7 +109,7 @@ class SearchSettings:
     grace_period: int
     seed: int
     resources: FoldResources
-    storage: Path
+    storage: str
     resume: bool
     verbose: int
 
@@ -169,7 +169,7 @@ def run_trial(params: dict[str, Any], *, features_box: list, split: Split, exper
     trial_id = tune.get_context().get_trial_id()
     [result] = fit_fold(run_name=f"{experiment}-{trial_id}", config=config, features_ref=features_box[0],
                         split=split, seed=settings.seed, resources=settings.resources,
-                        storage_path=str(settings.storage / "train"),
+                        storage_path=storage_join(settings.storage, "train"),
                         callbacks=[EpochReport(), ReleaseWorkersOnStop()])
     tune.report({METRIC: result["history"][result["best_epoch"] - 1][METRIC], "epoch": result["epochs_run"],
                  "best_epoch": result["best_epoch"], "fold_complete": True,
@@ -203,12 +203,12 @@ def run_search(experiment: str, features: FeatureSet, split: Split, settings: Se
     """One Tune search over `features` (test subjects already removed); restores an existing one on --resume."""
     features_ref = ray.put(features)
     trainable = make_trainable(features_ref, split, experiment, settings)
-    path = settings.storage / experiment
+    path = storage_join(settings.storage, experiment)
     if tune.Tuner.can_restore(path):
         if not settings.resume:
             raise ConfigError(f"{path} holds a search already; pass --resume to continue it or use another --output")
         log.info("resuming the search in %s", path)
-        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(
             trainable, param_space=settings.space.param_space(),
@@ -216,7 +216,7 @@ def run_search(experiment: str, features: FeatureSet, split: Split, settings: Se
                                         max_concurrent_trials=settings.max_concurrent,
                                         search_alg=OptunaSearch(seed=settings.seed),
                                         scheduler=make_scheduler(settings)),
-            run_config=tune.RunConfig(name=experiment, storage_path=str(settings.storage), verbose=settings.verbose))
+            run_config=tune.RunConfig(name=experiment, storage_path=settings.storage, verbose=settings.verbose))
     grid = tuner.fit()
     finished = [r for r in grid if r.error or (r.metrics or {}).get("fold_complete") or (r.metrics or {}).get("done")]
     if len(finished) < settings.num_samples:
@@ -260,7 +260,7 @@ def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet,
     features_ref = ray.put(features)
     [result] = fit_fold(run_name=run_name, config=config, features_ref=features_ref, split=split,
                         seed=settings.seed, resources=settings.resources,
-                        storage_path=str(settings.storage / "evaluation"))
+                        storage_path=storage_join(settings.storage, "evaluation"))
     record = {"test": {k: result["test"][k] for k in (*SCORES, "n", "class_counts", "baseline", "trial", "per_subject")},
               "seen_subjects": result["seen_subjects"], "epochs_run": result["epochs_run"],
               "best_epoch": result["best_epoch"]}
@@ -399,7 +399,7 @@ def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfi
         space=space, base=config, num_samples=args.num_samples, max_concurrent=args.max_concurrent_trials,
         scheduler=args.scheduler, grace_period=args.grace_period, seed=seed,
         resources=FoldResources(workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker, max_failures=1),
-        storage=out / "ray", resume=args.resume, verbose=1 if args.verbose else 0)
+        storage=args.storage_path or str(out / "ray"), resume=args.resume, verbose=1 if args.verbose else 0)
     make_scheduler(settings)
     manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "space": space.to_dict(),
                 "num_samples": args.num_samples, "scheduler": args.scheduler, "seed": seed,
