@@ -256,6 +256,43 @@ class FitState:
     loop_seconds: float = 0.0  # wall time spent in the epoch loop (training + validation)
 
 
+def rng_state(device: torch.device) -> dict:
+    """This process's torch random state (dropout draws from it): CPU, and the CUDA device in use."""
+    return {"torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+
+
+def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, state: FitState) -> dict:
+    """Everything `resume` needs to continue a fit after `state.epoch` epochs, bar the random state.
+
+    Tensors and plain data only, so it loads with `torch.load(weights_only=True)`.
+    """
+    return {"epoch": state.epoch, "model_state": unwrap(model).state_dict(), "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+            "stopper": state.stopper.state_dict(), "history": state.history, "best_epoch": state.best_epoch,
+            "best_state": state.best_state, "stopped_early": state.stopped_early, "loop_seconds": state.loop_seconds}
+
+
+def resume(saved: dict, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+           config: TrainingConfig) -> FitState:
+    """Load a `snapshot` into the model, optimizer and scheduler; the FitState to hand `fit` to continue."""
+    unwrap(model).load_state_dict(saved["model_state"])
+    optimizer.load_state_dict(saved["optimizer_state"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler_state"])
+    stopper = EarlyStopping(config.patience, "min" if config.monitor == "loss" else "max")
+    stopper.load_state_dict(saved["stopper"])
+    return FitState(epoch=saved["epoch"], history=list(saved["history"]), best_epoch=saved["best_epoch"],
+                    best_state=saved["best_state"], stopper=stopper, stopped_early=saved["stopped_early"],
+                    loop_seconds=saved.get("loop_seconds", 0.0))
+
+
 def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, config: TrainingConfig, *,
         device: torch.device, precision: Precision, dataset_names: Sequence[str] = (),
         state: FitState | None = None, on_epoch_end: Callable[[FitState, dict], None] | None = None,

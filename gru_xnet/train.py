@@ -20,8 +20,8 @@ import torch
 from gru_xnet.checkpoint import read_checkpoint, save_checkpoint
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
 from gru_xnet.data_loader import Split, make_loaders, subject_split
-from gru_xnet.engine import (EarlyStopping, FitState, evaluate, fit, make_optimizer, make_scheduler,
-                             make_reproducible, resolve_device, resolve_precision)
+from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
+                             resolve_device, resolve_precision, resume, rng_state, set_rng_state, snapshot)
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.model import build_model
 from gru_xnet.plots import plot_training_curves
@@ -82,12 +82,9 @@ class Trainer:
                    "epoch": state.epoch}
         if not full:
             return {**payload, "model_state": state.best_state, "best_epoch": state.best_epoch}
-        return {**payload, "model_state": self.model.state_dict(), "optimizer_state": self.optimizer.state_dict(),
-                "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
-                "stopper": state.stopper.state_dict(), "history": state.history, "best_epoch": state.best_epoch,
-                "best_state": state.best_state, "stopped_early": state.stopped_early,
-                "torch_rng": torch.get_rng_state(), "split": [list(self.split.train), list(self.split.val),
-                                                              list(self.split.test)]}
+        split = [list(self.split.train), list(self.split.val), list(self.split.test)]
+        return {**payload, **snapshot(self.model, self.optimizer, self.scheduler, state), **rng_state(self.device),
+                "split": split}
 
     def _on_epoch_end(self, state: FitState, record: dict) -> None:
         ckpt_dir = self.output_dir / "checkpoints"
@@ -111,17 +108,10 @@ class Trainer:
             raise ConfigError(f"cannot resume from {path}: it was written with a different config")
         if ckpt.get("split") != [list(self.split.train), list(self.split.val), list(self.split.test)]:
             raise ConfigError(f"cannot resume from {path}: its subject split differs from this data")
-        self.model.load_state_dict(ckpt["model_state"])
-        self.optimizer.load_state_dict(ckpt["optimizer_state"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler_state"])
-        stopper = EarlyStopping(self.config.training.patience, "min" if self.config.training.monitor == "loss"
-                                else "max")
-        stopper.load_state_dict(ckpt["stopper"])
-        torch.set_rng_state(ckpt["torch_rng"])
+        state = resume(ckpt, self.model, self.optimizer, self.scheduler, self.config.training)
+        set_rng_state(ckpt, self.device)
         log.info("resuming from %s (epoch %d done)", path, ckpt["epoch"])
-        return FitState(epoch=ckpt["epoch"], history=list(ckpt["history"]), best_epoch=ckpt["best_epoch"],
-                        best_state=ckpt["best_state"], stopper=stopper, stopped_early=ckpt["stopped_early"])
+        return state
 
     def _epoch_checkpoints(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every `checkpoint_epoch_*.pth`, oldest first."""

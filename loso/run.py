@@ -56,6 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     p.add_argument("--max-concurrent-folds", type=int, default=0,
                    help="folds in flight (default: as many as the cluster's resources allow)")
     p.add_argument("--max-failures", type=int, default=2, help="worker-group restarts per fold")
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
+                   help="save a fold's training state to the storage path every EPOCHS epochs, so a fold whose "
+                        "worker fails resumes there (0: never; it restarts from its first epoch)")
     p.add_argument("--output", default=None, help="output folder (default: <output_dir>/loso_<experiment>)")
     p.add_argument("--resume", action="store_true", help="run only the folds without a result")
     p.add_argument("--local", action="store_true",
@@ -113,23 +116,23 @@ def _interrupted(progress: Progress, out: Path) -> None:
 
 @ray.remote(num_cpus=0)
 def _runner_task(name: str, config: ExperimentConfig, features_box: list, queue, resources: FoldResources,
-                 storage_path: str, n_jobs: int) -> None:
+                 storage_path: str, n_jobs: int, checkpoint_every: int) -> None:
     """Drives one runner's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
 
     The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
     """
     run_runner(name=name, config=config, features_ref=features_box[0], queue=queue, resources=resources,
-               storage_path=storage_path, n_jobs=n_jobs)
+               storage_path=storage_path, n_jobs=n_jobs, checkpoint_every=checkpoint_every)
 
 
 def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter, resources: FoldResources,
-              max_concurrent: int, storage_path: str) -> Progress:
+              max_concurrent: int, storage_path: str, checkpoint_every: int = 1) -> Progress:
     """Serve the fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it arrives."""
     features_ref = ray.put(features)
     queue = FoldQueue.remote(jobs, resources.max_failures + 1)
     names = [f"{writer.out.name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
-    runners = {_runner_task.remote(name, config, [features_ref], queue, resources, storage_path, len(jobs)): name
-               for name in names}
+    runners = {_runner_task.remote(name, config, [features_ref], queue, resources, storage_path, len(jobs),
+                                   checkpoint_every): name for name in names}
     progress = Progress(len(jobs), len(runners))
 
     def handle(events) -> None:
@@ -201,6 +204,8 @@ def prepare(args: argparse.Namespace, extra: list[str]):
     config = configure(args, extra)
     if args.permutations < 0:
         raise ConfigError(f"--permutations {args.permutations}: expected an integer >= 0")
+    if args.checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every {args.checkpoint_every}: expected an integer >= 0")
     if args.local and args.workers_per_fold != 1:
         raise ConfigError(f"--local trains each fold in this one process: --workers-per-fold must be 1, "
                           f"not {args.workers_per_fold}")
@@ -264,7 +269,7 @@ def execute(args: argparse.Namespace, config: ExperimentConfig, features, folds,
                              resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,
                              config.training.num_threads)
                     progress = run_folds(jobs, config, features, writer, resources, concurrent,
-                                         args.storage_path or str(out / "ray"))
+                                         args.storage_path or str(out / "ray"), args.checkpoint_every)
             except KeyboardInterrupt:
                 return 128 + received.get("signal", signal.SIGINT)
         if progress.failed:

@@ -17,8 +17,8 @@ from torch import nn
 
 from gru_xnet.config import ExperimentConfig
 from gru_xnet.data_loader import Split, make_loaders
-from gru_xnet.engine import (evaluate, fit, make_optimizer, make_reproducible, make_scheduler, resolve_precision,
-                             unwrap)
+from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
+                             resolve_precision, resume, set_rng_state, snapshot, unwrap)
 from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model
 from gru_xnet.results import evaluation_report
@@ -35,7 +35,9 @@ class Placement:
     world_size: int = 1
     device: torch.device = torch.device("cpu")
     prepare_model: Callable[[nn.Module], nn.Module] = lambda model: model
-    report: Callable[[dict], None] | None = None
+    after_epoch: Callable[[int, FitState, dict, Callable[[], dict]], None] | None = None
+    """Called on every rank after each epoch with (variant, state, epoch record, a function returning the
+    training `snapshot`): Ray reports and epoch checkpoints go here."""
 
 
 def _seen_subjects(features: FeatureSet, loader) -> list[str]:
@@ -53,8 +55,12 @@ def fold_labels(features: FeatureSet, split: Split, seed: int, variant: int) -> 
 
 
 def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,
-                  placement: Placement = Placement()) -> dict[str, Any] | None:
-    """Train one label variant of a fold with the shared engine and test it once; rank 0 returns the result."""
+                  placement: Placement = Placement(), saved: dict | None = None) -> dict[str, Any] | None:
+    """Train one label variant of a fold with the shared engine and test it once; rank 0 returns the result.
+
+    `saved` (an engine `snapshot` plus this rank's random state) continues an interrupted training at
+    the epoch after the snapshot's, with the result an uninterrupted training gives on CPU.
+    """
     started = time.time()
     rank, world, device = placement.rank, placement.world_size, placement.device
     features = fold_labels(features, split, seed, variant)
@@ -63,19 +69,26 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
                            seed=seed, rank=rank, world_size=world, device=device)
     model = placement.prepare_model(build_model(config.model, loaders.input_shape, loaders.n_classes).to(device))
     optimizer = make_optimizer(model, config.training)
+    scheduler = make_scheduler(optimizer, config.training)
     precision = resolve_precision(device, config.training.use_amp, config.training.amp_dtype)
+    state = None
+    if saved is not None:
+        state = resume(saved, model, optimizer, scheduler, config.training)
+        set_rng_state(saved, device)
+    first_epoch = (state.epoch if state else 0) + 1
 
-    def report_epoch(state, record: dict) -> None:
-        if placement.report is not None:
-            placement.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
+    def after_epoch(state: FitState, record: dict) -> None:
+        if placement.after_epoch is not None:
+            placement.after_epoch(variant, state, record, lambda: snapshot(model, optimizer, scheduler, state))
 
-    state = fit(model, loaders, optimizer, make_scheduler(optimizer, config.training), config.training,
-                device=device, precision=precision, dataset_names=features.datasets, on_epoch_end=report_epoch)
+    state = fit(model, loaders, optimizer, scheduler, config.training, device=device, precision=precision,
+                dataset_names=features.datasets, state=state, on_epoch_end=after_epoch)
     if rank != 0:
         return None
     pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
     result = {"variant": variant, "label_hash": features.label_hash(pool), "history": state.history,
-              "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
+              "best_epoch": state.best_epoch, "epochs_run": state.epoch, "first_epoch": first_epoch,
+              "stopped_early": state.stopped_early,
               "loop_seconds": state.loop_seconds,
               "world_size": world, "device": str(device), "autocast": str(precision.dtype),
               "torch_threads": torch.get_num_threads(), "sequence_length": unwrap(model).sequence_length,

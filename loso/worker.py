@@ -6,6 +6,10 @@ workers (`run_runner` launches it); `train_fold` trains one fold for a Tune tria
 it and returns rank 0's results, handed back as a checkpoint so they reach the driver on any cluster
 without shared files). A fold's results are one per label variant: the real labels, or permutations
 of them for a null distribution.
+
+A runner reports its fold job's training state as a Ray Train checkpoint every `checkpoint_every`
+epochs (model, optimizer, scheduler, early stopping, every rank's random state, and the job's finished
+variants); when Ray Train restarts a failed worker group, the job goes on from that epoch.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import ray
@@ -26,20 +32,29 @@ from ray.train.torch import TorchTrainer
 
 from gru_xnet.config import ExperimentConfig
 from gru_xnet.data_loader import Split
+from gru_xnet.engine import rng_state
 from gru_xnet.features import FeatureSet
 from gru_xnet.provenance import provenance
+from loso.fold_queue import FoldJob
 from loso.training import OBSERVED, Placement, train_variant
 
 RESULT_FILE = "fold_result.json"
+JOB_FILE, FIT_FILE, RNG_FILE = "job.json", "fit_state.pt", "rng_rank{rank}.pt"
 log = logging.getLogger(__name__)
 
 
-def _placement(report: Callable[[dict], None] | None) -> Placement:
+def _placement(after_epoch: Callable | None = None) -> Placement:
     """Where this Ray Train worker trains: its rank, the world size, its device and the DDP wrapper."""
     context = ray.train.get_context()
     return Placement(rank=context.get_world_rank(), world_size=context.get_world_size(),
                      device=ray.train.torch.get_device(), prepare_model=ray.train.torch.prepare_model,
-                     report=report)
+                     after_epoch=after_epoch)
+
+
+def node() -> dict[str, str]:
+    """The Ray node this process runs on (its id, IP address and host name), recorded in every fold result."""
+    return {"id": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(),
+            "host": socket.gethostname()}
 
 
 def _from_rank0(value: Any, placement: Placement) -> Any:
@@ -57,18 +72,66 @@ def train_fold(loop_config: dict[str, Any]) -> None:
     features: FeatureSet = ray.get(loop_config["features"])
     split = Split(*(tuple(loop_config["split"][k]) for k in ("train", "val", "test")),
                   sessions=loop_config["split"]["sessions"])
-    placement = _placement(report=ray.train.report)
+    def report(variant: int, state, record: dict, _snapshot) -> None:
+        ray.train.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
+
+    placement = _placement(report)
     results = [train_variant(config, features, split, loop_config["seed"], variant, placement)
                for variant in loop_config["variants"]]
     summary = {"fold_done": True, "variants": len(results)}
     if placement.rank != 0:
         ray.train.report(summary)
         return
-    environment = provenance()
+    environment = {"provenance": provenance(), "node": node()}
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, RESULT_FILE), "w") as fh:
-            json.dump([{**result, "provenance": environment} for result in results], fh)
+            json.dump([{**result, **environment} for result in results], fh)
         ray.train.report(summary, checkpoint=Checkpoint.from_directory(tmp))
+
+
+class JobProgress:
+    """A fold job's progress kept as Ray Train checkpoints, so a restarted worker group resumes it mid-training.
+
+    Every `every` epochs, every rank reports a checkpoint: rank 0 adds the training snapshot and the
+    job's finished variants, each rank its own random state (one folder; Ray Train merges the ranks'
+    files). After a restart `saved` finds the job in the run's latest checkpoint.
+    """
+
+    def __init__(self, job: FoldJob, placement: Placement, every: int):
+        self.job, self.placement, self.every = job, placement, every
+        self.results: list[dict] = []
+
+    def saved(self) -> tuple[list[dict], dict | None]:
+        """(finished variants' results, the interrupted variant's saved state) of this job in the latest checkpoint."""
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            return [], None
+        try:
+            with checkpoint.as_directory() as folder:
+                record = json.loads(Path(folder, JOB_FILE).read_text())
+                if record["job_id"] != self.job.job_id:
+                    return [], None
+                state = torch.load(Path(folder, FIT_FILE), map_location="cpu", weights_only=True)
+                rng = torch.load(Path(folder, RNG_FILE.format(rank=self.placement.rank)), weights_only=True)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # e.g. node-local storage read from another node
+            log.warning("fold job %s: its checkpoint %s cannot be read (%s); training it from its first epoch",
+                        self.job.job_id, checkpoint.path, exc)
+            return [], None
+        log.info("fold job %s: resuming variant %d after epoch %d", self.job.job_id, record["variant"], state["epoch"])
+        return record["results"], {**state, **rng}
+
+    def after_epoch(self, variant: int, state, _record: dict, snapshot: Callable[[], dict]) -> None:
+        if not self.every or state.epoch % self.every:
+            return
+        rank, device = self.placement.rank, self.placement.device
+        with tempfile.TemporaryDirectory() as tmp:
+            if rank == 0:
+                Path(tmp, JOB_FILE).write_text(json.dumps(
+                    {"job_id": self.job.job_id, "variant": variant, "epoch": state.epoch, "results": self.results}))
+                torch.save(snapshot(), Path(tmp, FIT_FILE))
+            torch.save(rng_state(device), Path(tmp, RNG_FILE.format(rank=rank)))
+            ray.train.report({"job": self.job.job_id, "variant": variant, "epoch": state.epoch},
+                             checkpoint=Checkpoint.from_directory(tmp))
 
 
 def serve_folds(loop_config: dict[str, Any]) -> None:
@@ -77,18 +140,23 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
     Rank 0 takes each job and hands it to the other ranks; all ranks train it (DDP); rank 0 returns
     the results to the queue. The processes, the torch import, the process group and the CUDA context
     stay from one fold to the next. After a worker failure Ray Train restarts this loop, and the queue
-    hands the runner the job it held again.
+    hands the runner the job it held again, which goes on from its last epoch checkpoint.
     """
     config = ExperimentConfig.from_dict(loop_config["config"])
     features: FeatureSet = ray.get(loop_config["features"])
     queue, runner = loop_config["queue"], loop_config["runner"]
-    placement = _placement(report=None)
-    environment = provenance()
-    while (job := _from_rank0(ray.get(queue.take.remote(runner)) if placement.rank == 0 else None, placement)):
-        results = [train_variant(config, features, job.fold.split, job.fold.seed, variant, placement)
-                   for variant in job.variants]
-        if placement.rank == 0:
-            ray.get(queue.done.remote(runner, [{**result, "provenance": environment} for result in results]))
+    where = _placement()
+    environment = {"provenance": provenance(), "node": node()}
+    while (job := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
+        progress = JobProgress(job, where, loop_config["checkpoint_every"])
+        progress.results, saved = progress.saved()
+        placement = replace(where, after_epoch=progress.after_epoch)
+        for variant in job.variants[len(progress.results):]:
+            result = train_variant(config, features, job.fold.split, job.fold.seed, variant, placement, saved)
+            progress.results.append(result)
+            saved = None
+        if where.rank == 0:
+            ray.get(queue.done.remote(runner, [{**result, **environment} for result in progress.results]))
     ray.train.report({"runner_done": True})
 
 
@@ -127,7 +195,7 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
                    "split": {"train": list(split.train), "val": list(split.val), "test": list(split.test),
                              "sessions": None if split.sessions is None else list(split.sessions)}}
     result = _fit(train_fold, loop_config, run_name=run_name, resources=resources, storage_path=storage_path,
-                  callbacks=callbacks, max_failures=resources.max_failures, keep_checkpoint=True)
+                  callbacks=callbacks, max_failures=resources.max_failures)
     if result.checkpoint is None:
         raise RuntimeError(f"fold {run_name} finished without reporting its result")
     with result.checkpoint.as_directory() as folder:
@@ -136,19 +204,21 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
 
 
 def run_runner(*, name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, queue: ray.actor.ActorHandle,
-               resources: FoldResources, storage_path: str, n_jobs: int) -> None:
+               resources: FoldResources, storage_path: str, n_jobs: int, checkpoint_every: int = 1) -> None:
     """One runner: a TorchTrainer serving fold jobs from `queue` until it is empty.
 
     Ray Train restarts the worker group after a failure as long as some job may still need it (the
-    queue stops re-leasing a job after `resources.max_failures + 1` attempts).
+    queue stops re-leasing a job after `resources.max_failures + 1` attempts); the job resumes from its
+    checkpoint of the last multiple of `checkpoint_every` epochs (0: no checkpoints, it starts over).
     """
-    _fit(serve_folds, {"config": config.to_dict(), "features": features_ref, "queue": queue, "runner": name},
+    _fit(serve_folds, {"config": config.to_dict(), "features": features_ref, "queue": queue, "runner": name,
+                       "checkpoint_every": checkpoint_every},
          run_name=name, resources=resources, storage_path=storage_path, callbacks=(),
-         max_failures=(resources.max_failures + 1) * n_jobs, keep_checkpoint=False)
+         max_failures=(resources.max_failures + 1) * n_jobs)
 
 
 def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name: str, resources: FoldResources,
-         storage_path: str, callbacks: Sequence[Any], max_failures: int, keep_checkpoint: bool):
+         storage_path: str, callbacks: Sequence[Any], max_failures: int):
     """Run `loop` on a TorchTrainer and return its Result.
 
     Worker failures during training are retried by Ray Train (`max_failures`); a worker lost while
@@ -160,7 +230,7 @@ def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name:
             loop, train_loop_config=loop_config, scaling_config=resources.scaling(),
             run_config=RunConfig(name=f"{run_name}-retry{attempt}" if attempt else run_name, storage_path=storage_path,
                                  callbacks=list(callbacks), failure_config=FailureConfig(max_failures=max_failures),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=1 if keep_checkpoint else None)))
+                                 checkpoint_config=CheckpointConfig(num_to_keep=1)))
         try:
             return trainer.fit()
         except ray.train.ControllerError as exc:

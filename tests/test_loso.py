@@ -119,33 +119,40 @@ def _train_workers_of(ray_module) -> list[int]:
     return [int(p) for p in pids if f"PPid:\t{raylet}\n" in Path(f"/proc/{p}/status").read_text()]
 
 
-def _kill_first_worker(ray_module, stop: threading.Event) -> list[int]:
-    """Kill -9 the first Ray Train worker that appears, once it trains (a crashed node or an OOM kill)."""
+def _kill_worker_after_epoch(ray_module, storage: Path, epoch: int, stop: threading.Event) -> list[int]:
+    """Kill -9 the Ray Train worker (a crashed node or an OOM kill) once its fold has checkpointed `epoch`."""
     while not stop.is_set():
-        found = _train_workers_of(ray_module)
-        if found:
-            time.sleep(3.0)
-            os.kill(found[0], signal.SIGKILL)
-            return found[:1]
-        time.sleep(0.2)
+        for job in storage.glob("*/checkpoint_*/job.json"):
+            try:
+                reached = json.loads(job.read_text())["epoch"]
+            except (OSError, ValueError):  # being written
+                continue
+            if reached >= epoch and (found := _train_workers_of(ray_module)):
+                os.kill(found[0], signal.SIGKILL)
+                return found[:1]
+        time.sleep(0.05)
     return []
 
 
-def test_fold_survives_a_killed_worker(ray_session, synthetic_root, tmp_path):
+def test_a_killed_worker_resumes_its_fold_from_the_last_epoch_checkpoint(ray_session, synthetic_root, tmp_path):
     stop = threading.Event()
     killed: list[int] = []
-    killer = threading.Thread(target=lambda: killed.extend(_kill_first_worker(ray_session, stop)))
+    out = tmp_path / "killed"
+    killer = threading.Thread(target=lambda: killed.extend(_kill_worker_after_epoch(ray_session, out / "ray", 3, stop)))
     killer.start()
+    fold_args = ("--subjects", "S01", "--training.num_epochs", "10", "--training.patience", "10")
     try:
-        out = run_loso(synthetic_root, tmp_path, "killed", "--subjects", "S01", "--max-failures", "2",
-                       "--training.num_epochs", "40")
+        run_loso(synthetic_root, tmp_path, "killed", *fold_args, "--max-failures", "2")
     finally:
         stop.set()
         killer.join()
     assert killed, "no worker process was found to kill"
     fold = folds_of(out)[0]
-    assert fold["fold"]["subject"] == "S01" and fold["test"]["n"] > 0
-    assert not list((out / "failed").glob("*.json"))
+    assert fold["attempt"] == 2 and fold["first_epoch"] > 1, (fold["attempt"], fold["first_epoch"])
+    assert fold["epochs_run"] == 10 and not list((out / "failed").glob("*.json"))
+    reference = folds_of(run_loso(synthetic_root, tmp_path, "uninterrupted", *fold_args, "--local"))[0]
+    assert reference["first_epoch"] == 1
+    assert fold["history"] == reference["history"] and fold["predictions"] == reference["predictions"]
 
 
 def test_interrupt_then_resume_equals_uninterrupted(planted, learnable_root, tmp_path):
