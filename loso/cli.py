@@ -19,6 +19,7 @@ import ray
 
 from gru_xnet.config import ExperimentConfig, resolve_config
 from gru_xnet.train import apply_overrides
+from loso.reaper import watch_local_instance
 
 # Ray Train's controller polls its workers every 2 s by default; most of a short fold's start-up.
 RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_DEDUP_LOGS": "1"}
@@ -48,8 +49,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def storage_join(base: str, *parts: str) -> str:
-    """`base/part/...` for a folder or a URI (s3://, gs://): pathlib would fold the URI's '//'."""
-    return "/".join([str(base).rstrip("/"), *parts])
+    """`base/part/...` for a folder or a URI (s3://, gs://): pathlib would fold the URI's '//', and a URI's
+    query (`?endpoint_override=host:port&scheme=http`, read by pyarrow) must stay at the end."""
+    base = str(base)
+    path, mark, query = base.partition("?") if "://" in base else (base, "", "")
+    return "/".join([path.rstrip("/"), *parts]) + mark + query
 
 
 def _gpu_share(text: str) -> str:
@@ -95,6 +99,7 @@ def init_ray(address: str | None, num_cpus: int | None, verbose: bool) -> None:
         os.environ.setdefault("RAY_worker_maximum_startup_concurrency", str(LOCAL_STARTUP_CONCURRENCY))
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=verbose,
                  runtime_env=runtime_env, logging_level=logging.INFO if verbose else logging.WARNING)
+        watch_local_instance()  # stops the instance if this process is killed with SIGKILL
     else:
         ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
 

@@ -83,11 +83,16 @@ def run_lock(out: Path) -> Iterator[None]:
     warning, so `--resume` still works; a lock from another host is refused, as its process cannot be checked.
     """
     path = out / ".lock"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     while True:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except PermissionError as exc:
+            raise ConfigError(f"cannot write in the output folder {out}: {exc.strerror}") from exc
         except FileExistsError:
             try:
                 holder = json.loads(path.read_text())

@@ -95,17 +95,26 @@ class ResultWriter:
         self.out, self.tuned_on, self.common = out, set(config.tuned_on), common
 
     def results(self, job: FoldJob, results: list[dict]) -> None:
-        (self.out / "failed" / f"{job.job_id}.json").unlink(missing_ok=True)
         tuned = f"{job.fold.dataset}/{job.fold.subject}" in self.tuned_on
         for result in results:
-            write_text_atomic(result_path(self.out, job.fold.fold_id, result["variant"]), json.dumps(
+            self._write(result_path(self.out, job.fold.fold_id, result["variant"]), json.dumps(
                 {"fold": job.fold.to_dict(), **self.common, "tuned_on_test_subject": tuned, **result}, default=str))
+        (self.out / "failed" / f"{job.job_id}.json").unlink(missing_ok=True)
 
     def error(self, job: FoldJob, error: str, trace: str = "") -> None:
-        write_text_atomic(self.out / "failed" / f"{job.job_id}.json", json.dumps(
+        self._write(self.out / "failed" / f"{job.job_id}.json", json.dumps(
             {"fold": job.fold.to_dict(), "variants": list(job.variants), "error": error, "traceback": trace},
             indent=2, default=str))
         log.error("fold job %s failed: %s", job.job_id, _last_line(error))
+
+    def _write(self, path: Path, text: str) -> None:
+        """Write one file atomically; a failure (disk full, folder gone read-only) names it and what is safe."""
+        try:
+            write_text_atomic(path, text)
+        except OSError as exc:
+            saved = len(list(self.out.glob("folds/*.json"))) + len(list(self.out.glob("permutations/*.json")))
+            raise OSError(f"cannot write {path}: {exc.strerror or exc}. The {saved} result file(s) saved before are "
+                          f"intact in {self.out}; once it is writable, run again with --resume") from exc
 
 
 def _interrupted(progress: Progress, out: Path) -> None:
@@ -114,15 +123,28 @@ def _interrupted(progress: Progress, out: Path) -> None:
           "run again with --resume to finish the rest", file=sys.stderr)
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_calls=1)
 def _runner_task(name: str, config: ExperimentConfig, features_box: list, queue, resources: FoldResources,
                  storage_path: str, n_jobs: int, checkpoint_every: int) -> None:
     """Drives one runner's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
+
+    Its worker process exits after it (`max_calls=1`), and with it the Train controller it owns.
 
     The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
     """
     run_runner(name=name, config=config, features_ref=features_box[0], queue=queue, resources=resources,
                storage_path=storage_path, n_jobs=n_jobs, checkpoint_every=checkpoint_every)
+
+
+def _stop(runners: list[ray.ObjectRef], grace_seconds: float = 30.0) -> None:
+    """Stop runners: a cancel reaches Ray Train as a Ctrl-C, whose controller then releases its workers and
+    placement group; a runner still there after `grace_seconds` is killed (its workers' reservation then
+    lasts until this driver exits)."""
+    for ref in runners:
+        ray.cancel(ref)
+    _, left = ray.wait(runners, num_returns=len(runners), timeout=grace_seconds)
+    for ref in left:
+        ray.cancel(ref, force=True)
 
 
 def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter, resources: FoldResources,
@@ -162,10 +184,10 @@ def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: R
         for job in ray.get(queue.leftover.remote()):  # no runner was left to take them
             writer.error(job, "every runner stopped before this job was taken; run again with --resume")
             progress.finish(job.job_id, ok=False)
-    except KeyboardInterrupt:
-        for ref in runners:
-            ray.cancel(ref, force=True, recursive=True)
-        _interrupted(progress, writer.out)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, or a result that cannot be written: stop every runner
+        _stop(list(runners))
+        if isinstance(exc, KeyboardInterrupt):
+            _interrupted(progress, writer.out)
         raise
     finally:
         ray.kill(queue)

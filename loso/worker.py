@@ -14,14 +14,17 @@ variants); when Ray Train restarts a failed worker group, the job goes on from t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import ray
 import ray.train
@@ -217,6 +220,20 @@ def run_runner(*, name: str, config: ExperimentConfig, features_ref: ray.ObjectR
          max_failures=(resources.max_failures + 1) * n_jobs)
 
 
+@contextlib.contextmanager
+def _sigint_handler_restored() -> Iterator[None]:
+    """Put back the SIGINT handler that `TorchTrainer.fit` replaces in a main thread: Ray Train's handler holds the
+    Train controller's handle, which would keep the controller actor (hundreds of MB) alive after the fit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name: str, resources: FoldResources,
          storage_path: str, callbacks: Sequence[Any], max_failures: int):
     """Run `loop` on a TorchTrainer and return its Result.
@@ -232,7 +249,8 @@ def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name:
                                  callbacks=list(callbacks), failure_config=FailureConfig(max_failures=max_failures),
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)))
         try:
-            return trainer.fit()
+            with _sigint_handler_restored():
+                return trainer.fit()
         except ray.train.ControllerError as exc:
             if attempt == resources.max_failures:
                 raise

@@ -134,6 +134,7 @@ def _kill_worker_after_epoch(ray_module, storage: Path, epoch: int, stop: thread
     return []
 
 
+@pytest.mark.faults
 def test_a_killed_worker_resumes_its_fold_from_the_last_epoch_checkpoint(ray_session, synthetic_root, tmp_path):
     stop = threading.Event()
     killed: list[int] = []
@@ -155,26 +156,54 @@ def test_a_killed_worker_resumes_its_fold_from_the_last_epoch_checkpoint(ray_ses
     assert fold["history"] == reference["history"] and fold["predictions"] == reference["predictions"]
 
 
-def test_interrupt_then_resume_equals_uninterrupted(planted, learnable_root, tmp_path):
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (its local Ray instance: GCS, raylet, workers)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.faults
+def test_a_driver_killed_with_sigkill_resumes_to_the_uninterrupted_tables(planted, learnable_root, tmp_path):
     config_path = tmp_path / "resume.json"
     tiny_config(learnable_root, tmp_path, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
     out = tmp_path / "resumed"
     args = ["--config", str(config_path), "--data-root", str(learnable_root), "--output", str(out),
             "--max-concurrent-folds", "1"]
     proc = subprocess.Popen([sys.executable, "-m", "loso.run", *args, "--num-cpus", "2"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and not list((out / "folds").glob("*.json")) and proc.poll() is None:
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    log = proc.communicate(timeout=120)[0]
-    done_before = len(list((out / "folds").glob("*.json")))
-    assert 1 <= done_before < 4, log
-    assert main([*args, "--resume"]) == 0
+        time.sleep(0.2)
+    ray_processes = _descendants(proc.pid)
+    proc.kill()  # SIGKILL: no handler runs, the lock file stays
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(p) for p in ray_processes):
+        time.sleep(0.2)
+    left = [p for p in ray_processes if _alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert ray_processes and not left, f"{len(left)} of the killed run's {len(ray_processes)} Ray processes outlived it"
+    done_before = sorted(p.name for p in (out / "folds").glob("*.json"))
+    assert 1 <= len(done_before) < 4 and (out / ".lock").exists()
+    saved = {name: (out / "folds" / name).read_text() for name in done_before}
+    assert main([*args, "--resume"]) == 0  # takes the dead run's lock over
     assert len(folds_of(out)) == 4
-    resumed = pd.read_csv(out / "tables" / "per_subject.csv")
-    reference = pd.read_csv(planted / "tables" / "per_subject.csv")
-    pd.testing.assert_frame_equal(resumed, reference)
+    assert all((out / "folds" / name).read_text() == text for name, text in saved.items()), "a saved fold was redone"
+    for table in ("per_subject.csv", "per_dataset.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / table), pd.read_csv(planted / "tables" / table))
 
 
 def test_refuses_to_mix_runs_without_resume(planted):
@@ -216,6 +245,7 @@ def test_a_fold_gives_the_same_result_in_process_and_on_ray_whatever_cpus_it_get
                  "--local", "--workers-per-fold", "2"]) == 2
 
 
+@pytest.mark.faults
 def test_a_second_run_on_one_output_is_refused_and_a_dead_runs_lock_is_taken_over(planted, caplog):
     data_root = json.loads((planted / "run.json").read_text())["config"]["data"]["data_root"]
     args = ["--config", str(planted.parent / "loso.json"), "--data-root", data_root, "--output", str(planted),
@@ -232,6 +262,45 @@ def test_a_second_run_on_one_output_is_refused_and_a_dead_runs_lock_is_taken_ove
     assert not lock.exists()
 
 
+@pytest.mark.faults
+def test_an_unwritable_output_gives_one_error_and_keeps_the_saved_folds(planted, learnable_root, tmp_path, caplog,
+                                                                       monkeypatch):
+    import ray
+
+    import loso.run
+
+    args = ["--config", str(planted.parent / "loso.json"), "--data-root", str(learnable_root),
+            "--max-concurrent-folds", "1"]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main([*args, "--output", str(blocker / "out")]) == 2
+    assert f"cannot create the output folder {blocker / 'out'}: Not a directory" in caplog.text
+
+    real_write, written = loso.run.write_text_atomic, []
+
+    def disk_full_after_one_fold(path: Path, text: str) -> None:  # fault injection in the atomic writer
+        if written:
+            raise OSError(28, "No space left on device")
+        real_write(path, text)
+        written.append(path)
+
+    monkeypatch.setattr(loso.run, "write_text_atomic", disk_full_after_one_fold)
+    out = tmp_path / "full"
+    caplog.clear()
+    assert main([*args, "--output", str(out)]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "No space left on device. The 1 result file(s) saved before are intact" in errors[0]
+    assert [p.name for p in (out / "folds").iterdir()] == [written[0].name]  # no half-written file next to it
+    assert json.loads(written[0].read_text())["test"]["n"] > 0 and not (out / ".lock").exists()
+    deadline = time.time() + 30  # the cancelled runner's worker group is released as its owner exits
+    while time.time() < deadline and any(pg["state"] != "REMOVED" for pg in ray.util.placement_group_table().values()):
+        time.sleep(0.2)
+    assert all(pg["state"] == "REMOVED" for pg in ray.util.placement_group_table().values()), "a runner goes on"
+    monkeypatch.setattr(loso.run, "write_text_atomic", real_write)
+    assert main([*args, "--output", str(out), "--resume"]) == 0 and len(folds_of(out)) == 4
+
+
+@pytest.mark.faults
 def test_sigterm_is_handled_like_ctrl_c(learnable_root, tmp_path):
     config_path = tmp_path / "term.json"
     tiny_config(learnable_root, tmp_path, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
