@@ -4,8 +4,9 @@ When ASHA stops a trial, the trial's process is killed, and its Ray Train contro
 the graceful shutdown that removes the workers' placement group. Ray's own cleaner asks the
 dashboard's state API whether the controller lives; without a dashboard (as `loso.cli.init_ray` starts
 Ray) it never learns that it died, the group keeps its CPUs and later trials wait forever. This module
-asks the GCS directly. It uses Ray internals (`ray.train.v2._internal...WorkerGroupCallback`,
-`ray._private.state`): re-check it on every Ray upgrade, and delete it once a stopped trial's placement
+asks the GCS directly. (Ray's cleaner, a detached actor, itself stays idle until Ray stops: it can only
+be reached through a handle this module does not get.) It uses Ray internals (`ray.train.v2._internal...WorkerGroupCallback`,
+`ray._private.state`; tests/test_soak.py fails when they change): re-check it on every Ray upgrade, and delete it once a stopped trial's placement
 group is released without the dashboard (the Tune tests' ASHA search then finishes without it).
 """
 
