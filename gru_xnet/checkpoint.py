@@ -39,8 +39,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]  # torch's messages run to paragraphs
         raise CheckpointError(f"checkpoint {path} cannot be read as a weights-only torch file "
-                              f"(truncated, corrupt, or holding code objects): {exc}") from exc
+                              f"(truncated, corrupt, or holding code objects): {reason}") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a gru_xnet checkpoint: expected a dict with "
                               f"format={FORMAT!r}")

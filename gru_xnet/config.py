@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 import types
 import typing
@@ -40,7 +42,13 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _fail(key, value, "a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range
+            number = math.inf
+        if not math.isfinite(number):
+            _fail(key, value, "a finite number")
+        return number
     if hint in (int, str, bool):
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
             _fail(key, value, f"a value of type {hint.__name__}")
@@ -148,12 +156,16 @@ class _Section:
     _prefix = ""
 
     def __post_init__(self) -> None:
+        self._check_types()
+        self.validate()
+
+    def _check_types(self) -> None:
+        """Coerce every plain (non-section) field to its annotation; raise ConfigError naming the key."""
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             if not dataclasses.is_dataclass(hints[f.name]):
                 object.__setattr__(self, f.name,
                                    _check_type(self._key(f.name), getattr(self, f.name), hints[f.name]))
-        self.validate()
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}.{name}" if self._prefix else name
@@ -244,7 +256,7 @@ class TrainingConfig(_Section):
             _fail("training.keep_last_checkpoints", self.keep_last_checkpoints, "an integer >= 0")
         _one_of("training.monitor", self.monitor, ("accuracy", "balanced_accuracy", "macro_f1", "loss"))
         _one_of("training.amp_dtype", self.amp_dtype, ("auto", "bf16", "fp16"))
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        if not (self.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", self.device)):
             _fail("training.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
@@ -343,6 +355,13 @@ class DataConfig(_Section):
             notch = self.notch_hz.get(name)
             if notch is not None and notch and not 0 < notch < nyquist:
                 _fail(f"data.notch_hz[{name!r}]", notch, f"0 (off) or a frequency in (0, {nyquist:g}) Hz")
+        for name in self.datasets:
+            try:
+                self.stft(name)
+            except ValueError as exc:
+                rate_key = ", data.seediv_sampling_rate" if name == "SEEDIV" else ""
+                raise ConfigError(f"config keys data.stft_window_seconds, data.stft_overlap, data.freq_range{rate_key} "
+                                  f"give no usable STFT for {name} at {self.sampling_rate(name):g} Hz: {exc}") from None
 
     def sampling_rate(self, dataset: str) -> float:
         """The rate `dataset`'s reader delivers (SEED-IV's is a setting: data.seediv_sampling_rate)."""
@@ -360,11 +379,14 @@ class DataConfig(_Section):
         notch = self.notch_hz.get(dataset, MAINS_HZ if raw else 0.0)
         return {"bandpass_hz": list(band) or None, "notch_hz": float(notch) or None}
 
+    def stft(self, dataset: str) -> STFTPreprocessor:
+        """The STFT these settings give at `dataset`'s sampling rate."""
+        return STFTPreprocessor.for_sampling_rate(self.sampling_rate(dataset), self.stft_window_seconds,
+                                                  self.stft_overlap, self.freq_range)
+
     def n_frames(self, dataset: str) -> int:
         """STFT frames of one window of `dataset` (the same at every rate when the settings allow)."""
-        rate = self.sampling_rate(dataset)
-        stft = STFTPreprocessor.for_sampling_rate(rate, self.stft_window_seconds, self.stft_overlap, self.freq_range)
-        return stft.n_time_bins(int(round(self.window_seconds * rate)))
+        return self.stft(dataset).n_time_bins(int(round(self.window_seconds * self.sampling_rate(dataset))))
 
     @property
     def n_classes(self) -> int:
@@ -405,10 +427,11 @@ class ExperimentConfig(_Section):
     Provenance, not a setting: kept out of `fingerprint()`; loso.run flags folds that test one of them."""
 
     def validate(self) -> None:
+        self._check_types()  # set_option and users assign fields after construction
         if not self.experiment_name or any(c in self.experiment_name for c in "/\\\0"):
             _fail("experiment_name", self.experiment_name, "a non-empty name without path separators")
-        if self.seed < 0:
-            _fail("seed", self.seed, "an integer >= 0")
+        if not 0 <= self.seed < 2 ** 32:
+            _fail("seed", self.seed, "an integer in [0, 2**32 - 1] (numpy's seed range)")
         bad = [s for s in self.tuned_on if s.count("/") != 1 or not all(s.split("/"))]
         if bad:
             _fail("tuned_on", bad[0], "subject names as 'DATASET/subject'")
@@ -446,8 +469,8 @@ class ExperimentConfig(_Section):
         path = Path(path)
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8 or a too long integer
+            raise ConfigError(f"cannot read config file {path}: expected UTF-8 JSON: {exc}") from exc
         try:
             return cls.from_dict(data)
         except ConfigError as exc:
@@ -487,7 +510,7 @@ def _literal(text: str) -> Any:
     """A JSON literal ('64', '0.5', 'true', '[1, 2]') or, failing that, the text itself."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an integer too long to convert, or nested too deep
         return text
 
 

@@ -31,16 +31,19 @@ class STFTPreprocessor:
     def __init__(self, sampling_rate: float = 128, nperseg: int = 256, noverlap: int | None = None,
                  freq_range: Sequence[float] = (0.5, 50.0), window: str = "hann", eps: float = 1e-10,
                  pad_edges: bool = False):
-        if not sampling_rate > 0:
-            raise ValueError(f"sampling_rate={sampling_rate!r}: expected a positive number of Hz")
+        if not (_is_number(sampling_rate) and 0 < sampling_rate < np.inf):
+            raise ValueError(f"sampling_rate={sampling_rate!r}: expected a positive finite number of Hz")
         if not (isinstance(nperseg, (int, np.integer)) and nperseg >= 2):
             raise ValueError(f"nperseg={nperseg!r}: expected an integer >= 2 samples")
         noverlap = nperseg // 2 if noverlap is None else noverlap
-        if not 0 <= noverlap < nperseg:
-            raise ValueError(f"noverlap={noverlap!r}: expected 0 <= noverlap < nperseg={nperseg}")
-        low, high = freq_range
-        if not 0 <= low < high:
-            raise ValueError(f"freq_range={tuple(freq_range)!r}: expected (low, high) with 0 <= low < high")
+        if not (isinstance(noverlap, (int, np.integer)) and 0 <= noverlap < nperseg):
+            raise ValueError(f"noverlap={noverlap!r}: expected an integer with 0 <= noverlap < nperseg={nperseg}")
+        bounds = tuple(freq_range)
+        if not (len(bounds) == 2 and all(map(_is_number, bounds)) and 0 <= bounds[0] < bounds[1]):
+            raise ValueError(f"freq_range={bounds!r}: expected (low, high) with 0 <= low < high")
+        low, high = bounds
+        if not (_is_number(eps) and 0 < eps < np.inf):
+            raise ValueError(f"eps={eps!r}: expected a positive finite number (added to the power before the log)")
         self.sampling_rate = float(sampling_rate)
         self.nperseg = int(nperseg)
         self.noverlap = int(noverlap)
@@ -54,8 +57,9 @@ class STFTPreprocessor:
         all_freqs = np.fft.rfftfreq(self.nperseg, 1.0 / self.sampling_rate)
         self._freq_mask = (all_freqs >= low) & (all_freqs <= high)
         if not self._freq_mask.any():
-            raise ValueError(f"freq_range={tuple(freq_range)!r} holds no STFT bin at "
-                             f"{self.sampling_rate:g} Hz with nperseg={self.nperseg}")
+            raise ValueError(f"freq_range={bounds!r}: expected at least one STFT bin (0 to "
+                             f"{self.sampling_rate / 2:g} Hz every {self.sampling_rate / self.nperseg:g} Hz at "
+                             f"{self.sampling_rate:g} Hz with nperseg={self.nperseg}) inside it")
         self.frequencies = all_freqs[self._freq_mask]
 
     @classmethod
@@ -92,11 +96,16 @@ class STFTPreprocessor:
         if x.ndim not in (2, 3):
             raise ValueError(f"expected EEG of shape (channels, samples) or (trials, channels, samples), "
                              f"got shape {x.shape}")
-        if self.n_time_bins(x.shape[-1]) < 1:
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise ValueError(f"expected real EEG samples (an integer or float array), got dtype {x.dtype}")
+        if x.shape[-1] == 0 or self.n_time_bins(x.shape[-1]) < 1:
             raise ValueError(f"expected at least one STFT frame ({self.nperseg} samples) per channel, "
                              f"got shape {x.shape}")
-        _check_finite(x, channel_names)
-        rows = x.reshape(-1, x.shape[-1]).astype(np.float32, copy=False)
+        if channel_names is not None and len(channel_names) != x.shape[-2]:
+            raise ValueError(f"channel_names: expected {x.shape[-2]} names (one per channel), got {len(channel_names)}")
+        with np.errstate(over="ignore"):  # float64 beyond float32 turns into Inf here and is refused just below
+            rows = x.reshape(-1, x.shape[-1]).astype(np.float32, copy=False)
+        _check_samples(rows, x.shape[:-1], channel_names)
         out = np.empty((rows.shape[0], self.n_freq_bins, self.n_time_bins(x.shape[-1])), dtype=np.float32)
         for start in range(0, len(rows), self.ROWS_PER_BLOCK):
             block = slice(start, start + self.ROWS_PER_BLOCK)
@@ -132,15 +141,31 @@ def zero_phase_filter(x: np.ndarray, sampling_rate: float, bandpass_hz: Sequence
     return x
 
 
-def _check_finite(x: np.ndarray, channel_names: Sequence[str] | None) -> None:
-    """Raise naming the first channel (and trial) holding NaN or Inf samples."""
-    bad = ~np.isfinite(x).all(axis=-1)
+MAX_ABS_SAMPLE = 1e18
+"""Largest |sample| accepted: its power (<= 1e36) stays inside float32, so the log power stays finite."""
+
+
+def _is_number(value: object) -> bool:
+    """A real number (not a bool or a string)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_samples(rows: np.ndarray, shape: tuple[int, ...], channel_names: Sequence[str] | None) -> None:
+    """Raise naming the first channel (and trial) holding NaN, Inf or samples beyond MAX_ABS_SAMPLE.
+
+    `rows` is the input as float32 `(rows, T)`, `shape` the input's shape without its last axis.
+    """
+    if not rows.size:
+        return
+    peak = np.maximum(rows.max(axis=-1), -rows.min(axis=-1))
+    bad = ~(peak <= MAX_ABS_SAMPLE)  # NaN compares False
     if not bad.any():
         return
-    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    row = int(np.argmax(bad))
+    index = tuple(int(i) for i in np.unravel_index(row, shape))
     channel = index[-1]
     name = f" ({channel_names[channel]})" if channel_names is not None else ""
     trial = f"trial {index[0]}, " if len(index) == 2 else ""
-    count = int((~np.isfinite(x[index])).sum())
-    raise ValueError(f"non-finite EEG samples in {trial}channel {channel}{name}: {count} NaN/Inf values; "
-                     "expected finite values")
+    count = int((~(np.abs(rows[row]) <= MAX_ABS_SAMPLE)).sum())
+    raise ValueError(f"bad EEG samples in {trial}channel {channel}{name}: {count} NaN, Inf or beyond "
+                     f"±{MAX_ABS_SAMPLE:g}; expected finite values within ±{MAX_ABS_SAMPLE:g}")

@@ -382,7 +382,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (Path(args.output_dir) / "run.json").is_file():
         print(f"error: {args.output_dir} has no run.json: not a loso.run output folder", file=sys.stderr)
         return 2
-    print_tables(aggregate(args.output_dir))
+    try:
+        tables = aggregate(args.output_dir)
+    except (ValueError, KeyError, OSError) as exc:  # a damaged run.json or result file
+        print(f"error: {args.output_dir}: cannot build the tables: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print_tables(tables)
     return 0
 
 

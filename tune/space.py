@@ -73,6 +73,8 @@ class Parameter:
         choices = spec["choices"]
         if set(spec) != {"choices"} or not isinstance(choices, list) or not choices:
             raise _fail(name, f"{spec!r} is invalid: 'choices' must be a non-empty list and stand alone")
+        if not all(isinstance(c, (int, float, str)) for c in choices):
+            raise _fail(name, f"choices {choices} are invalid: expected numbers or strings")
         if len(set(choices)) != len(choices):
             raise _fail(name, f"choices {choices} repeat a value")
         return cls(name, choices=tuple(choices))

@@ -63,15 +63,29 @@ def check_subset(option: str, values: Iterable[Any], allowed: Iterable[Any]) -> 
     return chosen
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Trials are handed on as float32: a larger |sample| would turn into Inf."""
+
+
+def is_real_array(data: Any) -> bool:
+    """True for a numpy array of integers or floats (not bool, complex, strings or objects)."""
+    return isinstance(data, np.ndarray) and (np.issubdtype(data.dtype, np.integer)
+                                             or np.issubdtype(data.dtype, np.floating))
+
+
 def signal_problem(data: Any, where: str, n_channels: int) -> str | None:
     """Describe what is wrong with one trial's (C, T) signal, or return None when it is usable."""
-    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):
-        return f"{where}: expected a numeric array of shape ({n_channels}, T), found {type(data).__name__}"
+    if not is_real_array(data):
+        found = f"a {data.dtype} array" if isinstance(data, np.ndarray) else type(data).__name__
+        return f"{where}: expected a real numeric array of shape ({n_channels}, T), found {found}"
     if data.ndim != 2 or data.shape[0] != n_channels or data.shape[1] == 0:
         return f"{where}: expected shape ({n_channels}, T>0), found {data.shape}"
     bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
     if bad:
         return f"{where}: expected finite samples, found {bad} NaN/Inf of {data.size}"
+    peak = max(float(data.max()), -float(data.min()))
+    if peak > FLOAT32_MAX:
+        return f"{where}: expected samples within float32 range (|x| <= {FLOAT32_MAX:.3g}), found |x| = {peak:.3g}"
     return None
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DatasetError, Reader, Trial, check_option, inner_folder, natural_key, signal_problem
+from .base import DatasetError, Reader, Trial, check_option, inner_folder, is_real_array, natural_key, signal_problem
 from .safe_pickle import load_pickle
 
 DEAP_CHANNELS = (
@@ -117,13 +117,14 @@ class DEAPReader(Reader):
                 )
         data, labels = content["data"], content["labels"]
         if (data.ndim != 3 or data.shape[0] == 0 or data.shape[1] not in (len(DEAP_CHANNELS), N_RECORDED_CHANNELS)
-                or data.shape[2] <= BASELINE_SAMPLES or not np.issubdtype(data.dtype, np.number)):
+                or data.shape[2] <= BASELINE_SAMPLES or not is_real_array(data)):
             raise DatasetError(
-                f"{path} variable 'data': expected a numeric array (trials, 40 channels, >{BASELINE_SAMPLES} "
+                f"{path} variable 'data': expected a real numeric array (trials, 40 channels, >{BASELINE_SAMPLES} "
                 f"samples), found {data.dtype} {data.shape}"
             )
-        if labels.shape != (data.shape[0], len(LABEL_DIMENSIONS)) or not np.issubdtype(labels.dtype, np.number):
+        if labels.shape != (data.shape[0], len(LABEL_DIMENSIONS)) or not is_real_array(labels):
             raise DatasetError(
-                f"{path} variable 'labels': expected a numeric array ({data.shape[0]}, 4), found {labels.dtype} {labels.shape}"
+                f"{path} variable 'labels': expected a real numeric array ({data.shape[0]}, 4), found {labels.dtype} "
+                f"{labels.shape}"
             )
         return data, labels

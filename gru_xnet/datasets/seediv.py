@@ -145,15 +145,17 @@ class SEEDIVReader(Reader):
             content = scipy.io.loadmat(path, verify_compressed_data_integrity=False)
         except Exception as exc:  # scipy raises many types (ValueError, zlib.error, MatReadError...) for bad files
             raise DatasetError(f"{path}: expected a readable MAT v5 file, found an unreadable or truncated file ({exc})") from exc
-        variables = {int(m.group(1)): name for name in content if (m := _TRIAL_VARIABLE.match(name))}
+        matched = [(int(m.group(1)), name) for name in content if (m := _TRIAL_VARIABLE.match(name))]
+        variables = dict(matched)
         found = sorted(name for name in content if not name.startswith("__"))
         if not variables:
             raise DatasetError(f"{path}: expected variables <prefix>_eeg1..<prefix>_eeg24, found {found}")
-        expected = range(1, max(variables) + 1)
-        missing = [n for n in expected if n not in variables]
-        if missing or max(variables) > len(SESSION_LABELS["1"]):
+        numbers = sorted(variables)
+        last = min(numbers[-1], len(SESSION_LABELS["1"]))
+        missing = [n for n in range(1, last + 1) if n not in variables]
+        if missing or numbers[0] < 1 or numbers[-1] > last or len(matched) > len(variables):
             raise DatasetError(
-                f"{path}: expected trial variables <prefix>_eeg1..<prefix>_eegN (N <= 24) without gaps, "
-                f"found {found} (missing trial numbers {missing})"
+                f"{path}: expected trial variables <prefix>_eeg1..<prefix>_eegN (N <= 24), one per trial number, "
+                f"without gaps, found {found} (missing trial numbers {missing})"
             )
-        return [(n, variables[n], content[variables[n]]) for n in expected]
+        return [(n, variables[n], content[variables[n]]) for n in numbers]

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,8 +337,8 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     return out_dir
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """CLI: write the synthetic datasets and print where they went."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: write the synthetic datasets and print where they went; a bad option is one line and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m gru_xnet.datasets.synthetic", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="folder to write DEAP/, SEEDIV/, GAMEEMO/ into")
     parser.add_argument("--datasets", nargs="+", default=list(DATASET_NAMES), help="dataset names (any case)")
@@ -352,12 +353,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="band: class in band power; temporal: class only in the order of band bursts")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    roots = write_synthetic(args.out, args.datasets, args.subjects, trials=args.trials, seconds=args.seconds,
-                            signal_strength=args.signal_strength, shuffle_labels=args.shuffle_labels, seed=args.seed,
-                            signal=args.signal)
+    try:
+        roots = write_synthetic(args.out, args.datasets, args.subjects, trials=args.trials, seconds=args.seconds,
+                                signal_strength=args.signal_strength, shuffle_labels=args.shuffle_labels,
+                                seed=args.seed, signal=args.signal)
+    except (DatasetError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for name, root in roots.items():
         print(f"{name}: {args.subjects} synthetic subjects in {root}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
