@@ -181,7 +181,7 @@ class _Section:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            where = f"'{cls._prefix}.{unknown[0]}'" if cls._prefix else f"'{unknown[0]}'"
+            where = repr(f"{cls._prefix}.{unknown[0]}" if cls._prefix else unknown[0])  # repr: odd characters shown
             raise ConfigError(f"unknown config key {where}; known keys: {', '.join(known)}")
         hints = typing.get_type_hints(cls)
         kwargs = {name: hints[name].from_dict(value) if dataclasses.is_dataclass(hints[name]) else value
@@ -489,10 +489,10 @@ class ExperimentConfig(_Section):
         target: Any = self
         for section in sections:
             if not isinstance(getattr(target, section, None), _Section):
-                raise ConfigError(f"unknown config key '{dotted_key}'")
+                raise ConfigError(f"unknown config key {dotted_key!r}")
             target = getattr(target, section)
         if name not in {f.name for f in dataclasses.fields(target)} or isinstance(getattr(target, name), _Section):
-            raise ConfigError(f"unknown config key '{dotted_key}'; known keys: "
+            raise ConfigError(f"unknown config key {dotted_key!r}; known keys: "
                               + ", ".join(f.name for f in dataclasses.fields(target)))
         old = getattr(target, name)
         value = _literal(raw)

@@ -358,13 +358,15 @@ def test_config_from_random_dicts(key, value):
 @example(key="output_dir", raw="5")  # was: accepted as an int
 @example(key="training.learning_rate", raw="NaN")  # was: accepted
 @example(key="data.window_seconds", raw="1" * 5000)  # was: ValueError (int too long) from json.loads
+@example(key="\n", raw="1")  # was: a two-line error
 def test_config_overrides_from_the_command_line(key, raw):
     config = get_quick_test_config()
     before = config.to_dict()
     try:
         config.set_option(key, raw)
     except ConfigError as exc:
-        check_names(exc, key.split(".")[-1] or repr(key))
+        name = key.split(".")[-1]
+        check_names(exc, *((name, repr(name)) if name else (repr(key),)))
         assert config.to_dict() == before  # a refused override leaves the config as it was
         return
     check_valid(config)
