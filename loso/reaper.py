@@ -9,11 +9,12 @@ follows the driver's process tree and, once the driver is gone, kills what remai
 
 from __future__ import annotations
 
+import atexit
 import os
+import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 POLL_SECONDS = 0.5
@@ -38,13 +39,18 @@ def _descendants(pid: int) -> set[int]:
 
 
 def watch(driver: int, driver_started: str) -> None:
-    """Follow `driver`'s process tree until it dies, then SIGKILL every process of the tree still alive."""
+    """Follow `driver`'s process tree until it is gone, then SIGKILL every process of the tree still alive.
+
+    The driver holds the write end of this process's stdin: it reads end-of-file the moment the driver
+    exits, however it exits.
+    """
     seen: dict[int, str] = {}
     while _start_time(driver) == driver_started:
         for pid in _descendants(driver) - {os.getpid()}:
             if pid not in seen and (started := _start_time(pid)) is not None:
                 seen[pid] = started
-        time.sleep(POLL_SECONDS)
+        if select.select([sys.stdin], [], [], POLL_SECONDS)[0] and not os.read(sys.stdin.fileno(), 1):
+            break
     for pid, started in seen.items():
         if _start_time(pid) == started:
             try:
@@ -54,12 +60,25 @@ def watch(driver: int, driver_started: str) -> None:
 
 
 def watch_local_instance() -> None:
-    """Start the watchdog for this process (call right after starting a local Ray instance)."""
+    """Start the watchdog for this process (call right after starting a local Ray instance).
+
+    On a normal exit this process shuts Ray down and waits for the watchdog, so nothing outlives it.
+    """
     started = _start_time(os.getpid())
     if started is None:  # no /proc: not Linux
         return
-    subprocess.Popen([sys.executable, "-m", "loso.reaper", str(os.getpid()), started], start_new_session=True,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watchdog = subprocess.Popen([sys.executable, "-m", "loso.reaper", str(os.getpid()), started],
+                                start_new_session=True, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    def stop() -> None:  # runs before Ray's own exit handler (atexit is last in, first out)
+        import ray  # not at the top: the watchdog process itself never needs Ray
+
+        ray.shutdown()
+        watchdog.stdin.close()
+        watchdog.wait(timeout=30)
+
+    atexit.register(stop)
 
 
 if __name__ == "__main__":
