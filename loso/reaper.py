@@ -28,14 +28,15 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-def _descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux; empty elsewhere)."""
     children: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             children.update(int(c) for c in (task / "children").read_text().split())
         except OSError:
             pass
-    return children.union(*(_descendants(c) for c in children)) if children else children
+    return children.union(*(descendants(c) for c in children)) if children else children
 
 
 def watch(driver: int, driver_started: str) -> None:
@@ -46,7 +47,7 @@ def watch(driver: int, driver_started: str) -> None:
     """
     seen: dict[int, str] = {}
     while _start_time(driver) == driver_started:
-        for pid in _descendants(driver) - {os.getpid()}:
+        for pid in descendants(driver) - {os.getpid()}:
             if pid not in seen and (started := _start_time(pid)) is not None:
                 seen[pid] = started
         if select.select([sys.stdin], [], [], POLL_SECONDS)[0] and not os.read(sys.stdin.fileno(), 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,10 @@ def tiny_config(root: Path, tmp_path: Path, datasets=("DEAP",), **training) -> E
         setattr(config.training, key, value)
     config.validate()
     return config
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers a test starts: a Ray head, an S3 server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from loso.folds import plan_folds
+from loso.reaper import descendants
 from loso.run import main
 from loso.worker import FoldResources, fit_fold
 from tests.conftest import tiny_config
@@ -156,17 +157,6 @@ def test_a_killed_worker_resumes_its_fold_from_the_last_epoch_checkpoint(ray_ses
     assert fold["history"] == reference["history"] and fold["predictions"] == reference["predictions"]
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (its local Ray instance: GCS, raylet, workers)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return children + [d for c in children for d in _descendants(c)]
-
-
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
@@ -186,7 +176,7 @@ def test_a_driver_killed_with_sigkill_resumes_to_the_uninterrupted_tables(plante
     deadline = time.time() + 240
     while time.time() < deadline and not list((out / "folds").glob("*.json")) and proc.poll() is None:
         time.sleep(0.2)
-    ray_processes = _descendants(proc.pid)
+    ray_processes = sorted(descendants(proc.pid))
     proc.kill()  # SIGKILL: no handler runs, the lock file stays
     proc.wait()
     deadline = time.time() + 30

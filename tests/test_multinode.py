@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import free_port, tiny_config
 
 pytestmark = pytest.mark.multinode
 REPO = Path(__file__).resolve().parents[1]
@@ -34,12 +33,6 @@ while sum(node["Alive"] for node in ray.nodes()) < 2 and time.time() < deadline:
     time.sleep(0.5)
 sys.exit(0 if sum(node["Alive"] for node in ray.nodes()) == 2 else 1)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _processes_under(folder: Path) -> list[str]:
@@ -56,7 +49,7 @@ def two_nodes(tmp_path):
     """
     ray = str(Path(sys.executable).parent / "ray")
     temp = Path(tempfile.mkdtemp(prefix="gxn-nodes-", dir="/tmp"))
-    port = _free_port()
+    port = free_port()
     node = ["--block", "--num-cpus", "1", "--num-gpus", "0",
             "--object-store-memory", str(100 * 1024 ** 2)]
     logs = open(tmp_path / "nodes.log", "w")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from loso.cli import storage_join
-from tests.conftest import tiny_config
+from tests.conftest import free_port, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "gru-xnet"
@@ -30,19 +30,13 @@ def test_storage_join_keeps_a_uri_query_at_the_end():
     assert storage_join("/tmp/odd?name", "train") == "/tmp/odd?name/train"  # a folder has no query
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def s3_server():
     """A moto S3 server on a free local port with an empty bucket; yields its endpoint URL."""
     pytest.importorskip("moto", reason="moto[server] (the dev extra) is not installed")
     from pyarrow.fs import S3FileSystem
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
