@@ -254,7 +254,8 @@ class TrainingConfig(_Section):
                 _fail(f"training.{name}", getattr(self, name), "a positive integer")
         if self.keep_last_checkpoints < 0:
             _fail("training.keep_last_checkpoints", self.keep_last_checkpoints, "an integer >= 0")
-        _one_of("training.monitor", self.monitor, ("accuracy", "balanced_accuracy", "macro_f1", "loss"))
+        _one_of("training.monitor", self.monitor, ("accuracy", "balanced_accuracy", "subject_balanced_accuracy",
+                                                   "macro_f1", "loss"))
         _one_of("training.amp_dtype", self.amp_dtype, ("auto", "bf16", "fp16"))
         if not (self.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", self.device)):
             _fail("training.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")

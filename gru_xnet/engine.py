@@ -150,12 +150,14 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Precision, n_classes: int,
-             dataset_names: Sequence[str] = (), attention: bool = False) -> Evaluation:
+             dataset_names: Sequence[str] = (), attention: bool = False,
+             subject_index: np.ndarray | None = None) -> Evaluation:
     """Loss, accuracy, balanced accuracy, macro-F1, confusion matrix and per-dataset accuracy.
 
     Runs the plain module (no DDP collectives), so every rank computes the same numbers and takes
     the same early-stopping decision without communicating. `attention=True` also keeps every
-    window's self-attention weights (the model must have attention).
+    window's self-attention weights (the model must have attention). `subject_index` (each window's
+    subject, indexed by the window indices the loader yields) adds `subject_balanced_accuracy`.
     """
     net = unwrap(model)
     net.eval()
@@ -189,7 +191,22 @@ def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Preci
                "n": int((datasets == i).sum())}
         for i, name in enumerate(dataset_names) if (datasets == i).any()}
     windows = np.concatenate(parts["windows"]) if parts["windows"] else np.zeros(0, np.int64)
+    if subject_index is not None:
+        metrics["subject_balanced_accuracy"] = subject_balanced_accuracy(y_true, y_pred, subject_index[windows],
+                                                                         n_classes)
     return Evaluation(metrics, windows, y_true, y_pred, probs, host("attention", None))
+
+
+def subject_balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, n_classes: int) -> float:
+    """Mean over subjects of each subject's balanced accuracy (%), what the LOSO tables lead with.
+
+    Pooled windows would reward following each subject's class balance; subjects showing one class
+    only (balanced accuracy undefined) are left out. NaN when no subject shows two classes.
+    """
+    per_subject = [scores(confusion_matrix(y_true[rows], y_pred[rows], n_classes))["balanced_accuracy"]
+                   for subject in np.unique(subjects) for rows in [subjects == subject]]
+    defined = [value for value in per_subject if math.isfinite(value)]
+    return float(np.mean(defined)) if defined else float("nan")
 
 
 class EarlyStopping:
@@ -295,9 +312,16 @@ def resume(saved: dict, model: nn.Module, optimizer: torch.optim.Optimizer, sche
 
 def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, config: TrainingConfig, *,
         device: torch.device, precision: Precision, dataset_names: Sequence[str] = (),
-        state: FitState | None = None, on_epoch_end: Callable[[FitState, dict], None] | None = None,
+        subject_index: np.ndarray | None = None, state: FitState | None = None,
+        on_epoch_end: Callable[[FitState, dict], None] | None = None,
         on_batch: Callable[[int], None] | None = None) -> FitState:
-    """The epoch loop: train, validate, keep the best weights, stop early; resumable from `state`."""
+    """The epoch loop: train, validate, keep the best weights, stop early; resumable from `state`.
+
+    `subject_index` (each window's subject) adds `val_subject_balanced_accuracy` to every epoch record.
+    """
+    if config.monitor == "subject_balanced_accuracy" and subject_index is None and loaders.val is not None:
+        raise ValueError("training.monitor='subject_balanced_accuracy' needs each window's subject: "
+                         "pass subject_index to fit")
     mode = "min" if config.monitor == "loss" else "max"
     state = state or FitState()
     if state.stopper is None:
@@ -312,8 +336,8 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         record = {"epoch": state.epoch + 1, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                   "lr": optimizer.param_groups[0]["lr"]}
         if loaders.val is not None:
-            val = evaluate(model, loaders.val, device=device, precision=precision,
-                           n_classes=loaders.n_classes, dataset_names=dataset_names).metrics
+            val = evaluate(model, loaders.val, device=device, precision=precision, n_classes=loaders.n_classes,
+                           dataset_names=dataset_names, subject_index=subject_index).metrics
             record.update({f"val_{k}": v for k, v in val.items() if k not in ("confusion_matrix", "per_dataset")})
             score = val[config.monitor]
         else:

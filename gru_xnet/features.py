@@ -44,6 +44,11 @@ class SubjectKey:
     def __str__(self) -> str:
         return f"{self.dataset}/{self.subject}"
 
+    @property
+    def stable_id(self) -> int:
+        """An integer naming this subject in every run, whatever else is loaded (seeds its label permutations)."""
+        return int.from_bytes(hashlib.sha256(str(self).encode()).digest()[:8], "big")
+
 
 @dataclass
 class SubjectFeatures:
@@ -53,6 +58,11 @@ class SubjectFeatures:
     labels: np.ndarray
     trials: np.ndarray
     sessions: np.ndarray
+
+
+def _short_hash(values: np.ndarray) -> str:
+    """16 hex digits of sha256 over integer values: names a set of labels in result files."""
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
 @dataclass
@@ -105,33 +115,45 @@ class FeatureSet:
             chosen += [m for m in matches if m not in chosen]
         return chosen
 
-    def with_permuted_labels(self, subject_ids: Sequence[int], seed: int | Sequence[int]) -> "FeatureSet":
-        """A copy whose labels are shuffled across whole trials within each of `subject_ids` (seeded).
+    def with_permuted_labels(self, subject_ids: Sequence[int], salt: int, replicate: int) -> "FeatureSet":
+        """A copy whose labels are shuffled across whole trials within each session of each of `subject_ids`.
 
-        Each subject keeps its own label counts and every window keeps its trial's (new) label, so a
-        model trained on it meets the same class balance and trial structure with the link between
-        signal and label broken: one draw of a permutation null. Other subjects' labels, the test
-        subject's included, are untouched; the feature array is shared, not copied.
+        Replicate `replicate` of a permutation null: each (subject, session) is shuffled by its own generator,
+        seeded by (salt, replicate, the subject's `stable_id`, session), so a subject's permuted labels are
+        the same in every fold and seed, whichever other subjects are loaded. Each session keeps its class
+        counts and every window its trial's (new) label; other subjects' labels, the test subject's
+        included, are untouched; the feature array is shared, not copied.
         """
-        rng = np.random.default_rng(seed)
         labels = self.labels.copy()
         for subject in sorted(set(subject_ids)):
-            rows = np.flatnonzero(self.subject_index == subject)
-            _, inverse = np.unique(np.stack([self.sessions[rows], self.trials[rows]], axis=1), axis=0,
-                                   return_inverse=True)
-            inverse = inverse.ravel()
-            per_trial = np.zeros(inverse.max() + 1, dtype=labels.dtype)
-            per_trial[inverse] = labels[rows]
-            if (per_trial[inverse] != labels[rows]).any():
-                raise ValueError(f"{self.subjects[subject]}: windows of one trial carry different labels; "
-                                 "a permutation of whole trials needs labels per trial")
-            labels[rows] = rng.permutation(per_trial)[inverse]
+            rows, keys, per_trial, inverse = self._trials_of(subject)
+            for session in np.unique(keys[:, 0]):
+                in_session = np.flatnonzero(keys[:, 0] == session)
+                rng = np.random.default_rng([salt, replicate, self.subjects[subject].stable_id, int(session)])
+                per_trial[in_session] = rng.permutation(per_trial[in_session])
+            labels[rows] = per_trial[inverse]
         return dataclasses.replace(self, labels=labels)
+
+    def _trials_of(self, subject: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One subject's window rows, its (session, trial) keys in order, each trial's label, each row's trial."""
+        rows = np.flatnonzero(self.subject_index == subject)
+        keys, inverse = np.unique(np.stack([self.sessions[rows], self.trials[rows]], axis=1), axis=0,
+                                  return_inverse=True)
+        inverse = inverse.ravel()
+        per_trial = np.zeros(len(keys), dtype=self.labels.dtype)
+        per_trial[inverse] = self.labels[rows]
+        if (per_trial[inverse] != self.labels[rows]).any():
+            raise ValueError(f"{self.subjects[subject]}: windows of one trial carry different labels; "
+                             "a permutation of whole trials needs labels per trial")
+        return rows, keys, per_trial, inverse
 
     def label_hash(self, windows: np.ndarray) -> str:
         """Short hash of the labels of `windows`: tells apart the label sets that models were trained on."""
-        return hashlib.sha256(np.ascontiguousarray(self.labels[np.sort(windows)], dtype=np.int64).tobytes()
-                              ).hexdigest()[:16]
+        return _short_hash(self.labels[np.sort(windows)])
+
+    def subject_label_hashes(self, subject_ids: Sequence[int]) -> dict[str, str]:
+        """Per subject ('DEAP/s01'), a short hash of its per-trial labels in (session, trial) order."""
+        return {str(self.subjects[s]): _short_hash(self._trials_of(s)[2]) for s in sorted(set(subject_ids))}
 
     def without(self, excluded: Sequence[int]) -> "FeatureSet":
         """A copy holding no window of the excluded subjects (e.g. test subjects kept out of a search)."""
@@ -357,7 +379,8 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
         synthetic=synthetic,
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
                                         "class_names": list(r.class_names),
-                                        "options": r.options(), "synthetic": r.synthetic} for r in readers},
+                                        "options": r.options(), "synthetic": r.synthetic,
+                                        "stimulus": r.stimulus_statement()} for r in readers},
                   "channels": list(channels), "window_seconds": config.window_seconds,
                   "window_overlap": config.window_overlap, "stft": stft, "data_fingerprint": fingerprint[:16]},
     )

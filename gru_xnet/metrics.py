@@ -23,8 +23,9 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 def scores(cm: np.ndarray) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1 (percent) and Cohen's kappa from a confusion matrix.
 
-    Balanced accuracy and macro-F1 average over the classes present in the true labels (as
-    scikit-learn does), so a test subject is not scored on classes it never shows.
+    As in scikit-learn, balanced accuracy averages recall over the classes in the true labels and
+    macro-F1 averages F1 over the classes in the true or the predicted labels (a class predicted but
+    never shown scores F1 0), so a test subject is not scored on classes that neither side holds.
     """
     cm = np.asarray(cm, dtype=np.float64)
     total = cm.sum()
@@ -34,6 +35,7 @@ def scores(cm: np.ndarray) -> dict[str, float]:
     predicted = cm.sum(axis=0)
     tp = np.diag(cm)
     present = support > 0
+    seen = present | (predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
@@ -43,7 +45,7 @@ def scores(cm: np.ndarray) -> dict[str, float]:
     several = present.sum() >= 2
     return {"accuracy": float(100.0 * accuracy),
             "balanced_accuracy": float(100.0 * recall[present].mean()) if several else float("nan"),
-            "macro_f1": float(100.0 * f1[present].mean()) if several else float("nan"),
+            "macro_f1": float(100.0 * f1[seen].mean()) if several else float("nan"),
             "kappa": float((accuracy - expected) / (1.0 - expected)) if several else float("nan")}
 
 

@@ -3,7 +3,8 @@
 Window-level scores (the top-level keys, e.g. `accuracy`) and trial-level ones (`trial`: each trial's
 window probabilities averaged, a trial being `(subject, session, trial)`), each beside the trivial
 baselines computed from the labels the model was trained on, plus per-class, per-subject and
-per-dataset breakdowns.
+per-dataset breakdowns. `subject_reports` gives the same report for each test subject alone: what a
+table over subjects needs when one model was tested on several subjects at once.
 """
 
 from __future__ import annotations
@@ -53,3 +54,27 @@ def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_win
     report["class_names"] = list(features.class_names)
     report["synthetic"] = bool(features.synthetic)
     return report
+
+
+def saved_evaluation(predictions: dict[str, list]) -> Evaluation:
+    """The Evaluation behind a fold result's saved `predictions` (window, y_true, y_pred, probabilities)."""
+    return Evaluation({}, np.asarray(predictions["window"], dtype=np.int64), np.asarray(predictions["y_true"]),
+                      np.asarray(predictions["y_pred"]), np.asarray(predictions["probabilities"], dtype=np.float64))
+
+
+def subject_reports(evaluation: Evaluation, features: FeatureSet, training_windows: np.ndarray) -> dict[int, dict]:
+    """`evaluation_report` of each test subject's windows alone, keyed by subject index.
+
+    Pooling windows of several subjects rewards following each subject's class balance, so scores
+    are taken per subject; baselines come from the `training_windows` of that subject's dataset.
+    """
+    subjects = features.subject_index[evaluation.windows]
+    training_datasets = features.dataset_index[training_windows]
+    reports = {}
+    for subject in np.unique(subjects):
+        rows = subjects == subject
+        part = Evaluation({}, evaluation.windows[rows], evaluation.y_true[rows], evaluation.y_pred[rows],
+                          evaluation.probabilities[rows])
+        dataset = features.datasets.index(features.subjects[subject].dataset)
+        reports[int(subject)] = evaluation_report(part, features, training_windows[training_datasets == dataset])
+    return reports

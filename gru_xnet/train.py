@@ -156,7 +156,8 @@ class Trainer:
 
             self.state = fit(self.model, self.loaders, self.optimizer, self.scheduler, self.config.training,
                              device=self.device, precision=self.precision, dataset_names=self.features.datasets,
-                             state=state, on_epoch_end=on_epoch_end, on_batch=on_batch if bar else None)
+                             subject_index=self.features.subject_index, state=state, on_epoch_end=on_epoch_end,
+                             on_batch=on_batch if bar else None)
             if bar is not None:
                 bar.close()
             plot_training_curves(self.state.history, self.output_dir / "figures" / "training_curves.png",

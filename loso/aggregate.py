@@ -14,56 +14,21 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gru_xnet.config import write_text_atomic
 from loso.figures import plot_nulls, plot_subjects
-from loso.outputs import load_results
-from loso.stats import BOOTSTRAP_RESAMPLES, bootstrap_ci, holm, permutation_p, signed_rank
+from loso.outputs import load_results, result_path
+from loso.protocol import STATISTICS, protocol_document, protocol_lines
+from loso.stats import holm, mean_ci, permutation_p, signed_rank
 from loso.tables import write_table
 
 LEVELS = ("window", "trial")
 SCORES = ("balanced_accuracy", "accuracy", "macro_f1", "kappa", "macro_auc")
 BASELINES = ("majority_accuracy", "prior_accuracy", "chance_balanced_accuracy")
-TUNED_NOTE = "hyper-parameters tuned on this subject: not an unbiased estimate"
-STATISTICS = (
-    "Statistics over subjects (a subject's sessions and seeds are averaged first; windows and sessions are never "
-    "counted as samples). mean [95% CI]: percentile bootstrap of the mean over subjects "
-    f"({BOOTSTRAP_RESAMPLES} resamples, seed 0). p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy "
-    "- 1/K (K = classes present in the subject's test set); p vs majority: one-sided paired Wilcoxon of accuracy "
-    "- the majority-class baseline; zero differences split (zsplit); Holm-corrected across the datasets of this "
-    "run, per level; r: matched-pairs rank-biserial correlation. Trial level: a trial's window probabilities "
-    "averaged.")
-
-
-def protocol_lines(manifest: dict, n_failed: int = 0) -> list[str]:
-    """Human-readable statement of what was run: the caption of every table and the head of the printout."""
-    lines = []
-    if manifest.get("synthetic"):
-        lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
-    lines.append(f"Leave-one-subject-out, protocol '{manifest['protocol']}' "
-                 f"({'train on other subjects of the same dataset' if manifest['protocol'] == 'within' else 'train on other subjects of all datasets'})")
-    lines.append("datasets: " + "; ".join(f"{k}: {v}" for k, v in manifest["labels"].items()))
-    if "SEEDIV" in manifest["datasets"]:
-        lines.append(f"SEED-IV sessions: {manifest['seediv_sessions']}"
-                     + (" (a subject's three sessions held out together)" if manifest["seediv_sessions"] == "pooled"
-                        else " (one LOSO per session; sessions averaged within each subject)"))
-    lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
-                 f"channels: {len(manifest['channels'])}")
-    if manifest.get("model_input"):
-        lines.append(f"model {manifest['model_input']}")
-    if manifest.get("permutations"):
-        lines.append(f"permutation null: {manifest['permutations']} retrainings per fold with the training and "
-                     "validation subjects' labels permuted across whole trials within each subject")
-    if manifest.get("tuned_on"):
-        lines.append(f"WARNING: the hyper-parameters were tuned on {len(manifest['tuned_on'])} subject(s); folds that "
-                     f"test one of them are marked ({TUNED_NOTE})")
-    if n_failed:
-        lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
-    return lines
 
 
 def fold_frame(records: list[dict]) -> pd.DataFrame:
@@ -112,7 +77,7 @@ def subject_frame(folds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def null_means(subjects: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
-    """Per permutation, the mean balanced accuracy over `members` (only permutations every member has)."""
+    """Per permutation replicate, the mean balanced accuracy over `members` (only replicates every member has)."""
     null = subjects[(subjects["variant"] > 0) & subjects["subject"].isin(members["subject"])
                     & (subjects["dataset"] == members["dataset"].iloc[0]) & (subjects["level"] == members["level"].iloc[0])]
     table = null.pivot(index="variant", columns="subject", values="balanced_accuracy")
@@ -128,34 +93,65 @@ def subject_permutation_p(subjects: pd.DataFrame) -> pd.Series:
                       for key, value in observed.items()}, dtype=float)
 
 
+def seed_sd(per_seed: pd.DataFrame, members: pd.DataFrame) -> float:
+    """SD over seeds of the mean balanced accuracy over `members`, using only the members present in every seed."""
+    rows = per_seed[(per_seed["variant"] == 0) & (per_seed["dataset"] == members["dataset"].iloc[0])
+                    & (per_seed["level"] == members["level"].iloc[0]) & per_seed["subject"].isin(members["subject"])]
+    table = rows.pivot(index="seed", columns="subject", values="balanced_accuracy").dropna(axis=1)
+    return float(table.mean(axis=1).std(ddof=1)) if len(table) > 1 and table.shape[1] else float("nan")
+
+
+def _ci(name: str, values: pd.Series) -> dict[str, Any]:
+    interval = mean_ci(values)
+    return {f"{name}_ci_low": interval.low, f"{name}_ci_high": interval.high, f"{name}_ci_method": interval.method}
+
+
+def _test(name: str, differences: pd.Series) -> dict[str, Any]:
+    result = signed_rank(differences)
+    return {f"p_{name}": result.p, f"r_{name}": result.r, f"p_{name}_method": result.method}
+
+
+def _dataset_row(per_seed: pd.DataFrame, subjects: pd.DataFrame, group: pd.DataFrame, which: str, tested: bool,
+                 n_tuned: int) -> dict[str, Any]:
+    """One per-dataset row over the subjects in `group`: means with CIs, and the tests when `tested`."""
+    multi = group[~group["single_class"]]
+    ba, acc = multi["balanced_accuracy"], group["accuracy"]
+    row = {"subjects": which, "n_subjects": len(group), "n_single_class": len(group) - len(multi),
+           "n_tuned_on": n_tuned, "balanced_accuracy_mean": ba.mean(), **_ci("balanced_accuracy", ba),
+           "balanced_accuracy_sd": ba.std(ddof=1), "balanced_accuracy_median": ba.median(),
+           "balanced_accuracy_min": ba.min(), "balanced_accuracy_max": ba.max(),
+           "chance_balanced_accuracy": multi["chance_balanced_accuracy"].mean(),
+           "accuracy_mean": acc.mean(), **_ci("accuracy", acc), "accuracy_sd": acc.std(ddof=1),
+           "majority_accuracy_mean": group["majority_accuracy"].mean(),
+           "prior_accuracy_mean": group["prior_accuracy"].mean(),
+           **{f"{s}_mean": multi[s].mean() for s in ("macro_f1", "kappa", "macro_auc")},
+           "seed_sd": seed_sd(per_seed, multi) if len(multi) else float("nan")}
+    none = {"p": float("nan"), "r": float("nan"), "method": "not tested (includes tuned subjects)"}
+    for name, differences in (("vs_chance", ba - multi["chance_balanced_accuracy"]),
+                              ("vs_majority", acc - group["majority_accuracy"])):
+        row.update(_test(name, differences) if tested else
+                   {f"p_{name}": none["p"], f"r_{name}": none["r"], f"p_{name}_method": none["method"]})
+    if (subjects["variant"] > 0).any():
+        null = null_means(subjects, multi) if tested and len(multi) else np.zeros(0)
+        row.update(n_permutations=len(null), perm_p=permutation_p(ba.mean(), null))
+    return row
+
+
 def dataset_frame(per_seed: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset and level: means with CIs, baselines, tests over subjects, effect sizes."""
+    """Per dataset and level: means with CIs, baselines, tests over subjects, effect sizes.
+
+    Subjects the config was tuned on never enter a test: with some, an `untuned` row carries every
+    statistic on the others and an `all` row only descriptive ones (outside the Holm family).
+    """
     observed = subjects[subjects["variant"] == 0]
     rows = []
     for (dataset, level), group in observed.groupby(["dataset", "level"], sort=False):
-        multi = group[~group["single_class"]]
-        ba, acc = multi["balanced_accuracy"], group["accuracy"]
-        p_chance, r_chance = signed_rank(ba - multi["chance_balanced_accuracy"])
-        p_majority, r_majority = signed_rank(acc - group["majority_accuracy"])
-        seed_means = per_seed[(per_seed["variant"] == 0) & (per_seed["dataset"] == dataset)
-                              & (per_seed["level"] == level)].groupby("seed")["balanced_accuracy"].mean()
-        row = {"dataset": dataset, "level": level, "n_subjects": len(group), "n_single_class": len(group) - len(multi),
-               "balanced_accuracy_mean": ba.mean(), **_ci("balanced_accuracy", ba),
-               "balanced_accuracy_sd": ba.std(ddof=1), "balanced_accuracy_median": ba.median(),
-               "balanced_accuracy_min": ba.min(), "balanced_accuracy_max": ba.max(),
-               "chance_balanced_accuracy": multi["chance_balanced_accuracy"].mean(),
-               "p_vs_chance": p_chance, "r_vs_chance": r_chance,
-               "accuracy_mean": acc.mean(), **_ci("accuracy", acc), "accuracy_sd": acc.std(ddof=1),
-               "majority_accuracy_mean": group["majority_accuracy"].mean(),
-               "prior_accuracy_mean": group["prior_accuracy"].mean(),
-               "p_vs_majority": p_majority, "r_vs_majority": r_majority,
-               **{f"{s}_mean": multi[s].mean() for s in ("macro_f1", "kappa", "macro_auc")},
-               "seed_sd": seed_means.std(ddof=1) if len(seed_means) > 1 else float("nan"),
-               "n_tuned_on": int(group["tuned"].sum())}
-        if (subjects["variant"] > 0).any() and len(multi):
-            null = null_means(subjects, multi)
-            row.update(n_permutations=len(null), perm_p=permutation_p(ba.mean(), null))
-        rows.append(row)
+        n_tuned = int(group["tuned"].sum())
+        parts = ([("untuned", group[~group["tuned"]], True), ("all", group, False)] if n_tuned
+                 else [("all", group, True)])
+        for which, members, tested in parts:
+            rows.append({"dataset": dataset, "level": level,
+                         **_dataset_row(per_seed, subjects, members, which, tested, n_tuned)})
     table = pd.DataFrame(rows)
     for level in LEVELS:
         rows_of_level = table["level"] == level
@@ -163,11 +159,6 @@ def dataset_frame(per_seed: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFram
             if column in table:
                 table.loc[rows_of_level, f"{column}_holm"] = holm(table.loc[rows_of_level, column])
     return table
-
-
-def _ci(name: str, values: pd.Series) -> dict[str, float]:
-    low, high = bootstrap_ci(values)
-    return {f"{name}_ci_low": low, f"{name}_ci_high": high}
 
 
 def wide_subjects(subjects: pd.DataFrame) -> pd.DataFrame:
@@ -208,12 +199,18 @@ def subjects_display(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
         shown[f"{name} acc."] = table[f"{prefix}accuracy"].map(_fmt)
         shown[f"{name} majority"] = table[f"{prefix}majority_accuracy"].map(_fmt)
         if f"{prefix}perm_p" in table:
-            shown[f"{name} perm. p"] = table[f"{prefix}perm_p"].map(_fmt_p)
+            shown[f"{name} perm. p (uncorr.)"] = table[f"{prefix}perm_p"].map(_fmt_p)
     shown["kappa"] = table["kappa"].map(lambda v: _fmt(v, 2))
     shown["AUC"] = table["macro_auc"].map(lambda v: _fmt(v, 2))
     if manifest.get("tuned_on"):
         shown["tuned on subject"] = table["hyperparameters_tuned_on_subject"].map({True: "YES", False: ""})
     return shown
+
+
+def _methods(table: pd.DataFrame) -> list[str]:
+    """The Wilcoxon p computation of each row, said once when both tests used the same."""
+    return [a if a == b else f"chance: {a}; majority: {b}"
+            for a, b in zip(table["p_vs_chance_method"], table["p_vs_majority_method"])]
 
 
 def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -223,56 +220,77 @@ def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
                 zip(table[f"{name}_mean"], table[f"{name}_ci_low"], table[f"{name}_ci_high"])]
 
     shown = pd.DataFrame({
-        "dataset": table["dataset"], "level": table["level"],
-        "subjects": [f"{n}" + (f" ({s} one-class)" if s else "") for n, s in zip(table["n_subjects"], table["n_single_class"])],
+        "dataset": table["dataset"], "level": table["level"], "subjects": table["subjects"],
+        "n": [f"{n}" + (f" ({s} one-class)" if s else "") for n, s in zip(table["n_subjects"], table["n_single_class"])],
+        "tuned on": table["n_tuned_on"],
         "bal. acc. mean [95% CI]": mean_ci("balanced_accuracy"), "chance 1/K": table["chance_balanced_accuracy"].map(_fmt),
         "p vs chance (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_chance"], table["p_vs_chance_holm"])],
         "r (chance)": table["r_vs_chance"].map(lambda v: _fmt(v, 2)),
         "acc. mean [95% CI]": mean_ci("accuracy"), "majority baseline": table["majority_accuracy_mean"].map(_fmt),
         "p vs majority (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_majority"], table["p_vs_majority_holm"])],
         "r (majority)": table["r_vs_majority"].map(lambda v: _fmt(v, 2)),
-        "kappa": table["kappa_mean"].map(lambda v: _fmt(v, 2)), "AUC": table["macro_auc_mean"].map(lambda v: _fmt(v, 2))})
+        "kappa": table["kappa_mean"].map(lambda v: _fmt(v, 2)), "AUC": table["macro_auc_mean"].map(lambda v: _fmt(v, 2)),
+        "CI": table["balanced_accuracy_ci_method"], "Wilcoxon p": _methods(table)})
     if "perm_p" in table:
         shown["perm. p (Holm)"] = [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["perm_p"], table["perm_p_holm"])]
     return shown
 
 
-def caption(manifest: dict, datasets: pd.DataFrame, subjects: pd.DataFrame, n_failed: int) -> list[str]:
-    """Protocol lines plus what a reader must know to read the numbers (small n, one-class and tuned subjects)."""
-    lines = protocol_lines(manifest, n_failed)
+def completeness(out: Path, manifest: dict) -> tuple[str | None, list[str]]:
+    """('INCOMPLETE: k of n fold results ...' or a 'plan unknown' line or None, the missing result names)."""
+    planned = manifest.get("planned_folds")
+    if planned is None:
+        return "fold plan unknown (run.json from an older version): completeness not checked", []
+    expected = {result_path(out, fold_id, variant) for fold_id in planned
+                for variant in range(manifest.get("permutations", 0) + 1)}
+    missing = sorted(path.stem for path in expected if not path.is_file())
+    if not missing:
+        return None, []
+    shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+    return (f"INCOMPLETE: {len(expected) - len(missing)} of {len(expected)} fold results; missing: {shown} "
+            "(finish with loso.run --resume)"), missing
+
+
+def statistics_notes(datasets: pd.DataFrame, manifest: dict) -> list[str]:
+    """What bounds the p-values of this run: the smallest reachable p of each test, after Holm."""
+    tested = datasets[(datasets["level"] == "window") & ~datasets["p_vs_chance_method"].str.startswith("not tested")]
+    m = len(tested)
+    notes = []
+    for _, row in tested.iterrows():
+        n = int(row["n_subjects"] - row["n_single_class"])
+        if n >= 2:
+            smallest = min(1.0, m * 0.5 ** n)
+            notes.append(f"{row['dataset']}: {n} subjects in the test against chance: the smallest reachable one-sided "
+                         f"Wilcoxon p is {0.5 ** n:.3g} ({smallest:.3g} after Holm over {m} dataset(s))"
+                         + ("; too few subjects for a finding at 0.05" if smallest > 0.05 else ""))
+    if manifest.get("permutations"):
+        smallest = 1 / (manifest["permutations"] + 1)
+        notes.append(f"permutation p: smallest reachable {smallest:.3g} with {manifest['permutations']} replicates "
+                     f"({min(1.0, m * smallest):.3g} after Holm over {m} dataset(s)); per-subject permutation p-values "
+                     "are uncorrected for the number of subjects")
+    return notes
+
+
+def reading_notes(datasets: pd.DataFrame, subjects: pd.DataFrame, manifest: dict) -> list[str]:
+    """What a reader must know to read the numbers beyond the protocol: one-class subjects, p-value bounds."""
     single = subjects[subjects["single_class"]]
-    if len(single):
-        lines.append(f"{len(single)} test subject(s) show one class only ({', '.join(single['dataset'] + '/' + single['subject'])}): "
-                     "balanced accuracy, macro-F1, kappa and AUC are undefined there and they are excluded from the "
-                     "tests against chance")
-    n_min = int(datasets["n_subjects"].min()) if len(datasets) else 0
-    if 0 < n_min <= 6:
-        lines.append(f"with {n_min} subjects the smallest possible one-sided Wilcoxon p is {0.5 ** n_min:.3g}: "
-                     "too few subjects for a finding")
-    return lines
+    notes = [f"{len(single)} test subject(s) show one class only ({', '.join(single['dataset'] + '/' + single['subject'])}): "
+             "balanced accuracy, macro-F1, kappa and AUC are undefined there and they are excluded from the "
+             "tests against chance"] if len(single) else []
+    return notes + statistics_notes(datasets, manifest)
 
 
-def protocol_document(lines: list[str], manifest: dict) -> str:
-    """tables/PROTOCOL.md: the statement of the run, the statistics, and what every column means."""
-    classes = "; ".join(f"{d}: " + ", ".join(f"class{i} = {n}" for i, n in enumerate(names))
-                        for d, names in manifest["class_names"].items())
-    return "\n".join([
-        "# Protocol", "", *[f"- {line}" for line in lines], "", "## Statistics", "", STATISTICS, "",
-        "## Columns", "",
-        "- `level`: `window` scores every test window; `trial` averages each trial's window probabilities "
-        "(a trial is subject, session, trial) and scores trials.",
-        "- `balanced_accuracy`: mean recall over the classes present in the test set (%); undefined (empty) "
-        "for a subject whose test set holds one class. Its baseline is `chance_balanced_accuracy` = 1/K.",
-        "- `accuracy` (%) and its baselines: `majority_accuracy`, the fold's training-pool majority class "
-        "(training + validation subjects) predicted for every test item; `prior_accuracy`, the expected accuracy "
-        "of guessing with the training-pool class frequencies.",
-        "- `macro_f1` (%), `kappa` (Cohen's), `macro_auc` (one-vs-rest ROC AUC over the classes present, from "
-        "the saved probabilities): fractions for kappa and AUC.",
-        f"- `n_class<k>`: test windows (`trial_n_class<k>`: trials) of class k; {classes}.",
-        "- `*_seed_sd`: SD of a subject's score over seeds; `seed_sd`: SD of the dataset mean over seeds.",
-        "- `perm_p`: empirical permutation p, (1 + #null >= observed) / (1 + #permutations), per subject on its own "
-        "balanced accuracy, per dataset on the mean over subjects.",
-        f"- `hyperparameters_tuned_on_subject`: {TUNED_NOTE}.", ""])
+def runtime(observed: list[dict]) -> dict[str, str]:
+    """How the folds ran, read off their results: devices, autocast dtypes and DDP world sizes."""
+    seen = sorted({(str(r.get("device", "?")), str(r.get("autocast", "?")), int(r.get("world_size", 1)))
+                   for r in observed})
+    return {"precision": "; ".join(f"{device}, autocast {dtype}, {world} worker(s) per fold"
+                                   for device, dtype, world in seen)}
+
+
+def _with_synthetic(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """Every CSV says whether its numbers come from synthetic data."""
+    return table.assign(synthetic=bool(manifest.get("synthetic")))
 
 
 def aggregate(out: str | Path) -> dict:
@@ -280,9 +298,11 @@ def aggregate(out: str | Path) -> dict:
     out = Path(out)
     manifest = json.loads((out / "run.json").read_text())
     observed, permuted = load_results(out)
+    permuted = [r for r in permuted if r.get("variant", 0) <= manifest.get("permutations", 0)]
     n_failed = len(list((out / "failed").glob("*.json")))
+    status, missing = completeness(out, manifest)
     if not observed:
-        return {"header": protocol_lines(manifest, n_failed), "subjects": pd.DataFrame()}
+        return {"header": protocol_lines(manifest, n_failed, status), "subjects": pd.DataFrame()}
     folds = fold_frame(observed + permuted)
     per_seed, subjects = subject_frame(folds)
     datasets = dataset_frame(per_seed, subjects)
@@ -291,31 +311,35 @@ def aggregate(out: str | Path) -> dict:
         p = subject_permutation_p(subjects)
         for level, prefix in (("window", ""), ("trial", "trial_")):
             table[f"{prefix}perm_p"] = [p.get((d, s, level), np.nan) for d, s in zip(table["dataset"], table["subject"])]
-    header = caption(manifest, datasets, table, n_failed)
+    statement = protocol_lines(manifest, n_failed, status)
+    notes = reading_notes(datasets, table, manifest)
+    header = statement + notes
     tables = out / "tables"
     fold_table = folds[folds["variant"] == 0].drop(columns="variant")
-    write_table(_natural(fold_table), tables / "per_fold", header)
-    write_table(table, tables / "per_subject", header, subjects_display(table, manifest))
-    write_table(datasets, tables / "per_dataset", header, datasets_display(datasets))
-    write_text_atomic(tables / "PROTOCOL.md", protocol_document(header, manifest))
+    write_table(_with_synthetic(_natural(fold_table), manifest), tables / "per_fold", header)
+    write_table(_with_synthetic(table, manifest), tables / "per_subject", header, subjects_display(table, manifest))
+    write_table(_with_synthetic(datasets, manifest), tables / "per_dataset", header, datasets_display(datasets))
+    write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status))
     confusions = pooled_confusions(observed)
     write_text_atomic(tables / "confusion_matrices.json", json.dumps(
         {"class_names": manifest["class_names"], "rows": "true class", "columns": "predicted class",
-         "summed_over": "subjects, sessions and seeds: n = seeds x test items", "n_seeds": len(manifest["seeds"]),
+         "summed_over": "subjects, sessions and seeds: n = the test items of every seed", "n_seeds": len(manifest["seeds"]),
          **confusions, "protocol": header}, indent=2))
     title = "\n".join(header[:2])
-    plot_subjects(subjects[(subjects["variant"] == 0) & (subjects["level"] == "window")], manifest["n_classes"],
+    plot_subjects(subjects[(subjects["variant"] == 0) & (subjects["level"] == "window")],
                   out / "figures" / "per_subject_accuracy.png", title)
     if permuted:
         nulls = {}
-        for _, row in datasets[datasets["level"] == "window"].iterrows():
+        tested = datasets[(datasets["level"] == "window") & (datasets["n_permutations"] > 0)]
+        for _, row in tested.iterrows():
             members = subjects[(subjects["variant"] == 0) & (subjects["level"] == "window") & ~subjects["single_class"]
-                               & (subjects["dataset"] == row["dataset"])]
+                               & ~subjects["tuned"] & (subjects["dataset"] == row["dataset"])]
             nulls[row["dataset"]] = (null_means(subjects, members), row["balanced_accuracy_mean"],
                                      row["chance_balanced_accuracy"])
         plot_nulls(nulls, out / "figures" / "permutation_null.png", title)
     write_text_atomic(out / "summary.json", json.dumps(_json_safe(
-        {"protocol": header, "statistics": STATISTICS, "seeds": manifest["seeds"],
+        {"synthetic": bool(manifest.get("synthetic")), "complete": not missing, "missing_results": missing,
+         "protocol": header, "statistics": STATISTICS, "seeds": manifest["seeds"],
          "permutations": manifest.get("permutations", 0), "tuned_on": manifest.get("tuned_on", []),
          "per_dataset": datasets.to_dict("records"), "per_subject": table.to_dict("records"),
          "provenance": manifest.get("provenance")}), indent=2))
@@ -323,15 +347,19 @@ def aggregate(out: str | Path) -> dict:
             "confusions": confusions, "out": str(out)}
 
 
-def pooled_confusions(observed: list[dict]) -> dict[str, dict[str, list]]:
-    """Window- and trial-level confusion matrices summed over each dataset's folds (all seeds)."""
+def pooled_confusions(observed: list[dict]) -> dict[str, dict]:
+    """Window- and trial-level confusion matrices summed over each dataset's folds and seeds, and n per seed."""
     pooled: dict[str, dict[str, np.ndarray]] = {"window": {}, "trial": {}}
+    per_seed: dict[str, dict[str, dict[str, int]]] = {"window": {}, "trial": {}}
     for record in observed:
-        dataset = record["fold"]["dataset"]
+        dataset, seed = record["fold"]["dataset"], str(record["fold"]["seed"])
         for level, m in (("window", record["test"]), ("trial", record["test"]["trial"])):
             cm = np.asarray(m["confusion_matrix"])
             pooled[level][dataset] = pooled[level].get(dataset, 0) + cm
-    return {level: {d: cm.tolist() for d, cm in by.items()} for level, by in pooled.items()}
+            counts = per_seed[level].setdefault(dataset, {})
+            counts[seed] = counts.get(seed, 0) + int(cm.sum())
+    return {**{level: {d: cm.tolist() for d, cm in by.items()} for level, by in pooled.items()},
+            "n_per_seed": per_seed}
 
 
 def _json_safe(value):
@@ -361,11 +389,13 @@ def print_tables(tables: dict) -> None:
         print(subjects_display(tables["subjects"], manifest).to_string(index=False))
         print("\nPer dataset (over subjects):")
         print(datasets_display(tables["datasets"]).to_string(index=False))
-    n_seeds = len(manifest["seeds"])
-    for level, by_dataset in tables["confusions"].items():
-        for dataset, cm in by_dataset.items():
-            n = int(np.sum(cm))
-            size = f"{n_seeds} seeds x {n // n_seeds} {level}s = {n}" if n_seeds > 1 else f"{n} {level}s"
+    confusions = tables["confusions"]
+    for level in LEVELS:
+        for dataset, cm in confusions[level].items():
+            counts = confusions["n_per_seed"][level][dataset]
+            size = (f"{sum(counts.values())} {level}s ("
+                    + ", ".join(f"seed {seed}: {n}" for seed, n in counts.items()) + ")"
+                    if len(counts) > 1 else f"{sum(counts.values())} {level}s")
             print(f"\nPooled {level}-level confusion matrix, {dataset}, n = {size} (rows true, columns predicted: "
                   f"{', '.join(manifest['class_names'][dataset])}):")
             for row in cm:

@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from gru_xnet.config import ConfigError
-from loso.aggregate import LEVELS, SCORES, fold_frame, protocol_lines, subject_frame
+from loso.aggregate import LEVELS, SCORES, fold_frame, subject_frame
 from loso.figures import plot_subject_lines
 from loso.outputs import load_results
-from loso.stats import bootstrap_ci, holm, signed_rank
+from loso.protocol import protocol_lines
+from loso.stats import holm, mean_ci, signed_rank
 from loso.tables import write_table
 
 log = logging.getLogger("loso.compare")
@@ -63,6 +64,13 @@ class Run:
     def subject_keys(self) -> set[tuple[str, str]]:
         return set(zip(self.subjects["dataset"], self.subjects["subject"]))
 
+    @property
+    def tuned_keys(self) -> set[tuple[str, str]]:
+        """Subjects this run's config was tuned on (from its fold files and its run.json)."""
+        marked = self.subjects[self.subjects["tuned"]]
+        listed = {tuple(name.split("/", 1)) for name in self.manifest.get("tuned_on", [])}
+        return set(zip(marked["dataset"], marked["subject"])) | (listed & self.subject_keys)
+
 
 def check_comparable(runs: Sequence[Run]) -> None:
     """Raise ConfigError naming the first difference that makes a paired comparison meaningless."""
@@ -83,27 +91,33 @@ def check_comparable(runs: Sequence[Run]) -> None:
 
 
 def wide_scores(runs: Sequence[Run], metric: str) -> pd.DataFrame:
-    """One row per (dataset, subject, level), one column per run holding `metric`."""
+    """One row per (dataset, subject, level), one column per run holding `metric`, and the runs tuned on it."""
     table = None
     for run in runs:
         part = run.subjects[["dataset", "subject", "level", metric]].rename(columns={metric: run.name})
         table = part if table is None else table.merge(part, on=["dataset", "subject", "level"], sort=False)
+    table["tuned_in"] = [" ".join(run.name for run in runs if key in run.tuned_keys)
+                         for key in zip(table["dataset"], table["subject"])]
     return table
 
 
 def pairwise(wide: pd.DataFrame, names: Sequence[str], metric: str) -> pd.DataFrame:
     """Every pair of runs per dataset and level: difference, CI, Wilcoxon, effect size, wins/ties/losses."""
     rows = []
+    untuned = wide[wide["tuned_in"] == ""]
     for a, b in combinations(names, 2):
-        for (dataset, level), group in wide.groupby(["dataset", "level"], sort=False):
+        for (dataset, level), group in untuned.groupby(["dataset", "level"], sort=False):
             d = (group[b] - group[a]).dropna()
-            p, r = signed_rank(d, alternative="two-sided")
-            low, high = bootstrap_ci(d)
+            test = signed_rank(d, alternative="two-sided")
+            ci = mean_ci(d)
             tie = np.isclose(d, 0)
+            excluded = wide[(wide["dataset"] == dataset) & (wide["level"] == level) & (wide["tuned_in"] != "")]
             rows.append({"run_a": a, "run_b": b, "dataset": dataset, "level": level, "metric": metric,
-                         "n_subjects": len(d), f"{metric}_a": group[a].mean(), f"{metric}_b": group[b].mean(),
-                         "mean_difference": d.mean(), "difference_ci_low": low, "difference_ci_high": high,
-                         "p_wilcoxon": p, "r_rank_biserial": r, "wins_b": int(((d > 0) & ~tie).sum()),
+                         "n_subjects": len(d), "excluded_tuned": " ".join(excluded["subject"]),
+                         f"{metric}_a": group[a].mean(), f"{metric}_b": group[b].mean(),
+                         "mean_difference": d.mean(), "difference_ci_low": ci.low, "difference_ci_high": ci.high,
+                         "ci_method": ci.method, "p_wilcoxon": test.p, "p_method": test.method,
+                         "r_rank_biserial": test.r, "wins_b": int(((d > 0) & ~tie).sum()),
                          "ties": int(tie.sum()), "losses_b": int(((d < 0) & ~tie).sum())})
     table = pd.DataFrame(rows)
     for level in LEVELS:
@@ -133,11 +147,18 @@ def compare(paths: Sequence[str | Path], metric: str = "balanced_accuracy", outp
     table = pairwise(wide, names, metric)
     header = [line for line in protocol_lines(runs[0].manifest) if not line.startswith(("seeds:", "permutation"))]
     header += [f"runs: {', '.join(f'{r.name} ({r.path})' for r in runs)}",
-               f"paired over subjects on {metric} (%): difference = run_b - run_a; 95% CI: bootstrap of the mean "
-               "difference; p: two-sided Wilcoxon signed-rank over subjects, Holm-corrected across the comparisons "
-               "of each level; r: rank-biserial; wins/ties/losses: subjects where run_b is above/equal/below run_a"]
-    write_table(table, out / "comparison", header)
-    write_table(wide, out / "per_subject", header)
+               f"paired over subjects on {metric} (%): difference = run_b - run_a; 95% CI of the mean difference "
+               "(Student t below 30 subjects, percentile bootstrap from 30; ci_method); p: two-sided Wilcoxon "
+               "signed-rank over subjects (p_method), Holm-corrected across the comparisons of each level; r: "
+               "rank-biserial; wins/ties/losses: subjects where run_b is above/equal/below run_a"]
+    tuned = {f"{d}/{s}": names for d, s, names in wide[["dataset", "subject", "tuned_in"]].drop_duplicates()
+             .itertuples(index=False) if names}
+    if tuned:
+        header.append("EXCLUDED from every paired test: subject(s) a compared config was tuned on: "
+                      + ", ".join(f"{subject} (tuned in {names})" for subject, names in tuned.items()))
+    synthetic = bool(runs[0].manifest.get("synthetic"))
+    write_table(table.assign(synthetic=synthetic), out / "comparison", header, table)
+    write_table(wide.assign(synthetic=synthetic), out / "per_subject", header, wide)
     plot_subject_lines(wide[wide["level"] == "window"], names, metric, out / "figures" / "subject_lines.png",
                        "\n".join(header[:2]))
     return {"header": header, "comparison": table, "per_subject": wide, "out": out}

@@ -26,29 +26,44 @@ def _panels(n: int, width: float):
     return fig, axes[0]
 
 
-def plot_subjects(subjects: pd.DataFrame, n_classes: int, path: Path, title: str) -> None:
-    """Per dataset: each subject's balanced accuracy (bars) and accuracy (dots) beside the majority-class
-    baseline (black dashes), with 1/K (the balanced-accuracy baseline) and the mean majority baseline drawn."""
+def plot_subjects(subjects: pd.DataFrame, path: Path, title: str) -> None:
+    """figures/per_subject_accuracy.png: `subject_figure` saved under `title`."""
+    _save(subject_figure(subjects), path, title)
+
+
+def subject_figure(subjects: pd.DataFrame):
+    """Per dataset: each subject's balanced accuracy (bars) beside its own chance 1/K (red ticks), accuracy (dots)
+    beside the majority-class baseline (black dashes); one-class subjects labelled, tuned-on subjects hatched."""
     datasets = list(dict.fromkeys(subjects["dataset"]))
     fig, axes = _panels(len(datasets), 0.45 * len(subjects) + 2.5 * len(datasets))
     for ax, dataset in zip(axes, datasets):
         group = subjects[subjects["dataset"] == dataset]
         x = np.arange(len(group))
         err = group["balanced_accuracy_seed_sd"] if "balanced_accuracy_seed_sd" in group else None
-        ax.bar(x, group["balanced_accuracy"].fillna(0), yerr=err, color="tab:blue", alpha=0.75,
-               label="balanced accuracy")
+        tuned = group["tuned"].to_numpy(bool)
+        for mask, style in ((~tuned, {"label": "balanced accuracy"}),
+                            (tuned, {"label": "balanced accuracy, tuned on (not unbiased)", "hatch": "//",
+                                     "edgecolor": "k"})):
+            if mask.any():
+                ax.bar(x[mask], group["balanced_accuracy"].fillna(0)[mask],
+                       yerr=None if err is None else err[mask], color="tab:blue", alpha=0.75, **style)
+        for position, single in zip(x, group["single_class"]):
+            if single:
+                ax.text(position, 2, "1 class: no bal. acc.", rotation=90, ha="center", va="bottom", fontsize=6)
+        ax.plot(x, group["chance_balanced_accuracy"], "_", color="tab:red", markersize=14, markeredgewidth=2,
+                label="chance 1/K (classes in the subject's test set)")
         ax.plot(x, group["accuracy"], "o", color="tab:orange", label="accuracy")
         ax.plot(x, group["majority_accuracy"], "_", color="k", markersize=14, markeredgewidth=2,
                 label="majority baseline (accuracy)")
-        ax.axhline(100.0 / n_classes, color="tab:red", linestyle="--", label=f"1/K = {100.0 / n_classes:.0f}%")
         ax.axhline(group["majority_accuracy"].mean(), color="0.4", linestyle=":",
                    label=f"mean majority {group['majority_accuracy'].mean():.1f}%")
-        ax.set_xticks(x, group["subject"], rotation=90, fontsize=7)
+        labels = [f"{s}*" if tuned else s for s, tuned in zip(group["subject"], group["tuned"])]
+        ax.set_xticks(x, labels, rotation=90, fontsize=7)
         ax.set_title(dataset)
         ax.set_ylim(0, 105)
         ax.legend(fontsize=6, loc="lower right")
     axes[0].set_ylabel("test score (%)")
-    _save(fig, path, title)
+    return fig
 
 
 def plot_nulls(nulls: dict[str, tuple[np.ndarray, float, float]], path: Path, title: str) -> None:

@@ -1,7 +1,7 @@
 """A LOSO run folder: where each result lives, the manifest that guards it, and reading results back.
 
 ```
-<out>/run.json                                  what was run (protocol, seeds, config, provenance)
+<out>/run.json                                  what was run (protocol, seeds, config, permutation scheme, provenance)
 <out>/folds/<fold_id>.json                      a fold trained on the real labels
 <out>/permutations/<fold_id>-perm<k>.json       the k-th permutation-null retraining of that fold
 <out>/failed/<job_id>.json                      a fold job that failed past its retries
@@ -58,11 +58,25 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
             details = "; ".join(f"{k}: {_shown(old.get(k))} there, {_shown(manifest.get(k))} now" for k in changed)
             raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}{why} ({details}); "
                               "its folds cannot be mixed with this run's: use another --output")
+        _check_permutation_scheme(out, old, manifest)
         done = list((out / "folds").glob("*.json"))
         if done and not resume:
             raise ConfigError(f"{out} already has {len(done)} finished fold(s); pass --resume to run "
                               "only the missing ones, or choose another --output")
     write_text_atomic(path, json.dumps(manifest, indent=2))
+
+
+def _check_permutation_scheme(out: Path, old: dict, manifest: dict) -> None:
+    """Refuse to add permutation replicates to ones drawn by another scheme: their null would be a mixture."""
+    drawn = any((out / "permutations").glob("*.json"))
+    if not drawn or old.get("permutation_scheme") == manifest["permutation_scheme"]:
+        return
+    raise ConfigError(
+        f"{out} holds permutation results of permutation scheme {old.get('permutation_scheme', 1)}, which cannot be "
+        f"mixed with this version's scheme {manifest['permutation_scheme']} (replicate k is one relabelled dataset "
+        "shared by every fold and seed; scheme 1 relabelled each fold and seed apart, a null too narrow with several "
+        f"seeds): delete {out / 'permutations'} and run again with --resume to redraw the null (the observed folds "
+        "are kept), or use another --output")
 
 
 def _alive(pid: int) -> bool:

@@ -23,15 +23,17 @@ import ray
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.engine import resolve_device
 from gru_xnet.features import build_feature_set
+from gru_xnet.model import build_model
 from gru_xnet.provenance import provenance
-from loso.aggregate import aggregate, print_tables, protocol_lines
+from loso.aggregate import aggregate, print_tables
 from loso.cli import add_common_arguments, configure, init_ray, interrupts_as_keyboard_interrupt
 from loso.fold_queue import FoldJob, FoldQueue, plan_jobs
-from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, plan_folds
+from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
 from loso.gpu_packing import gpus_per_worker
 from loso.outputs import check_output, result_path, run_lock
 from loso.progress import Progress
-from loso.training import Placement, train_variant
+from loso.protocol import protocol_lines
+from loso.training import PERMUTATION_SCHEME, Placement, train_variant
 from loso.worker import FoldResources, run_runner
 
 log = logging.getLogger("loso")
@@ -67,18 +69,26 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     return p.parse_known_args(argv)
 
 
-def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int]) -> dict:
-    """The protocol every artefact states: datasets, labels, sessions, seeds, config hash, synthetic, provenance."""
+def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int],
+                 folds: list[Fold]) -> dict:
+    """The protocol every artefact states: datasets, labels, sessions, seeds, the fold plan, filters, model size,
+    stimuli, config hash, synthetic, provenance."""
+    model = build_model(config.model, features.features.shape[1:], features.n_classes)
     manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
                 "config": config.to_dict(), "protocol": args.protocol, "seediv_sessions": args.seediv_sessions,
                 "seeds": seeds, "permutations": args.permutations, "tuned_on": list(config.tuned_on),
+                "permutation_scheme": PERMUTATION_SCHEME, "permutation_salt": config.seed,
                 "datasets": features.datasets,
                 "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
                 "n_classes": features.n_classes,
                 "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
                 "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
                 "model_input": config.model.describe_sequence(features.features.shape[1:]),
-                "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold}
+                "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold,
+                "planned_folds": [fold.fold_id for fold in folds],
+                "filters": {name: config.data.signal_filters(name) for name in features.datasets},
+                "stimulus": {k: v["stimulus"] for k, v in features.protocol["datasets"].items()},
+                "model_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
 
 
@@ -237,7 +247,7 @@ def prepare(args: argparse.Namespace, extra: list[str]):
                        seeds=seeds, subjects=args.subjects,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
-    return config, features, folds, seeds, out, manifest_for(config, args, features, seeds)
+    return config, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,10 @@ from gru_xnet.model import build_model
 from gru_xnet.results import evaluation_report
 
 OBSERVED = 0
-"""Variant 0 of a fold trains on the real labels; variant k > 0 on the k-th permutation of them."""
+"""Variant 0 of a fold trains on the real labels; variant k > 0 on replicate k of the permutation null."""
+PERMUTATION_SCHEME = 2
+"""How permutation replicates are drawn (recorded in run.json): 2 = replicate k is one relabelled dataset,
+seeded by (the config's seed, k), shared by every fold and seed; 1 (before) seeded each fold and seed apart."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,23 @@ def _seen_subjects(features: FeatureSet, loader) -> list[str]:
     return sorted({str(features.subjects[s]) for s in np.unique(features.subject_index[loader.windows.indices])})
 
 
-def fold_labels(features: FeatureSet, split: Split, seed: int, variant: int) -> FeatureSet:
-    """The features with the fold's labels: as recorded, or permuted within the training and validation subjects."""
+def fold_labels(config: ExperimentConfig, features: FeatureSet, split: Split, variant: int) -> FeatureSet:
+    """The features with the fold's labels: as recorded, or replicate `variant` of the permutation null.
+
+    A replicate relabels the training and validation subjects as one whole-dataset permutation salted by
+    the config's seed, never by the fold's seed or test subject: every fold and seed of replicate k trains
+    on one labelling, as every fold of the observed run trains on the real one.
+    """
     if variant == OBSERVED:
         return features
-    return features.with_permuted_labels(split.train + split.val, seed=[seed, variant, *split.test])
+    return features.with_permuted_labels(split.train + split.val, salt=config.seed, replicate=variant)
+
+
+def baseline_windows(features: FeatureSet, split: Split, pool: np.ndarray) -> np.ndarray:
+    """The pool's windows of the test subjects' datasets: a DEAP subject's majority baseline is DEAP's, also
+    when the model trained on several datasets (joint protocol)."""
+    datasets = {features.subjects[s].dataset for s in split.test}
+    return pool[np.isin(features.subject_index[pool], [s for d in datasets for s in features.subjects_of(d)])]
 
 
 def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,
@@ -63,7 +78,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     """
     started = time.time()
     rank, world, device = placement.rank, placement.world_size, placement.device
-    features = fold_labels(features, split, seed, variant)
+    features = fold_labels(config, features, split, variant)
     make_reproducible(seed, config.training)
     loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
                            seed=seed, rank=rank, world_size=world, device=device)
@@ -82,7 +97,8 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
             placement.after_epoch(variant, state, record, lambda: snapshot(model, optimizer, scheduler, state))
 
     state = fit(model, loaders, optimizer, scheduler, config.training, device=device, precision=precision,
-                dataset_names=features.datasets, state=state, on_epoch_end=after_epoch)
+                dataset_names=features.datasets, subject_index=features.subject_index, state=state,
+                on_epoch_end=after_epoch)
     if rank != 0:
         return None
     pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
@@ -95,11 +111,14 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
               "seen_subjects": {
                   "train": _seen_subjects(features, loaders.train), "val": _seen_subjects(features, loaders.val),
                   "test": _seen_subjects(features, loaders.test)}}
+    if variant != OBSERVED:
+        result["permutation"] = {"replicate": variant,
+                                 "subject_label_hashes": features.subject_label_hashes(split.train + split.val)}
     if loaders.test is not None:
         unwrap(model).load_state_dict(state.best_state)  # rank 0 alone: no DDP collective is involved
         evaluation = evaluate(model, loaders.test, device=device, precision=precision,
                               n_classes=loaders.n_classes, dataset_names=features.datasets)
-        result["test"] = evaluation_report(evaluation, features, pool)
+        result["test"] = evaluation_report(evaluation, features, baseline_windows(features, split, pool))
         result["predictions"] = {"window": evaluation.windows.tolist(),
                                  "trial": features.trials[evaluation.windows].tolist(),
                                  "session": features.sessions[evaluation.windows].tolist(),

@@ -2,7 +2,8 @@
 
 Both datasets have 6 GAMEEMO subjects with the same written labels; in the shuffled one the planted
 signal is drawn independently of them. Each run trains every fold on the real labels and 19 times on
-permuted ones (tiny folds: 3 epochs, 2 windows x 4 games per subject).
+permuted ones (tiny folds: 3 epochs of batches of 8, 2 windows x 4 games per subject; a planted signal strong
+enough to be learnt in them, so the observed run stands clear of a null that is a whole-dataset permutation).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ PERMUTATIONS = 19
 
 def run_with_null(tmp: Path, shuffle: bool) -> Path:
     root = tmp / "data"
-    write_synthetic(root, ["GAMEEMO"], 6, seconds=8.0, signal_strength=3.0, shuffle_labels=shuffle)
-    config = tiny_config(root, tmp, datasets=("GAMEEMO",), num_epochs=3)
+    write_synthetic(root, ["GAMEEMO"], 6, seconds=8.0, signal_strength=6.0, shuffle_labels=shuffle)
+    config = tiny_config(root, tmp, datasets=("GAMEEMO",), num_epochs=3, batch_size=8)
     config.data.augmentation_ratio = 1.0
     config.save(tmp / "config.json")
     out = tmp / ("shuffled" if shuffle else "planted")
@@ -67,25 +68,31 @@ def test_each_permutation_is_a_real_training_run_on_permuted_training_labels_onl
         variants = [permuted[f"{fold_id}-perm{k:03d}"] for k in range(1, PERMUTATIONS + 1)]
         hashes = {v["label_hash"] for v in variants}
         assert real["label_hash"] not in hashes and len(hashes) > 1  # permuted, and differently each time
-        for v in variants:
+        for k, v in enumerate(variants, start=1):
             assert v["epochs_run"] == 3 and v["history"] and v["seen_subjects"] == real["seen_subjects"]
+            assert v["permutation"]["replicate"] == k
+            assert f"GAMEEMO/{real['fold']['subject']}" not in v["permutation"]["subject_label_hashes"]
             assert v["predictions"]["y_true"] == real["predictions"]["y_true"]  # test labels never touched
             # whole trials permuted within each subject: every class count of the training pool is kept
             assert v["test"]["training_class_counts"] == real["test"]["training_class_counts"]
+    labellings = {(v["permutation"]["replicate"], subject, digest) for v in permuted.values()
+                  for subject, digest in v["permutation"]["subject_label_hashes"].items()}
+    assert len(labellings) == PERMUTATIONS * 6  # replicate k relabels each subject once, for every fold
 
 
 def test_permuted_labels_are_shuffled_by_whole_trials_within_subjects(planted):
     config = json.loads((planted / "run.json").read_text())["config"]
     features = build_feature_set(ExperimentConfig.from_dict(config).data)
-    permuted = features.with_permuted_labels([0, 1, 2], seed=[0, 1, 5])
+    permuted = features.with_permuted_labels([0, 1, 2], salt=42, replicate=1)
     assert np.array_equal(permuted.labels[features.windows_of([3, 4, 5])], features.labels[features.windows_of([3, 4, 5])])
     for s in (0, 1, 2):
-        rows = features.windows_of([s])
-        assert np.bincount(permuted.labels[rows]).tolist() == np.bincount(features.labels[rows]).tolist()
-        for trial in np.unique(features.trials[rows]):
-            assert len(np.unique(permuted.labels[rows][features.trials[rows] == trial])) == 1
+        for session in np.unique(features.sessions[features.windows_of([s])]):  # each session keeps its class counts
+            rows = features.windows_of([s], [session])
+            assert np.bincount(permuted.labels[rows]).tolist() == np.bincount(features.labels[rows]).tolist()
+            for trial in np.unique(features.trials[rows]):
+                assert len(np.unique(permuted.labels[rows][features.trials[rows] == trial])) == 1
     assert not np.array_equal(permuted.labels, features.labels)
-    assert np.array_equal(features.with_permuted_labels([0, 1, 2], seed=[0, 1, 5]).labels, permuted.labels)
+    assert np.array_equal(features.with_permuted_labels([0, 1, 2], salt=42, replicate=1).labels, permuted.labels)
 
 
 def test_shuffled_labels_give_large_per_subject_p_values(shuffled):
@@ -102,7 +109,8 @@ def test_compare_finds_the_planted_run_better_than_the_shuffled_one(planted, shu
     assert window["mean_difference"] > 0 and window["wins_b"] > window["losses_b"]
     assert window["difference_ci_low"] <= window["mean_difference"] <= window["difference_ci_high"]
     wide = pd.read_csv(tmp_path / "cmp" / "per_subject.csv")
-    assert list(wide.columns) == ["dataset", "subject", "level", "shuffled", "planted"] and len(wide) == 12
+    assert list(wide.columns) == ["dataset", "subject", "level", "shuffled", "planted", "tuned_in", "synthetic"]
+    assert len(wide) == 12 and wide["synthetic"].all()
     assert (tmp_path / "cmp" / "figures" / "subject_lines.png").stat().st_size > 10_000
     assert "run_b - run_a" in (tmp_path / "cmp" / "comparison.md").read_text()
 

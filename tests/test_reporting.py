@@ -14,7 +14,7 @@ from scipy import stats
 from gru_xnet.metrics import baselines, level_scores, macro_auc, scores, trial_probabilities
 from loso.aggregate import aggregate, print_tables
 from loso.compare import main as compare_main
-from loso.stats import bootstrap_ci, holm, permutation_p, signed_rank
+from loso.stats import holm, mean_ci, permutation_p, signed_rank
 
 CLASSES = {"SEEDIV": ["negative", "non-negative"], "DEAP": ["low valence", "high valence"]}
 
@@ -142,9 +142,10 @@ def test_pooled_confusion_matrices_say_how_many_seeds_they_sum(sessions_run, cap
     out, _ = sessions_run
     print_tables(aggregate(out))
     saved = json.loads((out / "tables" / "confusion_matrices.json").read_text())
-    assert saved["n_seeds"] == 2 and "n = seeds x test items" in saved["summed_over"]
+    assert saved["n_seeds"] == 2 and "the test items of every seed" in saved["summed_over"]
     assert np.sum(saved["window"]["SEEDIV"]) == 5 * 3 * 2 * 40
-    assert "n = 2 seeds x 600 windows = 1200" in capsys.readouterr().out
+    assert saved["n_per_seed"]["window"]["SEEDIV"] == {"0": 600, "1": 600}
+    assert "n = 1200 windows (seed 0: 600, seed 1: 600)" in capsys.readouterr().out
 
 
 def test_trial_scores_average_window_probabilities():
@@ -173,11 +174,11 @@ def test_kappa_auc_and_baseline_definitions():
 def test_statistics_helpers():
     assert holm([0.01, 0.04, np.nan, 0.03]).round(4).tolist()[:2] == [0.03, 0.06]
     assert np.isnan(holm([np.nan])[0])
-    p, r = signed_rank([5, 6, 7, 8, 9])
+    p, r, _ = signed_rank([5, 6, 7, 8, 9])
     assert p == pytest.approx(1 / 32) and r == 1.0
     assert signed_rank([1, -1, 2, -2])[1] == pytest.approx(0.0)
-    low, high = bootstrap_ci([50, 60, 70, 80])
-    assert 50 <= low < 65 < high <= 80 and bootstrap_ci([50, 60, 70, 80]) == (low, high)
+    low, high, method = mean_ci([50, 60, 70, 80])
+    assert low < 65 < high and method == "t" and mean_ci([50, 60, 70, 80]) == (low, high, method)
     assert permutation_p(0.9, [0.5] * 19) == 0.05 and permutation_p(0.5, [0.5] * 19) == 1.0
 
 

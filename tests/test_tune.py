@@ -1,4 +1,4 @@
-"""Hyper-parameter search on a real local Ray instance with real Optuna: outputs, ASHA, leakage, resume."""
+"""Hyper-parameter search on a real local Ray instance with real Optuna: outputs, ASHA, leakage, resume, pools."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
+from torch import nn
 
 from gru_xnet.config import ConfigError, ExperimentConfig
-from gru_xnet.features import build_feature_set
+from gru_xnet.data_loader import Split
+from gru_xnet.engine import Precision, evaluate
+from gru_xnet.features import FeatureSet, SubjectKey, build_feature_set
+from gru_xnet.metrics import confusion_matrix, scores
 from loso.run import main as loso_main
 from tests.conftest import tiny_config
-from tune.search import choose_test_subjects, keep_only, main
+from tune.search import choose_test_subjects, keep_only, main, subject_records, subject_tables
 from tune.space import DEFAULT_SPACE, load_space
 
 pytestmark = pytest.mark.ray
@@ -27,9 +33,10 @@ SPACE = {"gru_hidden_size": {"choices": [16]}, "num_attention_heads": {"choices"
          "dropout": {"choices": [0.3]}, "learning_rate": {"choices": [3e-3, 1e-7]}}
 
 
-def search_args(root: Path, tmp_path: Path, name: str, *extra: str) -> list[str]:
+def search_args(root: Path, tmp_path: Path, name: str, *extra: str, datasets=("GAMEEMO",),
+                epochs: int = EPOCHS) -> list[str]:
     """Command line of a tiny search on `root` writing to tmp_path/name."""
-    config = tiny_config(root, tmp_path, datasets=("GAMEEMO",), num_epochs=EPOCHS, batch_size=8)
+    config = tiny_config(root, tmp_path, datasets=datasets, num_epochs=epochs, batch_size=8)
     config.save(tmp_path / f"{name}.json")
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE))
     return ["--config", str(tmp_path / f"{name}.json"), "--data-root", str(root), "--output", str(tmp_path / name),
@@ -52,22 +59,41 @@ def trial_results(experiment: Path) -> list[list[dict]]:
 
 def test_search_writes_every_output(searched):
     summary = json.loads((searched / "summary.json").read_text())
-    assert summary["protocol"] == "holdout" and summary["synthetic"] is True and summary["paper_fit"] == "holdout_test"
+    assert summary["protocol"] == "holdout" and summary["synthetic"] is True
+    assert summary["paper_fit"] == "holdout_test.per_dataset"
+    assert summary["pool"] == "within" and json.loads((searched / "search.json").read_text())["pool"] == "within"
     assert summary["num_trials"] == 4 and len(summary["test_subjects"]) == 1
     assert summary["best_params"]["learning_rate"] == 3e-3 and summary["best_val_score"] > 75.0
-    assert "optimistically biased" in summary["best_val_score_note"]
-    assert set(summary["holdout_test"]) >= {"accuracy", "balanced_accuracy", "macro_f1", "n"}
+    assert "optimistically biased" in summary["best_val_score_note"] and summary["provenance"]["optuna"]
     for suffix in (".md", ".tex"):
         text = (searched / f"trials{suffix}").read_text()
-        assert "SYNTHETIC DATA" in text and "NOT FOR A PAPER" in text
+        assert "SYNTHETIC DATA" in text and "NOT FOR A PAPER" in text and "pool 'within'" in text
     assert not (searched / "trials.csv").read_text().startswith("#")
     table = pd.read_csv(searched / "trials.csv")
     assert list(table.columns[:7]) == ["trial", *DEFAULT_SPACE, "val_score", "kept_epoch"]
-    assert set(summary["holdout_test"]["baseline"]) >= {"majority_accuracy", "chance_balanced_accuracy"}
-    assert "balanced_accuracy" in summary["holdout_test"]["trial"] and summary["provenance"]["optuna"]
     assert len(table) == 4 and set(table["status"]) <= {"complete", "stopped early (ASHA)"}
     for figure in ("score_vs_trial.png", "param_importance.png"):
         assert (searched / "figures" / figure).stat().st_size > 5_000
+
+
+def test_holdout_test_is_reported_per_subject_and_per_dataset(searched):
+    # Defect: the holdout test was one number pooled over the windows of every test subject and dataset.
+    summary = json.loads((searched / "summary.json").read_text())
+    [subject] = summary["holdout_test"]["per_subject"]
+    assert f"{subject['dataset']}/{subject['subject']}" == summary["test_subjects"][0]
+    pooled = json.loads((searched / "holdout_test.json").read_text())["test"]  # one subject: per subject = pooled
+    assert subject["balanced_accuracy"] == pytest.approx(pooled["balanced_accuracy"])
+    assert subject["trial_balanced_accuracy"] == pytest.approx(pooled["trial"]["balanced_accuracy"])
+    assert subject["majority_accuracy"] == pytest.approx(pooled["baseline"]["majority_accuracy"])
+    rows = {row["level"]: row for row in summary["holdout_test"]["per_dataset"]}
+    assert set(rows) == {"window", "trial"} and rows["window"]["dataset"] == "GAMEEMO"
+    assert rows["window"]["balanced_accuracy_mean"] == pytest.approx(subject["balanced_accuracy"])
+    assert rows["window"]["n_subjects"] == 1 and rows["window"]["balanced_accuracy_sd"] is None  # NaN as null
+    for name in ("holdout_per_subject", "holdout_per_dataset"):
+        assert pd.read_csv(searched / f"{name}.csv")["dataset"].tolist()[0] == "GAMEEMO"
+        for suffix in (".md", ".tex"):
+            text = (searched / f"{name}{suffix}").read_text()
+            assert "SYNTHETIC DATA" in text and "pool 'within'" in text and "FIT FOR A PAPER" in text
 
 
 def test_asha_stops_a_poor_trial_early(searched):
@@ -94,23 +120,25 @@ def test_no_trial_loads_a_test_subject(searched):
         if final.get("fold_complete"):  # the subjects the worker's loaders could deliver
             seen = set(final["seen_train"].split()) | set(final["seen_val"].split())
             assert final["seen_test"] == "" and seen and not seen & test
-    assert set(summary["holdout_seen_subjects"]["test"]) == test  # the one evaluation that sees them
+    assert set(summary["searches"][0]["seen_subjects"]["test"]) == test  # the one evaluation that sees them
 
 
-def test_trials_are_scored_by_validation_balanced_accuracy_of_the_kept_epoch(searched):
-    # Defect: trials were ranked by the best per-epoch val_accuracy, not the metric nor the epoch kept.
+def test_trials_are_scored_by_the_mean_over_validation_subjects_of_the_kept_epoch(searched):
+    # Defects: trials were ranked by the best per-epoch val_accuracy, not the metric nor the epoch kept;
+    # then by balanced accuracy over pooled validation windows, not the per-subject mean the tables lead with.
     table = pd.read_csv(searched / "trials.csv").set_index("trial")
     for reports in trial_results(searched / "ray" / "search"):
         epochs = [r for r in reports if r.get("fold_done") is False]
-        assert all("val_balanced_accuracy" in r for r in epochs)  # what ASHA compared every epoch
+        assert all("val_subject_balanced_accuracy" in r for r in epochs)  # what ASHA compared every epoch
         kept = epochs[-1]["best_epoch"]
-        score = next(r["val_balanced_accuracy"] for r in epochs if r["epoch"] == kept)
+        score = next(r["val_subject_balanced_accuracy"] for r in epochs if r["epoch"] == kept)
         row = table.loc[reports[-1]["trial_id"]]
         assert row["kept_epoch"] == kept and row["val_score"] == pytest.approx(score)
         if reports[-1].get("fold_complete"):  # the final result Optuna maximises
-            assert reports[-1]["val_balanced_accuracy"] == pytest.approx(score)
+            assert reports[-1]["val_subject_balanced_accuracy"] == pytest.approx(score)
     state = json.loads(next((searched / "ray" / "search").glob("experiment_state-*.json")).read_text())
-    assert "val_balanced_accuracy" in json.dumps(state)
+    assert "val_subject_balanced_accuracy" in json.dumps(state)
+    assert "mean over validation subjects" in (searched / "trials.md").read_text()
 
 
 def test_best_config_round_trips_into_loso_and_marks_its_tuning_subjects(searched, learnable_root, tmp_path):
@@ -160,10 +188,86 @@ def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, le
     for trial_id, reports in finished.items():
         assert after[trial_id] == reports  # the finished trial was not run again
     summary = json.loads((tmp_path / "nested" / "summary.json").read_text())
-    assert summary["paper_fit"] == "nested.estimate" and summary["num_trials"] == 2
-    outer = summary["nested"]["per_subject"]
+    assert summary["paper_fit"] == "nested.per_dataset" and summary["num_trials"] == 2
+    outer = summary["nested"]["folds"]
     assert [o["subject"] for o in outer] == ["GAMEEMO/S01"] and outer[0]["seen_subjects"]["test"] == ["GAMEEMO/S01"]
-    assert summary["nested"]["estimate"]["accuracy"]["mean"] == outer[0]["test"]["accuracy"]
+    [subject] = summary["nested"]["per_subject"]
+    assert subject["accuracy"] == pytest.approx(outer[0]["test"]["accuracy"])
+    assert {row["level"] for row in summary["nested"]["per_dataset"]} == {"window", "trial"}
+    assert "FIT FOR A PAPER" in (tmp_path / "nested" / "nested_per_dataset.md").read_text()
+
+
+def test_pool_within_runs_one_search_per_dataset(ray_session, synthetic_root, tmp_path):
+    # Defect: the search trained jointly across datasets while loso.run defaults to within-dataset training.
+    args = search_args(synthetic_root, tmp_path, "within", "--num-samples", "1", "--scheduler", "none",
+                       datasets=("GAMEEMO", "DEAP"), epochs=1)
+    assert main(args) == 0
+    out = tmp_path / "within"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pool"] == "within" and "best_params" not in summary  # no single winner across datasets
+    assert [s["dataset"] for s in summary["searches"]] == ["GAMEEMO", "DEAP"]
+    assert pd.read_csv(out / "trials.csv").groupby("dataset").size().to_dict() == {"DEAP": 1, "GAMEEMO": 1}
+    assert not (out / "best_config.json").exists()
+    for search in summary["searches"]:  # each dataset searched and tested alone, with its own best config
+        dataset = search["dataset"]
+        best = ExperimentConfig.load(out / f"best_config_{dataset}.json")
+        assert best.data.datasets == [dataset] and best.tuned_on == search["search_subjects"]
+        assert {s.split("/")[0] for s in best.tuned_on + search["test_subjects"]} == {dataset}
+        seen = {s for r in trial_results(out / "ray" / f"search_{dataset}")
+                for side in ("seen_train", "seen_val") for s in r[-1][side].split()}
+        assert seen == set(best.tuned_on)  # every model trained and validated on this dataset's subjects only
+        assert set(search["seen_subjects"]["train"] + search["seen_subjects"]["val"]) == set(best.tuned_on)
+    per_dataset = pd.read_csv(out / "holdout_per_dataset.csv")
+    assert sorted(per_dataset.loc[per_dataset["level"] == "window", "dataset"]) == ["DEAP", "GAMEEMO"]
+    assert len(pd.read_csv(out / "holdout_per_subject.csv")) == len(summary["test_subjects"]) == 2
+
+
+def _two_subjects_at_55() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, predictions, subject) of 2 x 360 windows: subject 0 is 250:110 class 0, subject 1 110:250,
+    each with every majority window right and 11 of 110 minority windows right: 55 % per subject, 72.5 % pooled."""
+    labels = np.r_[np.zeros(250), np.ones(110), np.zeros(110), np.ones(250)].astype(np.int64)
+    predictions = np.r_[np.zeros(250), np.ones(11), np.zeros(99), np.zeros(11), np.ones(99), np.ones(250)]
+    return labels, predictions.astype(np.int64), np.repeat([0, 1], 360).astype(np.int32)
+
+
+def test_subject_balanced_accuracy_averages_subjects_not_windows():
+    labels, predictions, subjects = _two_subjects_at_55()
+    labels, predictions, subjects = np.r_[labels, 1, 1], np.r_[predictions, 0, 1], np.r_[subjects, 2, 2]
+    logits = torch.nn.functional.one_hot(torch.as_tensor(predictions), 2).float()  # nn.Identity: logits in = out
+    windows = np.arange(len(labels))[::-1].copy()  # the loader's window indices, not positions
+    loader = [(logits[i:i + 100], torch.as_tensor(labels[i:i + 100]), torch.zeros(len(labels[i:i + 100])),
+               windows[i:i + 100]) for i in range(0, len(labels), 100)]
+    metrics = evaluate(nn.Identity(), loader, device=torch.device("cpu"), precision=Precision("cpu", None),
+                       n_classes=2, subject_index=subjects[::-1].copy()).metrics
+    assert metrics["balanced_accuracy"] == pytest.approx(72.5, abs=0.1)  # pooled: rewards each subject's prior
+    assert metrics["subject_balanced_accuracy"] == pytest.approx(55.0)  # subject 2 shows one class: left out
+    assert "subject_balanced_accuracy" not in evaluate(nn.Identity(), loader, device=torch.device("cpu"),
+                                                       precision=Precision("cpu", None), n_classes=2).metrics
+
+
+def test_a_holdout_test_is_split_into_one_record_per_subject():
+    labels, predictions, subjects = _two_subjects_at_55()
+    training = np.r_[np.zeros(60), np.ones(40)].astype(np.int64)  # a third subject the model learnt from
+    n = len(labels) + len(training)
+    features = FeatureSet(features=np.zeros((n, 1, 1, 1), np.float32), labels=np.r_[labels, training],
+                          subject_index=np.r_[subjects, np.full(len(training), 2, np.int32)],
+                          trials=np.arange(1, n + 1, dtype=np.int32), sessions=np.ones(n, np.int16),
+                          subjects=[SubjectKey("DEAP", f"s0{i}") for i in (1, 2, 3)], datasets=["DEAP"],
+                          channel_names=("C1",), frequencies=np.ones(1), n_classes=2, class_names=("low", "high"),
+                          synthetic=True)
+    pooled = scores(confusion_matrix(labels, predictions, 2))["balanced_accuracy"]
+    assert pooled == pytest.approx(72.5)
+    record = {"predictions": {"window": np.arange(len(labels)).tolist(), "y_true": labels.tolist(),
+                              "y_pred": predictions.tolist(), "probabilities": np.eye(2)[predictions].tolist()}}
+    records = subject_records(record, features, Split((2,), (), (0, 1)), seed=7)
+    assert [r["fold"] for r in records] == [
+        {"fold_id": f"DEAP-{s}-seed7", "dataset": "DEAP", "subject": s, "session": None, "seed": 7} for s in ("s01", "s02")]
+    assert all(r["test"]["baseline"]["majority_accuracy"] == pytest.approx(m)
+               for r, m in zip(records, (100 * 250 / 360, 100 * 110 / 360)))  # the training majority class 0
+    per_subject, per_dataset = subject_tables(records)
+    assert per_subject["balanced_accuracy"].tolist() == pytest.approx([55.0, 55.0])
+    window = per_dataset[per_dataset["level"] == "window"].iloc[0]
+    assert window["balanced_accuracy_mean"] == pytest.approx(55.0) and window["n_subjects"] == 2
 
 
 @pytest.mark.parametrize("override, message", [

@@ -1,30 +1,38 @@
 """`python -m tune.search`: Optuna (TPE) + ASHA hyper-parameter search, with no test subject in any trial.
 
 Every trial is one Ray Train job (`loso.worker.fit_fold`) that trains on training subjects and is
-scored on validation subjects drawn from the training subjects by validation *balanced accuracy*, the
-metric the LOSO tables lead with: each epoch's reaches Tune so ASHA can stop poor trials early, and a
-trial's final score (what Optuna optimises) is that of the epoch the early-stopping rule keeps. The searched feature
-set is built with the test subjects removed (`FeatureSet.without`), so their windows are not even
-in Ray's object store while a search runs.
+scored on validation subjects drawn from the training subjects by the mean over validation subjects
+of each subject's *balanced accuracy*, the number the LOSO tables lead with: each epoch's reaches Tune
+so ASHA can stop poor trials early, and a trial's final score (what Optuna optimises) is that of the
+epoch the early-stopping rule keeps. The searched feature set is built with the test subjects removed
+(`FeatureSet.without`), so their windows are not even in Ray's object store while a search runs.
+
+Pools (`--pool`, as `loso.run --protocol`):
+  within   a model only ever trains and is validated on subjects of one dataset: with several
+           datasets, one search per dataset on that dataset's own features, each writing its own
+           best config (default).
+  joint    one search whose models train and validate on the subjects of every dataset together.
 
 Protocols:
   holdout  a fixed, reported set of test subjects (`--test-subjects`, default a seeded ~20% of each
            dataset's subjects) is excluded; after the search the best config is trained once on
-           all search subjects and tested once on them.
-  nested   for every LOSO test subject, a search on the other subjects of its dataset and the
+           the search subjects and tested once on them, scored per test subject.
+  nested   for every LOSO test subject, a search on the other subjects of its pool and the
            winner of that inner search tested on that subject; the mean over subjects is the
            nested-CV estimate of "tune, then train" on unseen subjects.
 
-Which numbers may go into a paper (summary.json, trials.md):
-  FIT      `holdout_test` (holdout) and `nested.estimate` (nested): test subjects never informed
-           any choice.
+Which numbers may go into a paper (summary.json, <protocol>_per_dataset.md):
+  FIT      `holdout_test.per_dataset` (holdout) and `nested.per_dataset` (nested): per-subject
+           scores of test subjects that never informed any choice, averaged over subjects per dataset.
   NOT FIT  `best_val_score`: the best of many trials scored on the same validation subjects is
            optimistically biased; it ranks configurations, it does not estimate performance.
 
-Outputs under --output: best_config.json (an ExperimentConfig: `python -m loso.run --config
-best_config.json`; its `tuned_on` lists the subjects whose data informed it, and loso.run marks the folds
-that test one of them), trials.csv/.md/.tex, figures/score_vs_trial.png, figures/param_importance.png,
-summary.json; Tune's own state under ray/ (what `--resume` continues).
+Outputs under --output: best_config.json, or best_config_<DATASET>.json per dataset with `--pool within`
+and several datasets (an ExperimentConfig: `python -m loso.run --config best_config.json`; its
+`tuned_on` lists the subjects whose data informed it, and loso.run marks the folds that test one of
+them), trials.csv/.md/.tex, <protocol>_per_subject.csv/.md/.tex and <protocol>_per_dataset.csv/.md/.tex
+(the test scores), figures/score_vs_trial.png, figures/param_importance.png, summary.json; Tune's own
+state under ray/ (what `--resume` continues).
 """
 
 from __future__ import annotations
@@ -48,13 +56,15 @@ from ray.tune.search.optuna import OptunaSearch
 
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.data_loader import Split, validation_subjects
+from gru_xnet.datasets import DatasetError
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.provenance import provenance
-from loso.aggregate import SCORES
+from gru_xnet.results import saved_evaluation, subject_reports
+from loso.aggregate import (SCORES, dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display,
+                            wide_subjects)
 from loso.cli import add_common_arguments, configure, init_ray, storage_join
-from loso.folds import plan_folds
+from loso.folds import PROTOCOLS, plan_folds
 from loso.gpu_packing import gpus_per_worker
-from loso.stats import bootstrap_ci
 from loso.tables import write_table
 from loso.worker import FoldResources, fit_fold
 from tune.figures import plot_param_importance, plot_scores
@@ -63,8 +73,12 @@ from tune.space import SearchSpace, load_space
 
 log = logging.getLogger("tune")
 
-METRIC = "val_balanced_accuracy"
-"""What ASHA compares every epoch and Optuna maximises: the LOSO tables' lead metric, on validation subjects."""
+METRIC = "val_subject_balanced_accuracy"
+"""What ASHA compares every epoch and Optuna maximises: the LOSO tables' lead number (the mean over
+subjects of per-subject balanced accuracy), on validation subjects."""
+POOL_NOTES = {"within": "a model trains and is validated on subjects of one dataset; one search per dataset",
+              "joint": "a model trains and is validated on the subjects of all datasets together"}
+PAPER_FIT = {"holdout": "holdout_test.per_dataset", "nested": "nested.per_dataset"}
 TRIAL_CPU = 0.01  # a trial only drives its Train job; a 0-CPU trial is refused, a 1-CPU one starves workers
 NOT_FOR_PAPER = ("best_val_score is the best of many trials on the same validation subjects: "
                  "optimistically biased, not an estimate of performance")
@@ -80,6 +94,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     add_common_arguments(p)
     p.add_argument("--space", help="JSON/YAML file overriding entries of the default search space")
     p.add_argument("--protocol", choices=("holdout", "nested"), default="holdout")
+    p.add_argument("--pool", choices=PROTOCOLS, default="within",
+                   help=f"within (default): {POOL_NOTES['within']} (best_config_<DATASET>.json each); "
+                        f"joint: {POOL_NOTES['joint']}; as loso.run --protocol")
     p.add_argument("--test-subjects", nargs="+",
                    help="holdout: the test subjects ('s01' or 'DEAP/s01'; default: a seeded ~20%% of each "
                         "dataset); nested: the LOSO subjects to evaluate (default: all)")
@@ -108,10 +125,80 @@ class SearchSettings:
     scheduler: str
     grace_period: int
     seed: int
+    pool: str
     resources: FoldResources
     storage: str
     resume: bool
     verbose: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one search covers: all datasets (joint pool, or one dataset), or one dataset of several (within)."""
+
+    dataset: str | None
+    """The dataset a per-dataset search is restricted to; None for the one search of the run."""
+    config: ExperimentConfig
+    features: FeatureSet
+    test_names: tuple[str, ...] | None
+    """The --test-subjects that denote subjects of this scope (None: not given)."""
+
+    @property
+    def tag(self) -> str:
+        """Suffix of this scope's Ray experiments and cached evaluations."""
+        return f"_{self.dataset}" if self.dataset else ""
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Extra trials-table columns naming the scope, when the run has several."""
+        return {"dataset": self.dataset} if self.dataset else {}
+
+    @property
+    def config_file(self) -> str:
+        """best_config.json, or best_config_<DATASET>.json for one dataset of several."""
+        return f"best_config{self.tag}.json"
+
+
+def dataset_config(config: ExperimentConfig, dataset: str) -> ExperimentConfig:
+    """`config` restricted to one dataset: what that dataset's search tunes and its best config holds."""
+    own = ExperimentConfig.from_dict(config.to_dict())
+    own.data.datasets = [dataset]
+    own.experiment_name = f"{config.experiment_name}_{dataset}"
+    own.validate()
+    return own
+
+
+def denotes(features: FeatureSet, name: str) -> bool:
+    """Whether `name` ('s01' or 'DEAP/s01') names a subject of `features`."""
+    try:
+        features.subject_ids([name])
+    except DatasetError:
+        return False
+    return True
+
+
+def search_scopes(config: ExperimentConfig, pool: str, names: Sequence[str] | None) -> list[Scope]:
+    """One scope over every dataset (joint, or one dataset), else one per dataset, built on its own features.
+
+    A per-dataset scope's features are that dataset's alone (all its channels), as its best config
+    gives them when run; with names, every dataset must get test subjects and every name a dataset.
+    """
+    if pool == "joint" or len(config.data.datasets) == 1:
+        return [Scope(None, config, build_feature_set(config.data), tuple(names) if names else None)]
+    scopes = []
+    for dataset in config.data.datasets:
+        own = dataset_config(config, dataset)
+        features = build_feature_set(own.data)
+        found = tuple(n for n in names if denotes(features, n)) if names else None
+        if names and not found:
+            raise ConfigError(f"--test-subjects names no subject of {dataset}: with --pool within each dataset is "
+                              "searched and tested on its own; name test subjects of every dataset or leave "
+                              f"{dataset} out of --datasets")
+        scopes.append(Scope(dataset, own, features, found))
+    unknown = sorted(set(names or ()) - {n for scope in scopes for n in scope.test_names or ()})
+    if unknown:
+        raise ConfigError(f"--test-subjects: no subject {', '.join(unknown)} in {', '.join(config.data.datasets)}")
+    return scopes
 
 
 def choose_test_subjects(features: FeatureSet, names: Sequence[str] | None, seed: int,
@@ -254,7 +341,7 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet, split: Split,
                   settings: SearchSettings, out: Path) -> dict[str, Any]:
-    """Train the chosen config on the split's train/val subjects and test once; cached in `out`."""
+    """Train the chosen config on the split's train/val subjects and test once; cached (with its predictions) in `out`."""
     if out.exists():
         return json.loads(out.read_text())
     features_ref = ray.put(features)
@@ -262,64 +349,95 @@ def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet,
                         seed=settings.seed, resources=settings.resources,
                         storage_path=storage_join(settings.storage, "evaluation"))
     record = {"test": {k: result["test"][k] for k in (*SCORES, "n", "class_counts", "baseline", "trial", "per_subject")},
-              "seen_subjects": result["seen_subjects"], "epochs_run": result["epochs_run"],
-              "best_epoch": result["best_epoch"]}
+              "predictions": result["predictions"], "seen_subjects": result["seen_subjects"],
+              "epochs_run": result["epochs_run"], "best_epoch": result["best_epoch"]}
     write_text_atomic(out, json.dumps(record, indent=2))
     return record
 
 
-def run_holdout(args: argparse.Namespace, features: FeatureSet, settings: SearchSettings,
-                out: Path) -> tuple[list[dict], dict, dict]:
+def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, seed: int) -> list[dict[str, Any]]:
+    """One LOSO-fold-like record per test subject of an evaluation, for the LOSO aggregator's tables.
+
+    Each subject is scored on its own windows, beside baselines from the training windows of its
+    dataset: pooled windows of several subjects would reward following each subject's class balance.
+    """
+    training = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
+    reports = subject_reports(saved_evaluation(record["predictions"]), features, training)
+    return [{"fold": {"fold_id": f"{key.dataset}-{key.subject}-seed{seed}", "dataset": key.dataset,
+                      "subject": key.subject, "session": None, "seed": seed}, "variant": 0, "test": report}
+            for subject, report in reports.items() for key in [features.subjects[subject]]]
+
+
+def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per test subject, per dataset) tables of test records, as loso.run's: statistics over subjects."""
+    per_seed, subjects = subject_frame(fold_frame(records))
+    return wide_subjects(subjects), dataset_frame(per_seed, subjects)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the search(es) of one scope produced."""
+
+    rows: list[dict[str, Any]]
+    best: dict[str, Any]
+    config: ExperimentConfig
+    """The winner's config, `tuned_on` set: what best_config*.json holds."""
+    records: list[dict[str, Any]]
+    """One fold-like test record per test subject."""
+    summary: dict[str, Any]
+    """This scope's entry of summary.json's `searches`."""
+    folds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """nested: per outer subject, its search's winner and test."""
+
+
+def run_holdout(scope: Scope, settings: SearchSettings, out: Path) -> Outcome:
     """Search without the test subjects, then test the winner once on them."""
-    test = choose_test_subjects(features, args.test_subjects, settings.seed)
+    features = scope.features
+    test = choose_test_subjects(features, scope.test_names, settings.seed)
     names = [str(features.subjects[i]) for i in test]
     log.info("holdout test subjects (never loaded by a trial): %s", " ".join(names))
     pool = [i for i in range(len(features.subjects)) if i not in test]
     searched = keep_only(features, pool)
     split = inner_split(searched, val_fraction(settings.base), settings.seed)
-    grid = run_search("search", searched, split, settings)
-    rows = trial_rows(grid, list(settings.space.parameters))
+    rows = trial_rows(run_search(f"search{scope.tag}", searched, split, settings), list(settings.space.parameters),
+                      **scope.columns)
     best = best_row(rows)
+    config = best_config(settings, best, tuned_on=[str(s) for s in searched.subjects])
     train, val = validation_subjects(features, pool, val_fraction(settings.base), seed=settings.seed)
-    record = evaluate_once("holdout-test", best_config(settings, best), features, Split(train, val, tuple(test)),
-                           settings, out / "holdout_test.json")
-    summary = {"test_subjects": names, "search_subjects": [str(s) for s in searched.subjects],
+    final = Split(train, val, tuple(test))
+    record = evaluate_once(f"holdout-test{scope.tag}", config, features, final, settings,
+                           out / f"holdout_test{scope.tag}.json")
+    summary = {"test_subjects": names, "search_subjects": config.tuned_on,
                "validation_subjects": [str(searched.subjects[i]) for i in split.val],
-               "holdout_test": record["test"], "holdout_seen_subjects": record["seen_subjects"],
-               "paper_fit": "holdout_test", "tuned_on": [str(s) for s in searched.subjects]}
-    return rows, best, summary
+               "seen_subjects": record["seen_subjects"], "tuned_on": config.tuned_on}
+    return Outcome(rows, best, config, subject_records(record, features, final, settings.seed), summary)
 
 
-def run_nested(args: argparse.Namespace, features: FeatureSet, settings: SearchSettings,
-               out: Path) -> tuple[list[dict], dict, dict]:
-    """For every LOSO subject: a search on the other subjects of its dataset, its winner tested on it."""
-    folds = plan_folds(features, subjects=args.test_subjects, seeds=[settings.seed],
+def run_nested(scope: Scope, settings: SearchSettings, out: Path) -> Outcome:
+    """For every LOSO subject: a search on the other subjects of its pool, its winner tested on it."""
+    features = scope.features
+    folds = plan_folds(features, protocol=settings.pool, subjects=scope.test_names, seeds=[settings.seed],
                        val_fraction=val_fraction(settings.base))
-    rows, outer, winners = [], [], []
+    rows, outer, winners, records, tuned_on = [], [], [], [], set()
     for fold in folds:
         subject = str(features.subjects[fold.split.test[0]])
         searched = keep_only(features, fold.split.train + fold.split.val)
         log.info("nested: searching for %s on %d other subject(s)", subject, len(searched.subjects))
         grid = run_search(f"search-{fold.fold_id}", searched,
                           inner_split(searched, val_fraction(settings.base), settings.seed), settings)
-        fold_rows = trial_rows(grid, list(settings.space.parameters), outer_subject=subject)
+        fold_rows = trial_rows(grid, list(settings.space.parameters), **scope.columns, outer_subject=subject)
         best = best_row(fold_rows)
         record = evaluate_once(f"test-{fold.fold_id}", best_config(settings, best), features, fold.split,
                                settings, out / "nested" / f"{fold.fold_id}.json")
         rows += fold_rows
         winners.append(best)
+        tuned_on |= {str(s) for s in searched.subjects}
+        records += subject_records(record, features, fold.split, settings.seed)
         outer.append({"subject": subject, "best_params": params_of(best, settings), "val_score": best["val_score"],
                       "test": record["test"], "seen_subjects": record["seen_subjects"]})
-    scores = pd.DataFrame([headline_scores(o["test"]) for o in outer])
-    estimate = {m: {"mean": float(scores[m].mean()), "std": float(scores[m].std(ddof=1)) if len(outer) > 1 else 0.0,
-                    **dict(zip(("ci_low", "ci_high"), bootstrap_ci(scores[m])))} for m in scores}
     best = max(winners, key=lambda r: r["val_score"])
-    summary = {"nested": {"per_subject": outer, "estimate": estimate}, "paper_fit": "nested.estimate",
-               "tuned_on": sorted({s for fold in folds for s in map(str, keep_only(
-                   features, fold.split.train + fold.split.val).subjects)}),
-               "best_config_note": "best_config.json is the inner-search winner with the highest validation "
-                                   "score; the nested estimate measures the tuning procedure, not this one config"}
-    return rows, best, summary
+    config = best_config(settings, best, tuned_on=sorted(tuned_on))
+    return Outcome(rows, best, config, records, {"tuned_on": config.tuned_on}, outer)
 
 
 def val_fraction(config: ExperimentConfig) -> float:
@@ -331,44 +449,94 @@ def params_of(row: dict[str, Any], settings: SearchSettings) -> dict[str, Any]:
     return {name: row[name] for name in settings.space.parameters}
 
 
-def headline_scores(test: dict[str, Any]) -> dict[str, float]:
-    """The test scores a summary reports, each level beside its majority-class baseline."""
-    return {"balanced_accuracy": test["balanced_accuracy"], "accuracy": test["accuracy"],
-            "majority_accuracy": test["baseline"]["majority_accuracy"], "macro_f1": test["macro_f1"],
-            "trial_balanced_accuracy": test["trial"]["balanced_accuracy"], "trial_accuracy": test["trial"]["accuracy"],
-            "trial_majority_accuracy": test["trial"]["baseline"]["majority_accuracy"]}
-
-
-def best_config(settings: SearchSettings, row: dict[str, Any]) -> ExperimentConfig:
-    """The base config with the trial's values: what best_config.json holds."""
+def best_config(settings: SearchSettings, row: dict[str, Any], tuned_on: Sequence[str] = ()) -> ExperimentConfig:
+    """The base config with the trial's values and the subjects that informed them: what best_config*.json holds."""
     config = settings.space.apply(settings.base, params_of(row, settings))
     config.experiment_name = f"{settings.base.experiment_name}_tuned"
+    config.tuned_on = list(tuned_on)
     return config
 
 
-def table_header(protocol: str, synthetic: bool, monitor: str) -> list[str]:
-    """The caption of trials.md/.tex and the head of the printout: data kind, protocol, what the scores may be used for."""
-    lines = ["SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG"] if synthetic else []
-    return lines + [f"Hyper-parameter search, protocol '{protocol}': val_score = validation balanced accuracy (%) "
-                    f"of the epoch the early-stopping rule keeps (best validation {monitor}; kept_epoch), on "
-                    "validation subjects drawn from the training subjects; no trial loaded a test subject",
-                    f"NOT FOR A PAPER: {NOT_FOR_PAPER}; report summary.json's "
-                    f"{'holdout_test' if protocol == 'holdout' else 'nested.estimate'} instead"]
+def search_lines(summary: dict[str, Any]) -> list[str]:
+    """What was searched and how: the first caption lines of every table and of the printout."""
+    lines = ["SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG"] if summary["synthetic"] else []
+    return lines + [f"Hyper-parameter search, protocol '{summary['protocol']}', pool '{summary['pool']}' "
+                    f"({POOL_NOTES[summary['pool']]}); datasets: "
+                    + "; ".join(f"{k}: {v}" for k, v in summary["labels"].items())]
 
 
-def write_outputs(out: Path, rows: list[dict], best: dict, summary: dict, settings: SearchSettings) -> pd.DataFrame:
-    """best_config.json, trials tables, both figures and summary.json."""
-    config = best_config(settings, best)
-    config.tuned_on = summary["tuned_on"]
-    config.save(out / "best_config.json")
-    table = pd.DataFrame(rows)
-    header = table_header(summary["protocol"], summary["synthetic"], settings.base.training.monitor)
-    write_table(table, out / "trials", header)
-    title = ("SYNTHETIC DATA - " if summary["synthetic"] else "") + f"search ({summary['protocol']})"
+def trials_header(summary: dict[str, Any]) -> list[str]:
+    """The caption of trials.md/.tex: what val_score is and that it is not for a paper."""
+    return search_lines(summary) + [
+        f"val_score = mean over validation subjects of each subject's balanced accuracy (%) ({METRIC}) at the "
+        f"epoch the early-stopping rule keeps (best validation {summary['monitor']}; kept_epoch), on validation "
+        "subjects drawn from the training subjects; no trial loaded a test subject",
+        f"NOT FOR A PAPER: {NOT_FOR_PAPER}; report summary.json's {summary['paper_fit']} instead"]
+
+
+def test_header(summary: dict[str, Any], subjects: pd.DataFrame) -> list[str]:
+    """The caption of the test tables: how the test subjects were scored and how many there are."""
+    how = ("each search's best config trained once on that search's subjects and tested once on test subjects "
+           "no trial loaded" if summary["protocol"] == "holdout"
+           else "each test subject tested once by the winner of a search on other subjects only")
+    counts = ", ".join(f"{d} {n}" for d, n in subjects.groupby("dataset", sort=False).size().items())
+    return search_lines(summary) + [
+        f"{summary['protocol'].capitalize()} test: {how}; scored per test subject (window level, and trial level: "
+        "a trial's window probabilities averaged), then over subjects per dataset (mean [95% CI], tests against "
+        "chance 1/K and against the majority class of the dataset's training subjects); test subjects: " + counts,
+        f"FIT FOR A PAPER ({summary['paper_fit']}): no test subject informed any choice"]
+
+
+def json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as strict-JSON records (NaN as null)."""
+    return json.loads(table.to_json(orient="records"))
+
+
+def build_summary(args: argparse.Namespace, scopes: list[Scope], outcomes: list[Outcome], settings: SearchSettings,
+                  subjects: pd.DataFrame, datasets: pd.DataFrame) -> dict[str, Any]:
+    """summary.json: settings, every search's winner, the test tables, provenance."""
+    rows = [r for o in outcomes for r in o.rows]
+    searches = [{"dataset": scope.dataset, "best_config": scope.config_file, "best_params": params_of(o.best, settings),
+                 "best_val_score": o.best["val_score"], **o.summary} for scope, o in zip(scopes, outcomes)]
+    summary = {"protocol": args.protocol, "pool": args.pool, "synthetic": any(s.features.synthetic for s in scopes),
+               "datasets": [d for s in scopes for d in s.features.datasets],
+               "labels": {k: v["labels"] for s in scopes for k, v in s.features.protocol["datasets"].items()},
+               "seed": settings.seed, "scheduler": args.scheduler, "space": settings.space.to_dict(),
+               "metric": METRIC, "monitor": settings.base.training.monitor, "num_trials": len(rows),
+               "trials_by_status": pd.Series([r["status"] for r in rows]).value_counts().to_dict(),
+               "searches": searches, **{key: [name for search in searches for name in search[key]]
+                                        for key in ("test_subjects", "search_subjects", "validation_subjects",
+                                                    "tuned_on") if key in searches[0]},
+               "best_val_score_note": NOT_FOR_PAPER, "paper_fit": PAPER_FIT[args.protocol]}
+    if len(searches) == 1:
+        summary.update(best_params=searches[0]["best_params"], best_val_score=searches[0]["best_val_score"])
+    tests = {"per_subject": json_records(subjects), "per_dataset": json_records(datasets)}
+    if args.protocol == "holdout":
+        summary["holdout_test"] = tests
+    else:
+        summary["nested"] = {**tests, "folds": [f for o in outcomes for f in o.folds],
+                             "best_config_note": "a best config is the inner-search winner with the highest "
+                                                 "validation score; the nested scores measure the tuning "
+                                                 "procedure, not this one config"}
+    return {**summary, "provenance": provenance()}
+
+
+def write_outputs(out: Path, scopes: list[Scope], outcomes: list[Outcome], summary: dict[str, Any],
+                  subjects: pd.DataFrame, datasets: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
+    """Best configs, trials and test tables, both figures and summary.json; returns the trials table."""
+    for scope, outcome in zip(scopes, outcomes):
+        outcome.config.save(out / scope.config_file)
+    table = pd.DataFrame([r for o in outcomes for r in o.rows])
+    write_table(table, out / "trials", trials_header(summary))
+    title = (("SYNTHETIC DATA - " if summary["synthetic"] else "")
+             + f"search ({summary['protocol']}, pool {summary['pool']})")
     plot_scores(table, out / "figures" / "score_vs_trial.png", title)
     complete = table[table["status"] == "complete"]
-    plot_param_importance(complete[list(settings.space.parameters)].to_dict("records"), list(complete["val_score"]),
-                          settings.space.distributions(), out / "figures" / "param_importance.png", title)
+    plot_param_importance(complete[list(space.parameters)].to_dict("records"), list(complete["val_score"]),
+                          space.distributions(), out / "figures" / "param_importance.png", title)
+    header = test_header(summary, subjects)
+    write_table(subjects, out / f"{summary['protocol']}_per_subject", header, subjects_display(subjects, {}))
+    write_table(datasets, out / f"{summary['protocol']}_per_dataset", header, datasets_display(datasets))
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return table
 
@@ -386,83 +554,83 @@ def check_manifest(out: Path, manifest: dict, resume: bool) -> None:
     write_text_atomic(path, json.dumps(manifest, indent=2))
 
 
-def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfig, FeatureSet, SearchSettings, Path]:
-    """Config, features, settings and output folder from the command line (no Ray needed yet)."""
+def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[list[Scope], SearchSettings, Path]:
+    """Search scopes (configs and features), settings and output folder from the command line (no Ray needed yet)."""
     config = configure(args, extra)
     space = load_space(args.space, config)
     if args.num_samples < 1:
         raise ConfigError(f"--num-samples {args.num_samples}: expected an integer >= 1")
-    features = build_feature_set(config.data)
+    scopes = search_scopes(config, args.pool, args.test_subjects)
     out = Path(args.output or Path(config.output_dir) / f"tune_{config.experiment_name}").resolve()
     seed = config.seed if args.seed is None else args.seed
     settings = SearchSettings(
         space=space, base=config, num_samples=args.num_samples, max_concurrent=args.max_concurrent_trials,
-        scheduler=args.scheduler, grace_period=args.grace_period, seed=seed,
+        scheduler=args.scheduler, grace_period=args.grace_period, seed=seed, pool=args.pool,
         resources=FoldResources(workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker, max_failures=1),
         storage=args.storage_path or str(out / "ray"), resume=args.resume, verbose=1 if args.verbose else 0)
     make_scheduler(settings)
-    manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "space": space.to_dict(),
-                "num_samples": args.num_samples, "scheduler": args.scheduler, "seed": seed,
-                "test_subjects": args.test_subjects, "synthetic": bool(features.synthetic)}
+    manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "pool": args.pool,
+                "space": space.to_dict(), "num_samples": args.num_samples, "scheduler": args.scheduler, "seed": seed,
+                "test_subjects": args.test_subjects, "synthetic": any(s.features.synthetic for s in scopes)}
     check_manifest(out, manifest, args.resume)
-    return config, features, settings, out
+    return scopes, settings, out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        config, features, settings, out = prepare(args, extra)
+        scopes, settings, out = prepare(args, extra)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
-    if features.synthetic:
+    if any(scope.features.synthetic for scope in scopes):
         log.info("NOTE: searching on SYNTHETIC data (generated in the real file formats)")
-    log.info("base model %s", config.model.describe_sequence(features.features.shape[1:]))
+    for scope in scopes:
+        log.info("%s model %s", scope.dataset or "base",
+                 scope.config.model.describe_sequence(scope.features.features.shape[1:]))
     init_ray(args.address, args.num_cpus, args.verbose)
     cluster = ray.cluster_resources()
     resources = dataclasses.replace(settings.resources, gpus_per_worker=gpus_per_worker(
-        args.gpus_per_worker, cluster, settings.resources.workers, features.features.nbytes))
+        args.gpus_per_worker, cluster, settings.resources.workers,
+        max(scope.features.features.nbytes for scope in scopes)))
     settings = dataclasses.replace(settings, resources=resources,
                                    max_concurrent=settings.max_concurrent or concurrent_trials(resources, cluster))
-    log.info("%s protocol, %d trial(s) per search, up to %d at once, %d worker(s) each", args.protocol,
-             settings.num_samples, settings.max_concurrent, settings.resources.workers)
+    log.info("%s protocol, pool %s: %d search scope(s), %d trial(s) per search, up to %d at once, %d worker(s) each",
+             args.protocol, args.pool, len(scopes), settings.num_samples, settings.max_concurrent,
+             settings.resources.workers)
     runner = run_holdout if args.protocol == "holdout" else run_nested
     try:
-        rows, best, summary = runner(args, features, settings, out)
+        outcomes = [runner(scope, dataclasses.replace(settings, base=scope.config), out) for scope in scopes]
     except SearchInterrupted as exc:
         log.error("%s; run again with --resume (same arguments) to finish it without repeating finished trials", exc)
         return 130
     except (ConfigError, ValueError) as exc:
         log.error("error: %s", exc)
         return 2
-    summary = {"protocol": args.protocol, "synthetic": bool(features.synthetic), "datasets": features.datasets,
-               "labels": {k: v["labels"] for k, v in features.protocol["datasets"].items()},
-               "seed": settings.seed, "scheduler": args.scheduler, "space": settings.space.to_dict(),
-               "num_trials": len(rows), "trials_by_status": pd.Series([r["status"] for r in rows]).value_counts().to_dict(),
-               "best_params": params_of(best, settings), "best_val_score": best["val_score"],
-               "best_val_score_note": NOT_FOR_PAPER, "monitor": settings.base.training.monitor,
-               "provenance": provenance(), **summary}
-    table = write_outputs(out, rows, best, summary, settings)
-    print_report(table, summary, out)
+    subjects, datasets = subject_tables([r for o in outcomes for r in o.records])
+    summary = build_summary(args, scopes, outcomes, settings, subjects, datasets)
+    table = write_outputs(out, scopes, outcomes, summary, subjects, datasets, settings.space)
+    print_report(table, subjects, datasets, summary, out)
     return 0
 
 
-def print_report(table: pd.DataFrame, summary: dict, out: Path) -> None:
-    """The trials table and the headline numbers, for the person at the terminal."""
+def print_report(table: pd.DataFrame, subjects: pd.DataFrame, datasets: pd.DataFrame, summary: dict,
+                 out: Path) -> None:
+    """The trials table, each search's winner and the test tables, for the person at the terminal."""
     shown = table.drop(columns=["seen_train", "seen_val", "seen_test"])
-    print("\n".join(table_header(summary["protocol"], summary["synthetic"], summary["monitor"])))
+    print("\n".join(trials_header(summary)))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\nbest params: {summary['best_params']}  (val {summary['best_val_score']:.1f}%, not for a paper)")
-    if "holdout_test" in summary:
-        test = headline_scores(summary["holdout_test"])
-        print(f"holdout test on {' '.join(summary['test_subjects'])}: "
-              + ", ".join(f"{m} {v:.1f}%" for m, v in test.items()) + "  <- fit for a paper")
-    else:
-        print("nested estimate over " f"{len(summary['nested']['per_subject'])} subject(s): "
-              + ", ".join(f"{m} {v['mean']:.1f}% [95% CI {v['ci_low']:.1f}, {v['ci_high']:.1f}]"
-                          for m, v in summary["nested"]["estimate"].items())
-              + "  <- fit for a paper")
+    for search in summary["searches"]:
+        print(f"\nbest params{' for ' + search['dataset'] if search['dataset'] else ''}: {search['best_params']}  "
+              f"(val {search['best_val_score']:.1f}%, not for a paper) -> {search['best_config']}")
+    print()
+    print("\n".join(f"# {line}" for line in test_header(summary, subjects)))
+    with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_columns", 50):
+        print("\nPer test subject (scores in %; balanced accuracy's baseline is 1/K, accuracy's the majority class):")
+        print(subjects_display(subjects, {}).to_string(index=False))
+        print(f"\nPer dataset (over test subjects)  <- fit for a paper ({summary['paper_fit']}):")
+        print(datasets_display(datasets).to_string(index=False))
     print(f"outputs in {out}")
 
 

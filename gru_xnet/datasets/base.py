@@ -137,6 +137,13 @@ class Reader:
         """One line describing how labels are made, for tables."""
         raise NotImplementedError
 
+    def stimulus_statement(self) -> str:
+        """What every subject was shown and what that means for cross-subject scores (captions, PROTOCOL.md).
+
+        Subject-wise splits hold the subject out, not the stimulus: each dataset states its own confound.
+        """
+        raise NotImplementedError
+
     @property
     def synthetic(self) -> bool:
         """True when the data were written by the synthetic generator."""

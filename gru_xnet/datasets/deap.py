@@ -103,6 +103,14 @@ class DEAPReader(Reader):
         """E.g. 'DEAP valence >= 5.0 -> high (1), else low (0)'."""
         return f"DEAP {self.label_dimension} {self.comparison} {self.threshold} -> high (1), else low (0)"
 
+    def stimulus_statement(self) -> str:
+        """DEAP: the same 40 music videos for everyone; labels are each subject's own ratings."""
+        return ("STIMULI: every DEAP subject watched the same 40 music videos (one trial each). The labels are each "
+                "subject's own ratings, but the training subjects saw the very videos the test subject saw, so "
+                "cross-subject accuracy can partly reflect recognising the video rather than the emotion; holding "
+                "out the subject does not hold out the stimulus, and the within-subject label permutation does not "
+                "guard against it.")
+
     @staticmethod
     def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         """The 'data' (trials, 40, samples) and 'labels' (trials, 4) arrays of one file, shape-checked."""

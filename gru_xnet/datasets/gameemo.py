@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import warnings
 from pathlib import Path
@@ -109,6 +111,20 @@ class GAMEEMOReader(Reader):
         games = ", ".join(f"G{g} {GAME_NAMES[g]}" for g in self.positive_games)
         low, high = self.class_names
         return f"GAMEEMO {self.label_dimension}: {games} -> {high} (1), others -> {low} (0) [{self.source}]"
+
+
+    def stimulus_statement(self) -> str:
+        """GAMEEMO: the same 4 games for everyone, labels fixed per game; what 4 trials allow at trial level."""
+        positive = len(self.positive_games)
+        levels = sorted({100.0 * np.mean([np.mean(guess[:positive]), 1 - np.mean(guess[positive:])])
+                         for guess in itertools.product((0, 1), repeat=len(GAMES))})
+        return ("STIMULI: every GAMEEMO subject played the same 4 games (one trial each), and a trial's label is "
+                "fixed by its game. The training subjects played the very games the test subject played, so "
+                "cross-subject accuracy can partly reflect recognising the game rather than the emotion; holding "
+                "out the subject does not hold out the stimulus, and the within-subject label permutation does not "
+                f"guard against it. TRIAL LEVEL: each subject has {len(GAMES)} trials, so trial-level balanced "
+                f"accuracy can only be {'/'.join(f'{v:.3g}' for v in levels)} %, and the within-subject permutation "
+                f"has only {math.comb(len(GAMES), positive)} distinct labellings.")
 
 
 def read_channels_csv(path: Path, channels: tuple[str, ...]) -> np.ndarray:

@@ -138,6 +138,14 @@ class SEEDIVReader(Reader):
         rest = [e for i, e in enumerate(EMOTIONS) if i not in self.negative_classes]
         return f"SEEDIV negative {{{', '.join(negative)}}} -> 0, non-negative {{{', '.join(rest)}}} -> 1"
 
+    def stimulus_statement(self) -> str:
+        """SEED-IV: the same clips in the same order for everyone, labels fixed per clip."""
+        return ("STIMULI: every SEED-IV subject watched the same 24 film clips per session, in the same order, and "
+                "a trial's label is fixed by its clip (not rated by the subject). The training subjects saw the "
+                "very clips the test subject saw, so cross-subject accuracy can partly reflect recognising the clip "
+                "(or its place in the session) rather than the emotion; holding out the subject does not hold out "
+                "the stimulus, and the within-subject label permutation does not guard against it.")
+
     @staticmethod
     def _load(path: Path) -> list[tuple[int, str, object]]:
         """(trial number, variable name, value) of the `<prefix>_eegN` variables, numbered 1..N without gaps."""

@@ -1,0 +1,211 @@
+"""The statement of a LOSO run: the caption lines of every table and `tables/PROTOCOL.md`.
+
+Everything here is read off `run.json` (the manifest `loso.run` writes) and the fold results, so a
+reader can write the methods section of a paper from PROTOCOL.md alone: data, split, training,
+statistics and provenance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loso.stats import BOOTSTRAP_RESAMPLES, PERMUTATION_RESAMPLES, T_INTERVAL_BELOW
+
+TUNED_NOTE = "hyper-parameters tuned on this subject: not an unbiased estimate"
+NOT_RECORDED = "not recorded (run.json written by an older version)"
+
+STATISTICS = (
+    "Statistics over subjects: a subject's sessions and seeds are averaged first; windows, trials and sessions are "
+    "never counted as samples. mean [95% CI]: Student t interval of the mean over subjects below "
+    f"{T_INTERVAL_BELOW} subjects (the percentile bootstrap is too narrow there: about 85 % coverage at 5 subjects), "
+    f"percentile bootstrap ({BOOTSTRAP_RESAMPLES} resamples, seed 0) from {T_INTERVAL_BELOW} on; each row names its "
+    "method. p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy - 1/K (K = classes present in the "
+    "subject's test set; one-class subjects are left out of this test); p vs majority: one-sided paired Wilcoxon of "
+    "accuracy - the majority-class baseline. Zero differences are split between the signs (zsplit). Wilcoxon "
+    "p-values: exact distribution with at most 50 subjects and no ties or zeros, a sign-flip permutation "
+    f"distribution ({PERMUTATION_RESAMPLES} resamples, seed 0) with at most 50 subjects and ties or zeros, the normal "
+    "approximation above 50 subjects; each row names its method; differences all zero give p = 1. Holm-corrected "
+    "across the datasets of this run, per level (rows computed on untuned subjects only when a config was tuned on "
+    "some). r: matched-pairs rank-biserial correlation. Trial level: a trial's window probabilities averaged. "
+    "Folds are not independent: every fold model shares most of its training subjects with the others, so tests "
+    "over subjects treat correlated estimates as independent (the usual LOSO caveat; the permutation null retrains "
+    "every fold and does not assume independence).")
+
+
+def _permutation_line(manifest: dict) -> str:
+    """How the permutation null of this run was drawn (scheme 2: one relabelled dataset per replicate)."""
+    n = manifest["permutations"]
+    if manifest.get("permutation_scheme") != 2:
+        return (f"permutation null: {n} retrainings per fold, labels permuted per fold and seed (old scheme 1: too "
+                "narrow with several seeds; rerun into a new folder)")
+    return (f"permutation null: {n} replicates; replicate k relabels the whole dataset once (seeded by the config "
+            f"seed {manifest.get('permutation_salt')} and k only), whole trials permuted within each (subject, "
+            "session); every fold and seed of replicate k trains on that labelling, the test subject keeps its real "
+            "labels, so a replicate is a whole LOSO under one labelling")
+
+
+def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None = None) -> list[str]:
+    """Human-readable statement of what was run: the caption of every table and the head of the printout."""
+    lines = []
+    if manifest.get("synthetic"):
+        lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
+    if completeness:
+        lines.append(completeness)
+    within = manifest["protocol"] == "within"
+    lines.append(f"Leave-one-subject-out, protocol '{manifest['protocol']}' "
+                 f"({'train on other subjects of the same dataset' if within else 'train on other subjects of all datasets'})")
+    lines.append("datasets: " + "; ".join(f"{k}: {v}" for k, v in manifest["labels"].items()))
+    if "SEEDIV" in manifest["datasets"]:
+        lines.append(f"SEED-IV sessions: {manifest['seediv_sessions']}"
+                     + (" (a subject's three sessions held out together)" if manifest["seediv_sessions"] == "pooled"
+                        else " (one LOSO per session; sessions averaged within each subject)"))
+    lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
+                 f"channels: {len(manifest['channels'])}")
+    if manifest.get("model_input"):
+        lines.append(f"model {manifest['model_input']}")
+    if manifest.get("permutations"):
+        lines.append(_permutation_line(manifest))
+    if manifest.get("tuned_on"):
+        lines.append(f"WARNING: the hyper-parameters were tuned on {len(manifest['tuned_on'])} subject(s); folds that "
+                     f"test one of them are marked ({TUNED_NOTE}) and left out of every test")
+    if n_failed:
+        lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
+    lines += [statement for dataset, statement in manifest.get("stimulus", {}).items()
+              if dataset in manifest["datasets"]]
+    return lines
+
+
+def _get(mapping: dict, *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        if not isinstance(mapping, dict) or key not in mapping:
+            return default
+        mapping = mapping[key]
+    return mapping
+
+
+def _data_section(manifest: dict) -> list[str]:
+    data = _get(manifest, "config", "data", default={})
+    lines = [f"- Datasets and labels: {'; '.join(f'{k}: {v}' for k, v in manifest['labels'].items())}."]
+    lines.append("- Classes: " + "; ".join(f"{d}: " + ", ".join(f"{i} = {n}" for i, n in enumerate(names))
+                                          for d, names in manifest["class_names"].items()) + ".")
+    if manifest.get("synthetic"):
+        lines.append("- SYNTHETIC DATA, generated in the real file formats: not a result on real EEG.")
+    lines.append(f"- Channels ({len(manifest['channels'])}): {', '.join(manifest['channels'])}.")
+    if data:
+        window, overlap = data["window_seconds"], data["window_overlap"]
+        frame, frame_overlap = data["stft_window_seconds"], data["stft_overlap"]
+        lines.append(f"- Windows: {window:g} s, overlap {overlap:g} (a new window every {window * (1 - overlap):g} s), "
+                     "cut within each trial; a trial's windows share its label and stay on one side of every split.")
+        lines.append(f"- Features: log-power STFT, {frame:g} s frames every {frame * (1 - frame_overlap):g} s "
+                     f"(only frames wholly inside the window), {data['freq_range'][0]:g}-{data['freq_range'][1]:g} Hz; "
+                     f"{manifest.get('model_input', '')}.")
+    filters = manifest.get("filters")
+    lines.append("- Filters (zero-phase, per trial, before windowing): " + (
+        "; ".join(f"{d}: " + (", ".join(f"{k.replace('_hz', '')} {v} Hz" for k, v in f.items() if v) or "none")
+                  for d, f in filters.items()) if filters else NOT_RECORDED) + ".")
+    lines += [f"- {statement}" for statement in manifest.get("stimulus", {}).values()] or [f"- Stimuli: {NOT_RECORDED}."]
+    return lines
+
+
+def _split_section(manifest: dict, completeness: str | None) -> list[str]:
+    data = _get(manifest, "config", "data", default={})
+    within = manifest["protocol"] == "within"
+    lines = [f"- Held-out unit: the subject (leave-one-subject-out), each subject once per seed; protocol "
+             f"'{manifest['protocol']}': a fold trains on the other subjects of "
+             f"{'the same dataset' if within else 'every selected dataset'}."]
+    if "SEEDIV" in manifest["datasets"]:
+        lines.append(f"- SEED-IV sessions: {manifest['seediv_sessions']}.")
+    if data:
+        fraction = data["val_ratio"] / (data["train_ratio"] + data["val_ratio"])
+        lines.append(f"- Validation (early stopping only): {fraction:.0%} of each dataset's training subjects (at "
+                     "least one), drawn per fold with a generator seeded by (seed, test subject); never the test "
+                     "subject, never a window of it.")
+    planned = manifest.get("planned_folds")
+    lines.append(f"- Folds planned: {len(planned)} (test subject x seed{' x session' if manifest.get('seediv_sessions') == 'separate' else ''}), "
+                 f"each with {manifest.get('permutations', 0) + 1} label variant(s) (the real labels + permutations)."
+                 if planned is not None else f"- Fold plan: {NOT_RECORDED}.")
+    if completeness:
+        lines.append(f"- {completeness}")
+    return lines
+
+
+def _training_section(manifest: dict, runtime: dict) -> list[str]:
+    config = manifest.get("config")
+    if not config:
+        return [f"- {NOT_RECORDED}."]
+    model, training, data = config["model"], config["training"], config["data"]
+    size = manifest.get("model_parameters")
+    lines = [f"- Model: CNN-BiGRU-attention, '{model['model_type']}' ({manifest.get('model_input', '')}); CNN widths "
+             f"{model['cnn_channels']}, fusion {model['fusion_dim']}, BiGRU {model['gru_layers']} x "
+             f"{model['gru_hidden_size']}, {model['num_attention_heads']} attention heads"
+             f"{'' if model['use_attention'] else ' (attention off)'}, head {model['fc_dims']}, dropout "
+             f"{model['dropout']}" + (f"; {size:,} trainable parameters" if size else "") + "."]
+    stop = (f"early stopping on validation {training['monitor']} with patience {training['patience']}"
+            if training["early_stopping"] else "no early stopping")
+    lines.append(f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the best "
+                 "validation epoch.")
+    lines.append(f"- Optimiser: Adam, learning rate {training['learning_rate']:g}, weight decay "
+                 f"{training['weight_decay']:g}; " + ("cosine annealing over the planned epochs."
+                                                      if training["use_scheduler"] else "constant learning rate."))
+    lines.append(f"- Batch size {training['batch_size']} (split over the DDP workers of a fold); "
+                 + (f"augmentation: {data['augmentation_ratio']:g} augmented copies per training window per epoch "
+                    "(channel gain, smooth spectral offset, noise, one time and one frequency mask)"
+                    if data["use_augmented"] and data["augmentation_ratio"] > 0 else "no augmentation")
+                 + "; " + ("balanced sampling: every (dataset, class) drawn equally often, with replacement."
+                           if data["balance_classes"] else "no class balancing."))
+    lines.append("- Normalisation: z-score per (channel, frequency), fitted on the fold's training windows only.")
+    lines.append(f"- Precision and devices: {runtime.get('precision') or NOT_RECORDED}; "
+                 f"{training['num_threads']} torch thread(s) per worker, deterministic kernels "
+                 f"{'on' if training['deterministic'] else 'off'}.")
+    lines.append(f"- Seeds: {' '.join(map(str, manifest['seeds']))} (each fold trained once per seed; a subject's "
+                 "score averages its seeds).")
+    if manifest.get("tuned_on"):
+        lines.append(f"- Hyper-parameters tuned on: {', '.join(manifest['tuned_on'])} ({TUNED_NOTE}).")
+    return lines
+
+
+def _provenance_section(manifest: dict) -> list[str]:
+    source = manifest.get("provenance") or {}
+    lines = [f"- Config hash {manifest['config_hash']}, data fingerprint {manifest.get('data_fingerprint', '?')}."]
+    lines += [f"- {key}: {value}" for key, value in source.items()]
+    return lines
+
+
+COLUMNS = [
+    "- `synthetic`: true when the data were generated (every CSV carries it).",
+    "- `level`: `window` scores every test window; `trial` averages each trial's window probabilities "
+    "(a trial is subject, session, trial) and scores trials.",
+    "- `subjects` (per dataset): `untuned` rows carry every statistic on the subjects the config was not tuned on; "
+    "`all` rows carry means and CIs over every subject and no test when some were tuned on (they stay out of the "
+    "Holm family); without tuned subjects there is one `all` row with every statistic. `n_subjects` counts the "
+    "subjects a row's statistics use, `n_tuned_on` the dataset's test subjects the config was tuned on.",
+    "- `balanced_accuracy`: mean recall over the classes present in the test set (%); undefined (empty) "
+    "for a subject whose test set holds one class. Its baseline is `chance_balanced_accuracy` = 1/K.",
+    "- `accuracy` (%) and its baselines: `majority_accuracy`, the fold's training-pool majority class "
+    "(training + validation subjects of the test subject's dataset) predicted for every test item; "
+    "`prior_accuracy`, the expected accuracy of guessing with those class frequencies.",
+    "- `macro_f1` (%, over the classes in the true or the predicted labels, as scikit-learn), `kappa` (Cohen's), "
+    "`macro_auc` (one-vs-rest ROC AUC over the classes present, from the saved probabilities): fractions for kappa "
+    "and AUC.",
+    "- `*_ci_low`, `*_ci_high`, `*_ci_method`: the 95 % interval of the mean and how it was computed.",
+    "- `p_vs_chance`, `p_vs_majority` with `_method` (Wilcoxon p computation), `_holm` (adjusted) and `r_vs_*` "
+    "(rank-biserial effect size).",
+    "- `*_seed_sd`: SD of a subject's score over seeds; `seed_sd`: SD over seeds of the dataset mean, over the "
+    "subjects present in every seed.",
+    "- `perm_p`: empirical permutation p, (1 + #null >= observed) / (1 + #replicates), per subject on its own "
+    "balanced accuracy (uncorrected for the number of subjects), per dataset on the mean over subjects.",
+    f"- `hyperparameters_tuned_on_subject`: {TUNED_NOTE}.",
+]
+
+
+def protocol_document(lines: list[str], manifest: dict, notes: list[str], runtime: dict,
+                      completeness: str | None) -> str:
+    """tables/PROTOCOL.md: the statement, then Data, Split, Training, Statistics, Provenance and Columns."""
+    return "\n".join([
+        "# Protocol", "", *[f"- {line}" for line in lines], "",
+        "## Data", "", *_data_section(manifest), "",
+        "## Split", "", *_split_section(manifest, completeness), "",
+        "## Training", "", *_training_section(manifest, runtime), "",
+        "## Statistics", "", STATISTICS, "", *[f"- {note}" for note in notes], "",
+        "## Provenance", "", *_provenance_section(manifest), "",
+        "## Columns", "", *COLUMNS, ""])
