@@ -102,7 +102,7 @@ def seed_sd(per_seed: pd.DataFrame, members: pd.DataFrame) -> float:
 
 
 def _ci(name: str, values: pd.Series) -> dict[str, Any]:
-    interval = mean_ci(values)
+    interval = mean_ci(values, bounds=(0.0, 100.0))
     return {f"{name}_ci_low": interval.low, f"{name}_ci_high": interval.high, f"{name}_ci_method": interval.method}
 
 
@@ -215,7 +215,7 @@ def _methods(table: pd.DataFrame) -> list[str]:
 
 def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
     """The per-dataset view: balanced accuracy first, every score beside its baseline and its test."""
-    def mean_ci(name: str) -> list[str]:
+    def with_ci(name: str) -> list[str]:
         return [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
                 zip(table[f"{name}_mean"], table[f"{name}_ci_low"], table[f"{name}_ci_high"])]
 
@@ -223,10 +223,10 @@ def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
         "dataset": table["dataset"], "level": table["level"], "subjects": table["subjects"],
         "n": [f"{n}" + (f" ({s} one-class)" if s else "") for n, s in zip(table["n_subjects"], table["n_single_class"])],
         "tuned on": table["n_tuned_on"],
-        "bal. acc. mean [95% CI]": mean_ci("balanced_accuracy"), "chance 1/K": table["chance_balanced_accuracy"].map(_fmt),
+        "bal. acc. mean [95% CI]": with_ci("balanced_accuracy"), "chance 1/K": table["chance_balanced_accuracy"].map(_fmt),
         "p vs chance (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_chance"], table["p_vs_chance_holm"])],
         "r (chance)": table["r_vs_chance"].map(lambda v: _fmt(v, 2)),
-        "acc. mean [95% CI]": mean_ci("accuracy"), "majority baseline": table["majority_accuracy_mean"].map(_fmt),
+        "acc. mean [95% CI]": with_ci("accuracy"), "majority baseline": table["majority_accuracy_mean"].map(_fmt),
         "p vs majority (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_majority"], table["p_vs_majority_holm"])],
         "r (majority)": table["r_vs_majority"].map(lambda v: _fmt(v, 2)),
         "kappa": table["kappa_mean"].map(lambda v: _fmt(v, 2)), "AUC": table["macro_auc_mean"].map(lambda v: _fmt(v, 2)),

@@ -19,7 +19,7 @@ STATISTICS = (
     "never counted as samples. mean [95% CI]: Student t interval of the mean over subjects below "
     f"{T_INTERVAL_BELOW} subjects (the percentile bootstrap is too narrow there: about 85 % coverage at 5 subjects), "
     f"percentile bootstrap ({BOOTSTRAP_RESAMPLES} resamples, seed 0) from {T_INTERVAL_BELOW} on; each row names its "
-    "method. p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy - 1/K (K = classes present in the "
+    "method; intervals are clipped to the scores' range, 0-100 %. p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy - 1/K (K = classes present in the "
     "subject's test set; one-class subjects are left out of this test); p vs majority: one-sided paired Wilcoxon of "
     "accuracy - the majority-class baseline. Zero differences are split between the signs (zsplit). Wilcoxon "
     "p-values: exact distribution with at most 50 subjects and no ties or zeros, a sign-flip permutation "

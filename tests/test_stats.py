@@ -129,3 +129,9 @@ def test_macro_f1_and_balanced_accuracy_match_scikit_learn(case):
 def test_macro_f1_counts_a_predicted_class_the_subject_never_shows():
     assert scores(confusion_matrix([0, 0, 1, 1], [0, 2, 1, 1], 3))["macro_f1"] == pytest.approx(500 / 9)
     assert scores(confusion_matrix([0, 0, 1, 1], [0, 0, 1, 1], 4))["macro_f1"] == 100.0
+
+
+def test_a_t_interval_is_clipped_to_the_scores_range():
+    # The demo's 5 subjects at 100, 92.5, 100, 100, 92.5 % gave [91.9, 102.1] unclipped.
+    interval = mean_ci([100, 92.5, 100, 100, 92.5], bounds=(0.0, 100.0))
+    assert interval.high == 100.0 and 90 < interval.low < 93 and interval.method == "t"
