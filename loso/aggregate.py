@@ -336,7 +336,8 @@ def aggregate(out: str | Path) -> dict:
                                & ~subjects["tuned"] & (subjects["dataset"] == row["dataset"])]
             nulls[row["dataset"]] = (null_means(subjects, members), row["balanced_accuracy_mean"],
                                      row["chance_balanced_accuracy"])
-        plot_nulls(nulls, out / "figures" / "permutation_null.png", title)
+        if nulls:  # none when every subject of every dataset was tuned on
+            plot_nulls(nulls, out / "figures" / "permutation_null.png", title)
     write_text_atomic(out / "summary.json", json.dumps(_json_safe(
         {"synthetic": bool(manifest.get("synthetic")), "complete": not missing, "missing_results": missing,
          "protocol": header, "statistics": STATISTICS, "seeds": manifest["seeds"],

@@ -55,6 +55,16 @@ def test_tuned_subjects_stay_out_of_every_test_of_the_dataset(tmp_path):
     assert "tuned on" in shown and "untuned" in shown
 
 
+def test_a_dataset_tuned_on_every_subject_has_an_empty_untuned_row_and_no_test(tmp_path):
+    tuned = {f"DEAP/s0{i}" for i in (1, 2, 3, 4)}
+    records = deap_records(tuned=tuned)
+    records += [{**r, "variant": k} for r in deap_records(tuned=tuned) for k in (1, 2)]
+    datasets = aggregate(write_run(tmp_path / "run", records, tuned_on=sorted(tuned), permutations=2))["datasets"]
+    untuned = datasets.query("subjects == 'untuned'")
+    assert untuned["n_subjects"].eq(0).all() and untuned["p_vs_chance"].isna().all() and untuned["perm_p"].isna().all()
+    assert datasets.query("subjects == 'all'")["n_subjects"].eq(4).all()
+
+
 def test_without_tuned_subjects_there_is_one_all_row_per_dataset_and_level(tmp_path):
     datasets = aggregate(write_run(tmp_path / "run", deap_records()))["datasets"]
     assert list(datasets["subjects"]) == ["all", "all"] and list(datasets["n_tuned_on"]) == [0, 0]
