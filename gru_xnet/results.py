@@ -9,7 +9,7 @@ table over subjects needs when one model was tested on several subjects at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -56,6 +56,13 @@ def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_win
     return report
 
 
+def dataset_windows(features: FeatureSet, windows: np.ndarray, subjects: Sequence[int]) -> np.ndarray:
+    """The `windows` of the datasets `subjects` belong to: where test subjects' trivial baselines come from,
+    also when the model trained on several datasets (a DEAP subject's majority class is DEAP's)."""
+    datasets = [features.datasets.index(features.subjects[s].dataset) for s in subjects]
+    return windows[np.isin(features.dataset_index[windows], datasets)]
+
+
 def saved_evaluation(predictions: dict[str, list]) -> Evaluation:
     """The Evaluation behind a fold result's saved `predictions` (window, y_true, y_pred, probabilities)."""
     return Evaluation({}, np.asarray(predictions["window"], dtype=np.int64), np.asarray(predictions["y_true"]),
@@ -69,12 +76,11 @@ def subject_reports(evaluation: Evaluation, features: FeatureSet, training_windo
     are taken per subject; baselines come from the `training_windows` of that subject's dataset.
     """
     subjects = features.subject_index[evaluation.windows]
-    training_datasets = features.dataset_index[training_windows]
     reports = {}
     for subject in np.unique(subjects):
         rows = subjects == subject
         part = Evaluation({}, evaluation.windows[rows], evaluation.y_true[rows], evaluation.y_pred[rows],
                           evaluation.probabilities[rows])
-        dataset = features.datasets.index(features.subjects[subject].dataset)
-        reports[int(subject)] = evaluation_report(part, features, training_windows[training_datasets == dataset])
+        baseline = dataset_windows(features, training_windows, [subject])
+        reports[int(subject)] = evaluation_report(part, features, baseline)
     return reports

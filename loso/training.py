@@ -21,7 +21,7 @@ from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_repro
                              resolve_precision, resume, set_rng_state, snapshot, unwrap)
 from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model
-from gru_xnet.results import evaluation_report
+from gru_xnet.results import dataset_windows, evaluation_report
 
 OBSERVED = 0
 """Variant 0 of a fold trains on the real labels; variant k > 0 on replicate k of the permutation null."""
@@ -60,13 +60,6 @@ def fold_labels(config: ExperimentConfig, features: FeatureSet, split: Split, va
     if variant == OBSERVED:
         return features
     return features.with_permuted_labels(split.train + split.val, salt=config.seed, replicate=variant)
-
-
-def baseline_windows(features: FeatureSet, split: Split, pool: np.ndarray) -> np.ndarray:
-    """The pool's windows of the test subjects' datasets: a DEAP subject's majority baseline is DEAP's, also
-    when the model trained on several datasets (joint protocol)."""
-    datasets = {features.subjects[s].dataset for s in split.test}
-    return pool[np.isin(features.subject_index[pool], [s for d in datasets for s in features.subjects_of(d)])]
 
 
 def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,
@@ -118,7 +111,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
         unwrap(model).load_state_dict(state.best_state)  # rank 0 alone: no DDP collective is involved
         evaluation = evaluate(model, loaders.test, device=device, precision=precision,
                               n_classes=loaders.n_classes, dataset_names=features.datasets)
-        result["test"] = evaluation_report(evaluation, features, baseline_windows(features, split, pool))
+        result["test"] = evaluation_report(evaluation, features, dataset_windows(features, pool, split.test))
         result["predictions"] = {"window": evaluation.windows.tolist(),
                                  "trial": features.trials[evaluation.windows].tolist(),
                                  "session": features.sessions[evaluation.windows].tolist(),

@@ -23,7 +23,8 @@ from gru_xnet.features import FeatureSet, SubjectKey, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
 from loso.run import main as loso_main
 from tests.conftest import tiny_config
-from tune.search import choose_test_subjects, keep_only, main, subject_records, subject_tables
+from tune.report import subject_records, subject_tables
+from tune.search import choose_test_subjects, keep_only, main
 from tune.space import DEFAULT_SPACE, load_space
 
 pytestmark = pytest.mark.ray
@@ -89,6 +90,8 @@ def test_holdout_test_is_reported_per_subject_and_per_dataset(searched):
     assert set(rows) == {"window", "trial"} and rows["window"]["dataset"] == "GAMEEMO"
     assert rows["window"]["balanced_accuracy_mean"] == pytest.approx(subject["balanced_accuracy"])
     assert rows["window"]["n_subjects"] == 1 and rows["window"]["balanced_accuracy_sd"] is None  # NaN as null
+    for name in ("holdout_per_subject", "holdout_per_dataset", "trials"):
+        assert pd.read_csv(searched / f"{name}.csv")["synthetic"].all()
     for name in ("holdout_per_subject", "holdout_per_dataset"):
         assert pd.read_csv(searched / f"{name}.csv")["dataset"].tolist()[0] == "GAMEEMO"
         for suffix in (".md", ".tex"):

@@ -59,9 +59,7 @@ from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.datasets import DatasetError
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.provenance import provenance
-from gru_xnet.results import saved_evaluation, subject_reports
-from loso.aggregate import (SCORES, dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display,
-                            wide_subjects)
+from loso.aggregate import SCORES, datasets_display, subjects_display
 from loso.cli import add_common_arguments, configure, init_ray, storage_join
 from loso.folds import PROTOCOLS, plan_folds
 from loso.gpu_packing import gpus_per_worker
@@ -69,19 +67,13 @@ from loso.tables import write_table
 from loso.worker import FoldResources, fit_fold
 from tune.figures import plot_param_importance, plot_scores
 from tune.release_stopped_workers import ReleaseWorkersOnStop
+from tune.report import (METRIC, NOT_FOR_PAPER, PAPER_FIT, POOL_NOTES, json_records, print_report, subject_records,
+                         subject_tables, test_header, trials_header)
 from tune.space import SearchSpace, load_space
 
 log = logging.getLogger("tune")
 
-METRIC = "val_subject_balanced_accuracy"
-"""What ASHA compares every epoch and Optuna maximises: the LOSO tables' lead number (the mean over
-subjects of per-subject balanced accuracy), on validation subjects."""
-POOL_NOTES = {"within": "a model trains and is validated on subjects of one dataset; one search per dataset",
-              "joint": "a model trains and is validated on the subjects of all datasets together"}
-PAPER_FIT = {"holdout": "holdout_test.per_dataset", "nested": "nested.per_dataset"}
 TRIAL_CPU = 0.01  # a trial only drives its Train job; a 0-CPU trial is refused, a 1-CPU one starves workers
-NOT_FOR_PAPER = ("best_val_score is the best of many trials on the same validation subjects: "
-                 "optimistically biased, not an estimate of performance")
 
 
 class SearchInterrupted(RuntimeError):
@@ -355,25 +347,6 @@ def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet,
     return record
 
 
-def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, seed: int) -> list[dict[str, Any]]:
-    """One LOSO-fold-like record per test subject of an evaluation, for the LOSO aggregator's tables.
-
-    Each subject is scored on its own windows, beside baselines from the training windows of its
-    dataset: pooled windows of several subjects would reward following each subject's class balance.
-    """
-    training = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
-    reports = subject_reports(saved_evaluation(record["predictions"]), features, training)
-    return [{"fold": {"fold_id": f"{key.dataset}-{key.subject}-seed{seed}", "dataset": key.dataset,
-                      "subject": key.subject, "session": None, "seed": seed}, "variant": 0, "test": report}
-            for subject, report in reports.items() for key in [features.subjects[subject]]]
-
-
-def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per test subject, per dataset) tables of test records, as loso.run's: statistics over subjects."""
-    per_seed, subjects = subject_frame(fold_frame(records))
-    return wide_subjects(subjects), dataset_frame(per_seed, subjects)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What the search(es) of one scope produced."""
@@ -457,41 +430,6 @@ def best_config(settings: SearchSettings, row: dict[str, Any], tuned_on: Sequenc
     return config
 
 
-def search_lines(summary: dict[str, Any]) -> list[str]:
-    """What was searched and how: the first caption lines of every table and of the printout."""
-    lines = ["SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG"] if summary["synthetic"] else []
-    return lines + [f"Hyper-parameter search, protocol '{summary['protocol']}', pool '{summary['pool']}' "
-                    f"({POOL_NOTES[summary['pool']]}); datasets: "
-                    + "; ".join(f"{k}: {v}" for k, v in summary["labels"].items())]
-
-
-def trials_header(summary: dict[str, Any]) -> list[str]:
-    """The caption of trials.md/.tex: what val_score is and that it is not for a paper."""
-    return search_lines(summary) + [
-        f"val_score = mean over validation subjects of each subject's balanced accuracy (%) ({METRIC}) at the "
-        f"epoch the early-stopping rule keeps (best validation {summary['monitor']}; kept_epoch), on validation "
-        "subjects drawn from the training subjects; no trial loaded a test subject",
-        f"NOT FOR A PAPER: {NOT_FOR_PAPER}; report summary.json's {summary['paper_fit']} instead"]
-
-
-def test_header(summary: dict[str, Any], subjects: pd.DataFrame) -> list[str]:
-    """The caption of the test tables: how the test subjects were scored and how many there are."""
-    how = ("each search's best config trained once on that search's subjects and tested once on test subjects "
-           "no trial loaded" if summary["protocol"] == "holdout"
-           else "each test subject tested once by the winner of a search on other subjects only")
-    counts = ", ".join(f"{d} {n}" for d, n in subjects.groupby("dataset", sort=False).size().items())
-    return search_lines(summary) + [
-        f"{summary['protocol'].capitalize()} test: {how}; scored per test subject (window level, and trial level: "
-        "a trial's window probabilities averaged), then over subjects per dataset (mean [95% CI], tests against "
-        "chance 1/K and against the majority class of the dataset's training subjects); test subjects: " + counts,
-        f"FIT FOR A PAPER ({summary['paper_fit']}): no test subject informed any choice"]
-
-
-def json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """A table as strict-JSON records (NaN as null)."""
-    return json.loads(table.to_json(orient="records"))
-
-
 def build_summary(args: argparse.Namespace, scopes: list[Scope], outcomes: list[Outcome], settings: SearchSettings,
                   subjects: pd.DataFrame, datasets: pd.DataFrame) -> dict[str, Any]:
     """summary.json: settings, every search's winner, the test tables, provenance."""
@@ -527,7 +465,8 @@ def write_outputs(out: Path, scopes: list[Scope], outcomes: list[Outcome], summa
     for scope, outcome in zip(scopes, outcomes):
         outcome.config.save(out / scope.config_file)
     table = pd.DataFrame([r for o in outcomes for r in o.rows])
-    write_table(table, out / "trials", trials_header(summary))
+    synthetic = bool(summary["synthetic"])
+    write_table(table.assign(synthetic=synthetic), out / "trials", trials_header(summary), table)
     title = (("SYNTHETIC DATA - " if summary["synthetic"] else "")
              + f"search ({summary['protocol']}, pool {summary['pool']})")
     plot_scores(table, out / "figures" / "score_vs_trial.png", title)
@@ -535,8 +474,10 @@ def write_outputs(out: Path, scopes: list[Scope], outcomes: list[Outcome], summa
     plot_param_importance(complete[list(space.parameters)].to_dict("records"), list(complete["val_score"]),
                           space.distributions(), out / "figures" / "param_importance.png", title)
     header = test_header(summary, subjects)
-    write_table(subjects, out / f"{summary['protocol']}_per_subject", header, subjects_display(subjects, {}))
-    write_table(datasets, out / f"{summary['protocol']}_per_dataset", header, datasets_display(datasets))
+    write_table(subjects.assign(synthetic=synthetic), out / f"{summary['protocol']}_per_subject", header,
+                subjects_display(subjects, {}))
+    write_table(datasets.assign(synthetic=synthetic), out / f"{summary['protocol']}_per_dataset", header,
+                datasets_display(datasets))
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return table
 
@@ -613,25 +554,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = write_outputs(out, scopes, outcomes, summary, subjects, datasets, settings.space)
     print_report(table, subjects, datasets, summary, out)
     return 0
-
-
-def print_report(table: pd.DataFrame, subjects: pd.DataFrame, datasets: pd.DataFrame, summary: dict,
-                 out: Path) -> None:
-    """The trials table, each search's winner and the test tables, for the person at the terminal."""
-    shown = table.drop(columns=["seen_train", "seen_val", "seen_test"])
-    print("\n".join(trials_header(summary)))
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    for search in summary["searches"]:
-        print(f"\nbest params{' for ' + search['dataset'] if search['dataset'] else ''}: {search['best_params']}  "
-              f"(val {search['best_val_score']:.1f}%, not for a paper) -> {search['best_config']}")
-    print()
-    print("\n".join(f"# {line}" for line in test_header(summary, subjects)))
-    with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_columns", 50):
-        print("\nPer test subject (scores in %; balanced accuracy's baseline is 1/K, accuracy's the majority class):")
-        print(subjects_display(subjects, {}).to_string(index=False))
-        print(f"\nPer dataset (over test subjects)  <- fit for a paper ({summary['paper_fit']}):")
-        print(datasets_display(datasets).to_string(index=False))
-    print(f"outputs in {out}")
 
 
 if __name__ == "__main__":
