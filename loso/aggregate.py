@@ -23,12 +23,14 @@ from gru_xnet.config import write_text_atomic
 from loso.figures import plot_nulls, plot_subjects
 from loso.outputs import load_results, result_path
 from loso.protocol import STATISTICS, protocol_document, protocol_lines
-from loso.stats import holm, mean_ci, permutation_p, signed_rank
+from loso.stats import SignedRank, holm, mean_ci, permutation_p, signed_rank
 from loso.tables import write_table
 
 LEVELS = ("window", "trial")
 SCORES = ("balanced_accuracy", "accuracy", "macro_f1", "kappa", "macro_auc")
 BASELINES = ("majority_accuracy", "prior_accuracy", "chance_balanced_accuracy")
+NOT_TESTED = SignedRank(float("nan"), float("nan"), "not tested (includes tuned subjects)")
+"""The tests of an `all` row when some of its subjects were tuned on: they stay out of every test."""
 
 
 def fold_frame(records: list[dict]) -> pd.DataFrame:
@@ -106,8 +108,8 @@ def _ci(name: str, values: pd.Series) -> dict[str, Any]:
     return {f"{name}_ci_low": interval.low, f"{name}_ci_high": interval.high, f"{name}_ci_method": interval.method}
 
 
-def _test(name: str, differences: pd.Series) -> dict[str, Any]:
-    result = signed_rank(differences)
+def _test(name: str, differences: pd.Series, tested: bool) -> dict[str, Any]:
+    result = signed_rank(differences) if tested else NOT_TESTED
     return {f"p_{name}": result.p, f"r_{name}": result.r, f"p_{name}_method": result.method}
 
 
@@ -126,11 +128,8 @@ def _dataset_row(per_seed: pd.DataFrame, subjects: pd.DataFrame, group: pd.DataF
            "prior_accuracy_mean": group["prior_accuracy"].mean(),
            **{f"{s}_mean": multi[s].mean() for s in ("macro_f1", "kappa", "macro_auc")},
            "seed_sd": seed_sd(per_seed, multi) if len(multi) else float("nan")}
-    none = {"p": float("nan"), "r": float("nan"), "method": "not tested (includes tuned subjects)"}
-    for name, differences in (("vs_chance", ba - multi["chance_balanced_accuracy"]),
-                              ("vs_majority", acc - group["majority_accuracy"])):
-        row.update(_test(name, differences) if tested else
-                   {f"p_{name}": none["p"], f"r_{name}": none["r"], f"p_{name}_method": none["method"]})
+    row.update(**_test("vs_chance", ba - multi["chance_balanced_accuracy"], tested),
+               **_test("vs_majority", acc - group["majority_accuracy"], tested))
     if (subjects["variant"] > 0).any():
         null = null_means(subjects, multi) if tested and len(multi) else np.zeros(0)
         row.update(n_permutations=len(null), perm_p=permutation_p(ba.mean(), null))
@@ -253,7 +252,7 @@ def completeness(out: Path, manifest: dict) -> tuple[str | None, list[str]]:
 
 def statistics_notes(datasets: pd.DataFrame, manifest: dict) -> list[str]:
     """What bounds the p-values of this run: the smallest reachable p of each test, after Holm."""
-    tested = datasets[(datasets["level"] == "window") & ~datasets["p_vs_chance_method"].str.startswith("not tested")]
+    tested = datasets[(datasets["level"] == "window") & (datasets["p_vs_chance_method"] != NOT_TESTED.method)]
     m = len(tested)
     notes = []
     for _, row in tested.iterrows():
