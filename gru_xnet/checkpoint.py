@@ -48,7 +48,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if data.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {data.get('version')!r}; "
                               f"this gru_xnet reads version {VERSION}")
-    missing = [k for k in ("model_state", "hparams", "config") if k not in data]
+    missing = [k for k in ("model_state", "config") if k not in data] + ([] if "model" in data or "hparams" in data
+                                                                      else ["model or hparams"])
     if missing:
         raise CheckpointError(f"{path} lacks {missing}")
     return data

@@ -22,6 +22,7 @@ from typing import Any
 
 from gru_xnet.datasets.registry import DATASET_NAMES, READERS, canonical_name
 from gru_xnet.preprocessing import STFTPreprocessor
+from gru_xnet.representations import REPRESENTATIONS
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,8 @@ def _fail(key: str, value: Any, allowed: str) -> typing.NoReturn:
 
 def _check_type(key: str, value: Any, hint: Any) -> Any:
     """Return `value` coerced to `hint` (int -> float only) or raise naming the key."""
+    if hint is Any:  # model.params: the model's constructor checks its own arguments
+        return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -189,11 +192,17 @@ class _Section:
         return cls(**kwargs)
 
 
+MODEL_REFERENCE = re.compile(r"[A-Za-z_][\w]*|.+\.py:[A-Za-z_]\w*|[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+"""A registered model's name, `path/to/file.py:function` or `package.module:function` (see gru_xnet.models)."""
+
+
 @dataclass
 class ModelConfig(_Section):
-    """Architecture of the CNN-BiGRU-attention classifier (see gru_xnet.model)."""
+    """Which model (`name`, `params`; see gru_xnet.models) and the gru_xnet model's own architecture keys."""
 
     _prefix = "model"
+    name: str = "gru_xnet"
+    params: dict[str, Any] = field(default_factory=dict)
     model_type: str = "dynamic"
     gru_hidden_size: int = 128
     num_attention_heads: int = 4
@@ -214,10 +223,16 @@ class ModelConfig(_Section):
         return (f"input (C, F, T) = ({n_channels}, {n_freq}, {n_time}): the '{self.model_type}' BiGRU runs over "
                 f"{steps} {what}" + (" (order-blind control: every frame is the mean frame)" if self.order_blind else ""))
 
+    def gru_xnet_args(self) -> dict[str, Any]:
+        """The gru_xnet architecture keys (every key but `name` and `params`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("name", "params")}
+
     def validate(self) -> None:
+        if not MODEL_REFERENCE.fullmatch(self.name):
+            _fail("model.name", self.name, "a registered model name, 'path/to/file.py:function' or "
+                                           "'package.module:function'")
         try:
-            validate_model_args(n_channels=1, n_freq_bins=1, n_time_bins=1, n_classes=2,
-                                **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+            validate_model_args(n_channels=1, n_freq_bins=1, n_time_bins=1, n_classes=2, **self.gru_xnet_args())
         except ValueError as exc:
             raise ConfigError(f"config key model.{exc}") from exc
 
@@ -267,6 +282,9 @@ class DataConfig(_Section):
 
     _prefix = "data"
     datasets: list[str] = field(default_factory=lambda: ["DEAP", "GAMEEMO", "SEEDIV"])
+    representation: str = "auto"
+    de_bands: dict[str, list[float]] = field(default_factory=dict)
+    de_segment_seconds: float = 1.0
     data_root: str = "data"
     data_roots: dict[str, str] = field(default_factory=dict)
     max_subjects: int = 0
@@ -316,6 +334,11 @@ class DataConfig(_Section):
         low, high = (self.freq_range + [None, None])[:2]
         if len(self.freq_range) != 2 or not 0 <= low < high:
             _fail("data.freq_range", self.freq_range, "[low, high] in Hz with 0 <= low < high")
+        _one_of("data.representation", self.representation, ("auto", *REPRESENTATIONS))
+        for name, band in self.de_bands.items():
+            if len(band) != 2 or not 0 < band[0] < band[1]:
+                _fail(f"data.de_bands[{name!r}]", band, "[low, high] in Hz with 0 < low < high")
+        _in_range("data.de_segment_seconds", self.de_segment_seconds, 0.0, self.window_seconds, low_open=True)
         _one_of("data.channels", self.channels, ("auto", "all", "common"))
         _one_of("data.normalization", self.normalization, ("train", "none"))
         _in_range("data.augmentation_ratio", self.augmentation_ratio, 0.0, 20.0)
@@ -482,6 +505,9 @@ class ExperimentConfig(_Section):
         data = self.to_dict()
         data.pop("experiment_name"), data.pop("output_dir"), data.pop("tuned_on")
         data["data"].pop("num_workers"), data["data"].pop("cache_dir")
+        for (section, key), default in ADDED_DEFAULTS.items():  # configs from before these keys keep their hash
+            if data[section][key] == default:
+                data[section].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def set_option(self, dotted_key: str, raw: str) -> None:
@@ -505,6 +531,11 @@ class ExperimentConfig(_Section):
         except ConfigError:
             setattr(target, name, old)
             raise
+
+
+ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
+                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0}
+"""Keys added after configs were first hashed: left out of `fingerprint()` while at these defaults."""
 
 
 def _literal(text: str) -> Any:

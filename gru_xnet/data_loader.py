@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from gru_xnet.config import DataConfig
 from gru_xnet.features import FeatureSet
+from gru_xnet.representations import REPRESENTATIONS
 
 log = logging.getLogger(__name__)
 DEVICE_MEMORY_SHARE = 0.5
@@ -93,22 +94,23 @@ def validation_subjects(features: FeatureSet, pool: Sequence[int], val_fraction:
 
 @dataclass
 class Normalizer:
-    """Z-score per (channel, frequency), fitted on training windows only (no test-subject statistics)."""
+    """Z-score per row of the last axis (per (channel, frequency) for STFT images, per channel for raw signals,
+    per (channel, band) for DE), fitted on training windows only (no test-subject statistics)."""
 
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     std: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=np.float32))
 
     @classmethod
     def fit(cls, features: np.ndarray, indices: np.ndarray, chunk: int = 512) -> "Normalizer":
-        """Streaming mean/std over the chosen windows and their time frames."""
-        total = np.zeros(features.shape[1:3], dtype=np.float64)
+        """Streaming mean/std over the chosen windows and their last axis (time frames, samples, segments)."""
+        total = np.zeros(features.shape[1:-1], dtype=np.float64)
         squares = np.zeros_like(total)
         count = 0
         for start in range(0, len(indices), chunk):
             block = np.asarray(features[np.sort(indices[start:start + chunk])], dtype=np.float64)
-            total += block.sum(axis=(0, 3))
-            squares += (block ** 2).sum(axis=(0, 3))
-            count += block.shape[0] * block.shape[3]
+            total += block.sum(axis=(0, -1))
+            squares += (block ** 2).sum(axis=(0, -1))
+            count += block.shape[0] * block.shape[-1]
         mean = total / count
         std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-12))
         return cls(mean.astype(np.float32)[..., None], std.astype(np.float32)[..., None])
@@ -121,7 +123,7 @@ class Normalizer:
         return (x - self.mean) / self.std
 
     def to_tensor(self, features: np.ndarray, indices: np.ndarray, chunk: int = 1024) -> torch.Tensor:
-        """The chosen windows, normalised, as one float32 CPU tensor `(len(indices), C, F, T)` (read in chunks)."""
+        """The chosen windows, normalised, as one float32 CPU tensor `(len(indices), *window_shape)` (read in chunks)."""
         out = torch.empty((len(indices), *features.shape[1:]), dtype=torch.float32)
         for start in range(0, len(indices), chunk):
             rows = indices[start:start + chunk]
@@ -133,7 +135,7 @@ class Normalizer:
 class Windows:
     """Normalised windows of one split side: features `x` where the batches are cut, labels and groups."""
 
-    x: torch.Tensor              # (N, C, F, T) float32, on the device or in (pinned) host memory
+    x: torch.Tensor              # (N, *window_shape) float32, on the device or in (pinned) host memory
     y: torch.Tensor              # (N,) int64, on the device
     dataset: torch.Tensor        # (N,) int64 dataset index, on the device
     indices: np.ndarray          # (N,) window indices into the FeatureSet (host: leakage checks, predictions)
@@ -232,7 +234,8 @@ class TrainBatches:
             chunk = items[start:start + self.batch_size]
             rows = chunk % n
             x = self.windows.batch(rows)
-            x = torch.where((chunk >= n).view(-1, 1, 1, 1), augment_batch(x, generator), x)
+            if self.n_items > n:
+                x = torch.where((chunk >= n).view(-1, 1, 1, 1), augment_batch(x, generator), x)
             yield x, self.windows.y[rows]
 
 
@@ -268,7 +271,7 @@ class Loaders:
     val: EvalBatches | None
     test: EvalBatches | None
     normalizer: Normalizer
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     n_classes: int
 
 
@@ -287,8 +290,9 @@ def make_loaders(features: FeatureSet, split: Split, config: DataConfig, *, batc
                  "per batch", 100 * DEVICE_MEMORY_SHARE)
     windows = {side: Windows.build(features, rows, normalizer, device, on_device) if len(rows) else None
                for side, rows in sides.items()}
+    augment = config.use_augmented and REPRESENTATIONS[features.representation].augment
     train = TrainBatches(windows["train"], n_classes=features.n_classes,
-                         augmentation_ratio=config.augmentation_ratio if config.use_augmented else 0.0,
+                         augmentation_ratio=config.augmentation_ratio if augment else 0.0,
                          batch_size=batch_size, balance=config.balance_classes, seed=seed, rank=rank,
                          world_size=world_size)
     evaluation = lambda side: EvalBatches(windows[side], batch_size) if windows[side] is not None else None  # noqa: E731

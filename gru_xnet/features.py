@@ -1,4 +1,4 @@
-"""Files in, features out: read each subject, window its trials, STFT them, cache the result.
+"""Files in, features out: read each subject, window its trials, turn them into a representation, cache the result.
 
 The feature set of an experiment is built once (one thread per core, a subject each) and then
 shared by every split and fold. Each subject's features are cached on disk under a key made of the
@@ -26,7 +26,8 @@ import numpy as np
 from gru_xnet.config import DataConfig
 from gru_xnet.datasets import Reader, find_dataset_root, get_reader
 from gru_xnet.datasets.base import DatasetError
-from gru_xnet.preprocessing import STFTPreprocessor, zero_phase_filter
+from gru_xnet.preprocessing import zero_phase_filter
+from gru_xnet.representations import REPRESENTATIONS, Representation, passband_notes
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class SubjectKey:
 
 @dataclass
 class SubjectFeatures:
-    """All windows of one subject: features `(n, C, F, T)` and per-window labels, trials, sessions."""
+    """All windows of one subject: features `(n, *window_shape)` and per-window labels, trials, sessions."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -69,7 +70,7 @@ def _short_hash(values: np.ndarray) -> str:
 class FeatureSet:
     """Every window of an experiment with the subject, dataset, trial and session it came from."""
 
-    features: np.ndarray                 # (N, C, F, T) float32
+    features: np.ndarray                 # (N, *window_shape) float32: (C, F, T) stft, (C, T) raw, (C, B, S) de
     labels: np.ndarray                   # (N,) int64
     subject_index: np.ndarray            # (N,) int32, index into `subjects`
     trials: np.ndarray                   # (N,) int32, 1-based trial number within the session
@@ -77,11 +78,12 @@ class FeatureSet:
     subjects: list[SubjectKey]
     datasets: list[str]
     channel_names: tuple[str, ...]
-    frequencies: np.ndarray
+    frequencies: np.ndarray              # the representation's grid: STFT frequencies, DE band edges (raw: empty)
     n_classes: int
     class_names: tuple[str, ...]
     synthetic: bool
     protocol: dict[str, Any] = field(default_factory=dict)
+    representation: str = "stft"
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -191,14 +193,6 @@ def open_readers(config: DataConfig) -> list[Reader]:
             for name in config.datasets]
 
 
-def window_trial(signal: np.ndarray, window: int, step: int) -> np.ndarray:
-    """Cut `(C, T)` into `(n, C, window)` windows `step` samples apart (the tail is dropped)."""
-    if signal.shape[-1] < window:
-        return np.empty((0, signal.shape[0], window), dtype=signal.dtype)
-    views = np.lib.stride_tricks.sliding_window_view(signal, window, axis=-1)[:, ::step]
-    return np.ascontiguousarray(views.transpose(1, 0, 2))
-
-
 @dataclass(frozen=True)
 class SubjectJob:
     """Everything one process needs to build (or load) one subject's features."""
@@ -210,12 +204,9 @@ class SubjectJob:
     channels: tuple[str, ...]
     window_seconds: float
     window_overlap: float
-    stft: dict[str, Any]
+    representation: Representation
     filters: dict[str, Any]
     cache_dir: str | None
-
-    def preprocessor(self, sampling_rate: float) -> STFTPreprocessor:
-        return STFTPreprocessor.for_sampling_rate(sampling_rate, **self.stft)
 
     def cache_key(self, reader: Reader) -> str:
         """Identity of this subject's features: source files (path, size, mtime), options, parameters."""
@@ -225,32 +216,30 @@ class SubjectJob:
             files.append([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])
         blob = json.dumps({"format": CACHE_FORMAT, "dataset": self.dataset, "subject": self.subject,
                            "reader": reader.options(), "files": files, "channels": self.channels,
-                           "window": [self.window_seconds, self.window_overlap], "stft": self.stft,
-                           "filters": self.filters},
+                           "window": [self.window_seconds, self.window_overlap],
+                           **self.representation.cache_fields(), "filters": self.filters},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
-    """Read one subject's trials and turn them into windowed log-power STFT features."""
-    trials = reader.read_subject(job.subject)
-    windows, labels, trial_ids, sessions = [], [], [], []
-    preprocessor, skipped = None, 0
-    for trial in trials:
+    """Read one subject's trials and turn each into its windows in the job's representation."""
+    windows, labels, trial_ids, sessions, skipped = [], [], [], [], 0
+    for trial in reader.read_subject(job.subject):
         names = [c.upper() for c in trial.channel_names]
         picked = trial.signal[[names.index(c) for c in job.channels]]
+        where = f"{job.dataset} subject {job.subject} trial {trial.trial}"
         try:
             picked = zero_phase_filter(picked, trial.sampling_rate, **job.filters)
         except ValueError as exc:  # e.g. a trial shorter than the filter's padding
-            raise DatasetError(f"{job.dataset} subject {job.subject} trial {trial.trial}: cannot filter "
-                               f"with {job.filters}: {exc}") from exc
-        window = int(round(job.window_seconds * trial.sampling_rate))
-        step = max(1, int(round(window * (1.0 - job.window_overlap))))
-        cut = window_trial(picked, window, step)
+            raise DatasetError(f"{where}: cannot filter with {job.filters}: {exc}") from exc
+        try:
+            cut = job.representation.windows(picked, trial.sampling_rate, job.window_seconds, job.window_overlap)
+        except ValueError as exc:
+            raise DatasetError(f"{where} ({job.representation.name} features, channels {job.channels}): {exc}") from exc
         if len(cut) == 0:
             skipped += 1
             continue
-        preprocessor = preprocessor or job.preprocessor(trial.sampling_rate)
         windows.append(cut)
         labels += [trial.label] * len(cut)
         trial_ids += [trial.trial] * len(cut)
@@ -261,12 +250,7 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
     if not windows:
         raise DatasetError(f"{job.dataset} subject {job.subject}: no trial is at least "
                            f"{job.window_seconds:g} s long (files: {reader.source_files(job.subject)})")
-    stacked = np.concatenate(windows)
-    try:
-        features = preprocessor.transform(stacked, channel_names=job.channels)
-    except ValueError as exc:
-        raise DatasetError(f"{job.dataset} subject {job.subject}: {exc}") from exc
-    return SubjectFeatures(features=features, labels=np.asarray(labels, dtype=np.int64),
+    return SubjectFeatures(features=np.concatenate(windows), labels=np.asarray(labels, dtype=np.int64),
                            trials=np.asarray(trial_ids, dtype=np.int32),
                            sessions=np.asarray(sessions, dtype=np.int16))
 
@@ -339,12 +323,20 @@ def _materialise(result: SubjectFeatures | str) -> SubjectFeatures:
     return loaded
 
 
-def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureSet:
-    """Read, window and transform every selected subject, `n_jobs` subjects at a time."""
+def resolved_representation(config: DataConfig, model_representation: str | None = None) -> str:
+    """`data.representation`, or for 'auto' the model's declared one ('stft' when it declares none)."""
+    return config.representation if config.representation != "auto" else (model_representation or "stft")
+
+
+def build_feature_set(config: DataConfig, n_jobs: int | None = None, representation: str | None = None) -> FeatureSet:
+    """Read, window and transform every selected subject, `n_jobs` subjects at a time.
+
+    `representation` is the resolved one (see `resolved_representation`); by default the config's.
+    """
     readers = open_readers(config)
     channels = select_channels(config, readers)
-    stft = {"stft_window_seconds": config.stft_window_seconds, "stft_overlap": config.stft_overlap,
-            "freq_range": list(config.freq_range)}
+    rates = [config.sampling_rate(r.name) for r in readers]
+    chosen = REPRESENTATIONS[representation or resolved_representation(config)].configured(config, rates)
     cache_dir = os.path.join(os.path.expanduser(config.cache_dir), "features") if config.cache_stft else None
     jobs, subjects = [], []
     for reader in readers:
@@ -356,16 +348,16 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
             jobs.append(SubjectJob(dataset=reader.name, root=str(reader.root),
                                    reader_options=config.reader_options(reader.name), subject=subject,
                                    channels=channels, window_seconds=config.window_seconds,
-                                   window_overlap=config.window_overlap, stft=stft,
+                                   window_overlap=config.window_overlap, representation=chosen,
                                    filters=config.signal_filters(reader.name), cache_dir=cache_dir))
     by_name = {r.name: r for r in readers}
     fingerprint = hashlib.sha256(" ".join(job.cache_key(by_name[job.dataset]) for job in jobs).encode()).hexdigest()
     per_subject = [_materialise(r) for r in _run_jobs(jobs, n_jobs)]
-    frequencies = check_frequency_grids(readers, stft)
+    frequencies = check_grids(readers, chosen, rates)
     shapes = {s.features.shape[1:] for s in per_subject}
     if len(shapes) != 1:
         raise DatasetError(f"feature shapes differ between subjects/datasets: {sorted(shapes)}; "
-                           "window and STFT settings must give one (C, F, T)")
+                           f"window and {chosen.name} settings must give one {chosen.layout}")
     synthetic = any(r.synthetic for r in readers)
     return FeatureSet(
         features=np.concatenate([s.features for s in per_subject]),
@@ -376,20 +368,22 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None) -> FeatureS
         sessions=np.concatenate([s.sessions for s in per_subject]),
         subjects=subjects, datasets=[r.name for r in readers], channel_names=channels,
         frequencies=frequencies, n_classes=readers[0].n_classes, class_names=readers[0].class_names,
-        synthetic=synthetic,
+        synthetic=synthetic, representation=chosen.name,
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
                                         "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic,
                                         "stimulus": r.stimulus_statement()} for r in readers},
                   "channels": list(channels), "window_seconds": config.window_seconds,
-                  "window_overlap": config.window_overlap, "stft": stft, "data_fingerprint": fingerprint[:16]},
+                  "window_overlap": config.window_overlap, **chosen.cache_fields(),
+                  "representation": chosen.describe(),
+                  "passband_notes": passband_notes(chosen, {r.name: r.passband_hz for r in readers if r.passband_hz}),
+                  "data_fingerprint": fingerprint[:16]},
     )
 
 
-def check_frequency_grids(readers: Sequence[Reader], stft: dict[str, Any]) -> np.ndarray:
-    """The STFT frequency grid every dataset shares, compared by value; the dataset that differs is named."""
-    grids = [(r.name, r.sampling_rate, STFTPreprocessor.for_sampling_rate(r.sampling_rate, **stft).frequencies)
-             for r in readers]
+def check_grids(readers: Sequence[Reader], representation: Representation, rates: Sequence[float]) -> np.ndarray:
+    """The representation's grid (STFT frequencies, band edges) every dataset shares; the one that differs is named."""
+    grids = [(r.name, rate, representation.grid(rate)) for r, rate in zip(readers, rates)]
     first, first_rate, reference = grids[0]
     for name, rate, grid in grids[1:]:
         if grid.shape != reference.shape or not np.allclose(grid, reference, rtol=0, atol=1e-6):

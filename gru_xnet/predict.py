@@ -27,7 +27,7 @@ from gru_xnet.datasets import canonical_name
 from gru_xnet.engine import Evaluation, evaluate, resolve_device, resolve_precision
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores, trial_probabilities
-from gru_xnet.model import GRUXNet, load_model
+from gru_xnet.model import load_model
 from gru_xnet.results import trial_keys
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,12 @@ def match_checkpoint(features: FeatureSet, meta: dict[str, Any], n_classes: int)
             f"datasets that include {dataset} to get a model for it.")
     frequencies = np.asarray(meta["frequencies"], dtype=np.float64)
     if features.frequencies.shape != frequencies.shape or not np.allclose(features.frequencies, frequencies):
-        raise PredictionError(f"{dataset} gives STFT frequencies {features.frequencies.tolist()} Hz, the model "
-                              f"expects {frequencies.tolist()} Hz")
+        raise PredictionError(f"{dataset} gives the feature grid (STFT frequencies or band edges, Hz) "
+                              f"{features.frequencies.tolist()}, the model expects {frequencies.tolist()}")
+    trained_shape = meta.get("input_shape")
+    if trained_shape is not None and list(features.features.shape[2:]) != list(trained_shape[1:]):
+        raise PredictionError(f"{dataset} gives windows of shape {features.features.shape[1:]}, the model was trained "
+                              f"on {tuple(trained_shape)} (channels first); its data settings do not fit this dataset")
     if features.n_classes != n_classes:
         raise PredictionError(f"{dataset} is labelled with {features.n_classes} classes "
                               f"{list(features.class_names)}; the model predicts {n_classes} {meta['class_names']}")
@@ -87,7 +91,7 @@ def match_checkpoint(features: FeatureSet, meta: dict[str, Any], n_classes: int)
                                channel_names=tuple(wanted))
 
 
-def predict_windows(model: GRUXNet, features: FeatureSet, windows: np.ndarray, *, device: torch.device,
+def predict_windows(model: torch.nn.Module, features: FeatureSet, windows: np.ndarray, *, device: torch.device,
                     batch_size: int, attention: bool = False) -> Evaluation:
     """Every window's class probabilities (and attention weights), normalised with the checkpoint's statistics."""
     norm = model.checkpoint_meta["normalizer"]
@@ -95,7 +99,8 @@ def predict_windows(model: GRUXNet, features: FeatureSet, windows: np.ndarray, *
     on_device = fits_on_device(len(windows), features.features.shape[1:], device)
     loader = EvalBatches(Windows.build(features, windows, normalizer, device, on_device), batch_size)
     return evaluate(model.to(device), loader, device=device, precision=resolve_precision(device, use_amp=False),
-                    n_classes=model.hparams["n_classes"], dataset_names=features.datasets, attention=attention)
+                    n_classes=len(model.checkpoint_meta["class_names"]), dataset_names=features.datasets,
+                    attention=attention)
 
 
 def trial_rows(features: FeatureSet, evaluation: Evaluation, class_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -127,13 +132,15 @@ def predict(checkpoint: str | Path, dataset: str, data_root: str | Path, subject
     if missing:
         raise CheckpointError(f"{checkpoint} lacks {missing}: it cannot be applied to new recordings")
     config = prediction_config(meta, dataset, str(data_root))
-    features = match_checkpoint(build_feature_set(config), meta, model.hparams["n_classes"])
+    representation = meta.get("model", {}).get("representation", "stft")
+    features = match_checkpoint(build_feature_set(config, representation=representation), meta,
+                                len(meta["class_names"]))
     windows = features.windows_of(features.subject_ids(subjects))
     log.info("predicting %d windows of %s%s with %s", len(windows), config.datasets[0],
              " (SYNTHETIC data)" if features.synthetic else "", checkpoint)
-    if attention and not model.hparams.get("use_attention", True):
-        raise PredictionError(f"{checkpoint}: the model was trained with model.use_attention=false; it has no "
-                              "attention weights to save")
+    if attention and getattr(model, "attention", None) is None:
+        raise PredictionError(f"{checkpoint}: the model has no self-attention (a gru_xnet model trained with "
+                              "model.use_attention=false, or another model): no attention weights to save")
     evaluation = predict_windows(model, features, windows, device=resolve_device(device), batch_size=batch_size,
                                  attention=attention)
     class_names = tuple(meta["class_names"])

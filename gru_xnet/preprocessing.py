@@ -190,6 +190,18 @@ def differential_entropy(x: np.ndarray, sampling_rate: float,
     The Gaussian entropy of a zero-phase band-passed signal (SEED's DE features); bands must lie
     wholly below Nyquist, as a band-pass, with no silent fall-back to a high-pass. float64 output.
     """
+    return entropy_of_variance(np.moveaxis(band_filter(x, sampling_rate, bands).var(axis=-1), 0, -1))
+
+
+def entropy_of_variance(variance: np.ndarray) -> np.ndarray:
+    """`0.5 ln(2 pi e variance)`: the entropy of a Gaussian of that variance (the variance, not the SD, inside)."""
+    with np.errstate(divide="ignore"):  # a flat channel has variance 0: DE -inf, as the Gaussian entropy says
+        return 0.5 * np.log(2 * np.pi * np.e * variance)
+
+
+def band_filter(x: np.ndarray, sampling_rate: float,
+                bands: Mapping[str, tuple[float, float]] | None = None) -> np.ndarray:
+    """`(..., T)` band-passed (zero-phase Butterworth) into each band: `(B, ..., T)`, float64, DE_BANDS by default."""
     if not (_is_number(sampling_rate) and 0 < sampling_rate < np.inf):
         raise ValueError(f"sampling_rate={sampling_rate!r}: expected a positive finite number of Hz")
     sos_per_band = [_band_sos(name, edges, float(sampling_rate)) for name, edges in _de_bands(bands).items()]
@@ -206,10 +218,7 @@ def differential_entropy(x: np.ndarray, sampling_rate: float,
     if not np.isfinite(x).all():
         raise ValueError(f"expected finite EEG samples, got {int((~np.isfinite(x)).sum())} NaN or Inf "
                          f"in an array of shape {x.shape}")
-    variances = [signal.sosfiltfilt(sos, x, axis=-1, padlen=_padlen(sos)).var(axis=-1)
-                 for sos in sos_per_band]  # B x (..., C)
-    with np.errstate(divide="ignore"):  # a flat channel has variance 0: DE -inf, as the Gaussian entropy says
-        return 0.5 * np.log(2 * np.pi * np.e * np.stack(variances, axis=-1))  # (..., C, B)
+    return np.stack([signal.sosfiltfilt(sos, x, axis=-1, padlen=_padlen(sos)) for sos in sos_per_band])
 
 
 def _de_bands(bands: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:

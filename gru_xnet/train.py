@@ -22,8 +22,10 @@ from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write
 from gru_xnet.data_loader import Split, make_loaders, subject_split
 from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_device, resolve_precision, resume, rng_state, set_rng_state, snapshot)
+from gru_xnet.estimators import fit_on_loaders, is_estimator
 from gru_xnet.features import FeatureSet, build_feature_set
-from gru_xnet.model import build_model
+from gru_xnet.model import build_model, load_model, model_payload
+from gru_xnet.models import model_spec
 from gru_xnet.plots import plot_training_curves
 from gru_xnet.results import evaluation_report
 
@@ -39,7 +41,11 @@ def model_metadata(features: FeatureSet, config: ExperimentConfig) -> dict[str, 
 
 
 class Trainer:
-    """Trains the gru_xnet model on a subject-wise split and writes the seed's outputs tree."""
+    """Trains the config's model on a subject-wise split and writes the seed's outputs tree.
+
+    A torch model goes through the shared epoch loop; a scikit-learn model is fitted once (its grid chosen on
+    the validation subjects), and its `best_model.pth` holds its fitted arrays.
+    """
 
     def __init__(self, config: ExperimentConfig, features: FeatureSet | None = None, progress: bool = False):
         config.validate()
@@ -55,16 +61,23 @@ class Trainer:
             return
         cfg = self.config
         make_reproducible(cfg.seed, cfg.training)
+        self.spec = model_spec(cfg.model.name)
+        representation = self.spec.representation_of(cfg.data)
         if self.features is None:
-            self.features = build_feature_set(cfg.data)
+            self.features = build_feature_set(cfg.data, representation=representation)
         self.split: Split = subject_split(self.features, cfg.data, cfg.seed)
         self.device = resolve_device(cfg.training.device)
-        self.precision = resolve_precision(self.device, cfg.training.use_amp, cfg.training.amp_dtype)
         self.loaders = make_loaders(self.features, self.split, cfg.data, batch_size=cfg.training.batch_size,
                                     seed=cfg.seed, device=self.device)
-        self.model = build_model(cfg.model, self.loaders.input_shape, self.loaders.n_classes).to(self.device)
-        self.optimizer = make_optimizer(self.model, cfg.training)
-        self.scheduler = make_scheduler(self.optimizer, cfg.training)
+        self.model = build_model(cfg.model, self.loaders.input_shape, self.loaders.n_classes, self.spec)
+        self.record = self.spec.record(cfg.model, self.features.representation)
+        self.fitted_estimator = is_estimator(self.model)
+        self.precision = resolve_precision(self.device, cfg.training.use_amp and not self.fitted_estimator,
+                                           cfg.training.amp_dtype)
+        if not self.fitted_estimator:
+            self.model = self.model.to(self.device)
+            self.optimizer = make_optimizer(self.model, cfg.training)
+            self.scheduler = make_scheduler(self.optimizer, cfg.training)
         for d in ("checkpoints", "figures", "logs"):
             (self.output_dir / d).mkdir(parents=True, exist_ok=True)
         cfg.save(self.output_dir / "config.json")
@@ -73,13 +86,16 @@ class Trainer:
         log.info("%s data; train subjects %s, val %s, test %s; device %s, autocast %s; model %s",
                  "SYNTHETIC" if self.features.synthetic else "real", names(self.split.train),
                  names(self.split.val), names(self.split.test), self.device, self.precision.dtype,
-                 cfg.model.describe_sequence(self.loaders.input_shape))
+                 self.spec.input_statement(cfg.model, self.loaders.input_shape, self.features.representation))
 
     def _checkpoint(self, state: FitState, *, full: bool) -> dict[str, Any]:
-        payload = {**model_metadata(self.features, self.config), "hparams": self.model.hparams,
+        payload = {**model_metadata(self.features, self.config),
+                   **model_payload(self.model, self.record, self.loaders.input_shape, self.loaders.n_classes),
                    "normalizer": {"mean": torch.from_numpy(self.loaders.normalizer.mean),
                                   "std": torch.from_numpy(self.loaders.normalizer.std)},
                    "epoch": state.epoch}
+        if self.fitted_estimator:
+            return payload
         if not full:
             return {**payload, "model_state": state.best_state, "best_epoch": state.best_epoch}
         split = [list(self.split.train), list(self.split.val), list(self.split.test)]
@@ -123,9 +139,24 @@ class Trainer:
         saved = self._epoch_checkpoints()
         return saved[-1][1] if saved else None
 
+    def _fit_estimator(self) -> list[dict]:
+        """Fit a scikit-learn model (grid on the validation subjects, refit on training + validation); save it."""
+        self.model, history, chosen = fit_on_loaders(self.model, self.spec.grid, self.loaders,
+                                                     self.features.subject_index)
+        self.state = FitState(history=history)
+        log.info("fitted %s%s", self.record["name"], f" with {chosen} (chosen on the validation subjects)" if chosen else "")
+        save_checkpoint(self.output_dir / "checkpoints" / "best_model.pth", self._checkpoint(self.state, full=False))
+        write_text_atomic(self.output_dir / "training_history.json", json.dumps(history, indent=2))
+        return history
+
     def train(self, resume: bool | str | Path = False) -> list[dict]:
-        """Run the epochs (optionally continuing from a checkpoint); returns the per-epoch history."""
+        """Run the epochs (optionally continuing from a checkpoint); returns the per-epoch history.
+
+        A scikit-learn model has no epochs: it is fitted once and `resume` does not apply.
+        """
         self._setup()
+        if self.fitted_estimator:
+            return self._fit_estimator()
         handler = logging.FileHandler(self.output_dir / "logs" / "train.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         library_log = logging.getLogger("gru_xnet")
@@ -174,15 +205,19 @@ class Trainer:
         self._setup()
         if self.loaders.test is None:
             raise ValueError("no test subjects: data.test_ratio is 0")
-        best = self.state.best_state if self.state else read_checkpoint(
-            self.output_dir / "checkpoints" / "best_model.pth")["model_state"]
-        self.model.load_state_dict(best)
+        best_path = self.output_dir / "checkpoints" / "best_model.pth"
+        if self.fitted_estimator:
+            if self.state is None:
+                self.model = load_model(best_path)
+        else:
+            self.model.load_state_dict(self.state.best_state if self.state else read_checkpoint(best_path)["model_state"])
         evaluation = evaluate(self.model, self.loaders.test, device=self.device, precision=self.precision,
                               n_classes=self.loaders.n_classes, dataset_names=self.features.datasets)
         results = evaluation_report(evaluation, self.features, np.concatenate(
             [self.split.windows(self.features, "train"), self.split.windows(self.features, "val")]))
         results["test_subjects"] = [str(self.features.subjects[i]) for i in self.split.test]
         results["best_epoch"] = self.state.best_epoch if self.state else None
+        results["model"] = self.record
         write_text_atomic(self.output_dir / "test_results.json", json.dumps(results, indent=2))
         return results
 
@@ -191,6 +226,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m gru_xnet.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="quick", help="'quick', 'full' or a JSON config file")
     parser.add_argument("--datasets", nargs="+", help="subset of DEAP SEEDIV GAMEEMO")
+    parser.add_argument("--model", help="a registered model name, path/to/file.py:function or package.module:function "
+                                        "(default: the config's model.name, gru_xnet)")
     parser.add_argument("--data-root", help="folder holding the dataset folders (or one dataset's folder)")
     parser.add_argument("--synthetic", action="store_true",
                         help="generate small synthetic datasets in the real formats and train on them")
@@ -213,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gru_xnet.datasets.synthetic import ensure_synthetic_data
     try:
         config = resolve_config(args.config)
+        if args.model:
+            config.set_option("model.name", args.model)
         if args.datasets:
             config.set_option("data.datasets", json.dumps(args.datasets))
         if args.data_root:

@@ -34,6 +34,10 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic", action="store_true",
                    help="generate small synthetic datasets in the real formats and use them")
     p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
+    p.add_argument("--model", default=None,
+                   help="a registered model (gru_xnet, eegnet, shallowconvnet, deepconvnet, de_logreg, de_svm), "
+                        "path/to/file.py:function or package.module:function (default: the config's model.name); "
+                        "its parameters: --model.params '{\"dropout\": 0.3}'")
     p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
                                                    "default: a local embedded instance)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
@@ -69,6 +73,8 @@ def _gpu_share(text: str) -> str:
 def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
     """The experiment config from --config, --datasets, --data-root, --synthetic and key overrides."""
     config = resolve_config(args.config)
+    if args.model:
+        config.set_option("model.name", args.model)
     if args.datasets:
         config.set_option("data.datasets", json.dumps(args.datasets))
     for item in args.data_root or []:

@@ -25,7 +25,7 @@ from gru_xnet.config import ConfigError, write_text_atomic
 log = logging.getLogger("loso")
 
 RESUME_KEYS = ("config_hash", "data_fingerprint", "protocol", "seediv_sessions", "datasets", "labels", "synthetic",
-               "seeds", "tuned_on")
+               "seeds", "tuned_on", "model_source_sha256")
 """What must match between run.json and a new invocation for their folds to share one folder and one table."""
 
 

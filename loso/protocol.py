@@ -61,8 +61,11 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
                         else " (one LOSO per session; sessions averaged within each subject)"))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
                  f"channels: {len(manifest['channels'])}")
-    if manifest.get("model_input"):
+    if manifest.get("model"):
+        lines.append(f"model {manifest['model']['name']} ({manifest['model_kind']}): {manifest['model_input']}")
+    elif manifest.get("model_input"):
         lines.append(f"model {manifest['model_input']}")
+    lines += manifest.get("passband_notes", [])
     if manifest.get("permutations"):
         lines.append(_permutation_line(manifest))
     if manifest.get("tuned_on"):
@@ -96,9 +99,16 @@ def _data_section(manifest: dict) -> list[str]:
         frame, frame_overlap = data["stft_window_seconds"], data["stft_overlap"]
         lines.append(f"- Windows: {window:g} s, overlap {overlap:g} (a new window every {window * (1 - overlap):g} s), "
                      "cut within each trial; a trial's windows share its label and stay on one side of every split.")
-        lines.append(f"- Features: log-power STFT, {frame:g} s frames every {frame * (1 - frame_overlap):g} s "
-                     f"(only frames wholly inside the window), {data['freq_range'][0]:g}-{data['freq_range'][1]:g} Hz; "
-                     f"{manifest.get('model_input', '')}.")
+        representation = manifest.get("representation")
+        if representation:
+            lines.append(f"- Features: {representation['statement']}; {manifest.get('model_input', '')}.")
+            lines.append(f"- Normalisation: z-score {representation['normalised']}, fitted on the fold's training "
+                         "windows only.")
+            lines += [f"- {note}." for note in manifest.get("passband_notes", [])]
+        else:
+            lines.append(f"- Features: log-power STFT, {frame:g} s frames every {frame * (1 - frame_overlap):g} s "
+                         f"(only frames wholly inside the window), {data['freq_range'][0]:g}-{data['freq_range'][1]:g} "
+                         f"Hz; {manifest.get('model_input', '')}.")
     filters = manifest.get("filters")
     lines.append("- Filters (zero-phase, per trial, before windowing): " + (
         "; ".join(f"{d}: " + (", ".join(f"{k.replace('_hz', '')} {v} Hz" for k, v in f.items() if v) or "none")
@@ -129,17 +139,38 @@ def _split_section(manifest: dict, completeness: str | None) -> list[str]:
     return lines
 
 
+def _model_line(manifest: dict) -> str:
+    """The model, its parameters and size (runs from before the model registry: the gru_xnet keys)."""
+    size = manifest.get("model_parameters")
+    tail = f"; {size:,} trainable parameters." if size else "."
+    record = manifest.get("model")
+    if record:
+        params = ", ".join(f"{k}={v}" for k, v in record["params"].items()) or "defaults"
+        return f"- Model: {record['name']}, {manifest['model_summary']} ({manifest['model_input']}); {params}{tail}"
+    model = manifest["config"]["model"]
+    return (f"- Model: CNN-BiGRU-attention, '{model['model_type']}' ({manifest.get('model_input', '')}); CNN widths "
+            f"{model['cnn_channels']}, fusion {model['fusion_dim']}, BiGRU {model['gru_layers']} x "
+            f"{model['gru_hidden_size']}, {model['num_attention_heads']} attention heads"
+            f"{'' if model['use_attention'] else ' (attention off)'}, head {model['fc_dims']}, dropout "
+            f"{model['dropout']}" + tail)
+
+
+ESTIMATOR_TRAINING = (
+    "- Fitting (scikit-learn): every value of the model's grid fitted on the fold's training subjects and scored by "
+    "the validation subjects' mean per-subject balanced accuracy; the best (the first on ties) refitted on training "
+    "+ validation subjects, classes weighted 'balanced'. The training.* keys (epochs, optimiser, batch size, AMP, "
+    "augmentation, sampling, threads) do not apply and are ignored. Deterministic: seeds repeat the same fit.")
+
+
 def _training_section(manifest: dict, runtime: dict) -> list[str]:
     config = manifest.get("config")
     if not config:
         return [f"- {NOT_RECORDED}."]
-    model, training, data = config["model"], config["training"], config["data"]
-    size = manifest.get("model_parameters")
-    lines = [f"- Model: CNN-BiGRU-attention, '{model['model_type']}' ({manifest.get('model_input', '')}); CNN widths "
-             f"{model['cnn_channels']}, fusion {model['fusion_dim']}, BiGRU {model['gru_layers']} x "
-             f"{model['gru_hidden_size']}, {model['num_attention_heads']} attention heads"
-             f"{'' if model['use_attention'] else ' (attention off)'}, head {model['fc_dims']}, dropout "
-             f"{model['dropout']}" + (f"; {size:,} trainable parameters" if size else "") + "."]
+    training, data = config["training"], config["data"]
+    lines = [_model_line(manifest)]
+    if manifest.get("model_kind") == "scikit-learn":
+        return lines + [ESTIMATOR_TRAINING, f"- Seeds: {' '.join(map(str, manifest['seeds']))}."]
+    augmented = (manifest.get("representation") or {}).get("augment", True)
     stop = (f"early stopping on validation {training['monitor']} with patience {training['patience']}"
             if training["early_stopping"] else "no early stopping")
     lines.append(f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the best "
@@ -150,10 +181,12 @@ def _training_section(manifest: dict, runtime: dict) -> list[str]:
     lines.append(f"- Batch size {training['batch_size']} (split over the DDP workers of a fold); "
                  + (f"augmentation: {data['augmentation_ratio']:g} augmented copies per training window per epoch "
                     "(channel gain, smooth spectral offset, noise, one time and one frequency mask)"
-                    if data["use_augmented"] and data["augmentation_ratio"] > 0 else "no augmentation")
+                    if data["use_augmented"] and data["augmentation_ratio"] > 0 and augmented
+                    else "no augmentation" + ("" if augmented else " (defined for STFT images only)"))
                  + "; " + ("balanced sampling: every (dataset, class) drawn equally often, with replacement."
                            if data["balance_classes"] else "no class balancing."))
-    lines.append("- Normalisation: z-score per (channel, frequency), fitted on the fold's training windows only.")
+    if not manifest.get("representation"):
+        lines.append("- Normalisation: z-score per (channel, frequency), fitted on the fold's training windows only.")
     lines.append(f"- Precision and devices: {runtime.get('precision') or NOT_RECORDED}; "
                  f"{training['num_threads']} torch thread(s) per worker, deterministic kernels "
                  f"{'on' if training['deterministic'] else 'off'}.")

@@ -22,8 +22,10 @@ import ray
 
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.engine import resolve_device
+from gru_xnet.estimators import is_estimator
 from gru_xnet.features import build_feature_set
 from gru_xnet.model import build_model
+from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables
 from loso.cli import add_common_arguments, configure, init_ray, interrupts_as_keyboard_interrupt
@@ -34,7 +36,7 @@ from loso.outputs import check_output, result_path, run_lock
 from loso.progress import Progress
 from loso.protocol import protocol_lines
 from loso.training import PERMUTATION_SCHEME, Placement, train_variant
-from loso.worker import FoldResources, run_runner
+from loso.worker import FoldResources, node, run_runner
 
 log = logging.getLogger("loso")
 
@@ -70,10 +72,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 
 
 def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int],
-                 folds: list[Fold]) -> dict:
-    """The protocol every artefact states: datasets, labels, sessions, seeds, the fold plan, filters, model size,
-    stimuli, config hash, synthetic, provenance."""
-    model = build_model(config.model, features.features.shape[1:], features.n_classes)
+                 folds: list[Fold], spec: ModelSpec) -> dict:
+    """The protocol every artefact states: datasets, labels, sessions, seeds, the fold plan, filters, the model, its
+    input and size, stimuli, config hash, synthetic, provenance."""
+    shape = features.features.shape[1:]
+    model = build_model(config.model, shape, features.n_classes, spec)
     manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
                 "config": config.to_dict(), "protocol": args.protocol, "seediv_sessions": args.seediv_sessions,
                 "seeds": seeds, "permutations": args.permutations, "tuned_on": list(config.tuned_on),
@@ -83,12 +86,18 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 "n_classes": features.n_classes,
                 "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
                 "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
-                "model_input": config.model.describe_sequence(features.features.shape[1:]),
+                "model": spec.record(config.model, features.representation),
+                "model_summary": spec.summary, "model_kind": "scikit-learn" if is_estimator(model) else "torch",
+                "model_source_sha256": spec.origin.get("source_sha256"),
+                "model_input": spec.input_statement(config.model, shape, features.representation),
+                "representation": features.protocol["representation"],
+                "passband_notes": features.protocol["passband_notes"],
                 "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold,
                 "planned_folds": [fold.fold_id for fold in folds],
                 "filters": {name: config.data.signal_filters(name) for name in features.datasets},
                 "stimulus": {k: v["stimulus"] for k, v in features.protocol["datasets"].items()},
-                "model_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+                "model_parameters": (None if is_estimator(model) else
+                                     sum(p.numel() for p in model.parameters() if p.requires_grad))}
     return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
 
 
@@ -134,15 +143,15 @@ def _interrupted(progress: Progress, out: Path) -> None:
 
 
 @ray.remote(num_cpus=0, max_calls=1)
-def _runner_task(name: str, config: ExperimentConfig, features_box: list, queue, resources: FoldResources,
-                 storage_path: str, n_jobs: int, checkpoint_every: int) -> None:
+def _runner_task(name: str, config: ExperimentConfig, spec: ModelSpec, features_box: list, queue,
+                 resources: FoldResources, storage_path: str, n_jobs: int, checkpoint_every: int) -> None:
     """Drives one runner's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
 
     Its worker process exits after it (`max_calls=1`), and with it the Train controller it owns.
 
     The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
     """
-    run_runner(name=name, config=config, features_ref=features_box[0], queue=queue, resources=resources,
+    run_runner(name=name, config=config, spec=spec, features_ref=features_box[0], queue=queue, resources=resources,
                storage_path=storage_path, n_jobs=n_jobs, checkpoint_every=checkpoint_every)
 
 
@@ -157,13 +166,13 @@ def _stop(runners: list[ray.ObjectRef], grace_seconds: float = 30.0) -> None:
         ray.cancel(ref, force=True)
 
 
-def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter, resources: FoldResources,
-              max_concurrent: int, storage_path: str, checkpoint_every: int = 1) -> Progress:
+def run_folds(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features, writer: ResultWriter,
+              resources: FoldResources, max_concurrent: int, storage_path: str, checkpoint_every: int = 1) -> Progress:
     """Serve the fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it arrives."""
     features_ref = ray.put(features)
     queue = FoldQueue.remote(jobs, resources.max_failures + 1)
     names = [f"{writer.out.name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
-    runners = {_runner_task.remote(name, config, [features_ref], queue, resources, storage_path, len(jobs),
+    runners = {_runner_task.remote(name, config, spec, [features_ref], queue, resources, storage_path, len(jobs),
                                    checkpoint_every): name for name in names}
     progress = Progress(len(jobs), len(runners))
 
@@ -205,7 +214,57 @@ def run_folds(jobs: list[FoldJob], config: ExperimentConfig, features, writer: R
     return progress
 
 
-def run_local(jobs: list[FoldJob], config: ExperimentConfig, features, writer: ResultWriter) -> Progress:
+def _timed(job: FoldJob, config: ExperimentConfig, spec: ModelSpec, features, placement: Placement) -> list[dict]:
+    """Every label variant of a fold job, each result with the job's start, end and wall time."""
+    started = time.time()
+    results = [train_variant(config, features, job.fold.split, job.fold.seed, variant, placement, spec=spec)
+               for variant in job.variants]
+    timing = {"started_at": started, "finished_at": time.time(), "wall_seconds": time.time() - started}
+    return [{**result, **timing} for result in results]
+
+
+@ray.remote(num_cpus=1)
+def _estimator_task(job: FoldJob, config: ExperimentConfig, spec: ModelSpec, features_box: list) -> list[dict]:
+    """One fold job of a scikit-learn model: a plain CPU task, no Ray Train and no GPU."""
+    environment = {"provenance": provenance(), "node": node()}
+    return [{**result, **environment} for result in _timed(job, config, spec, ray.get(features_box[0]), Placement())]
+
+
+def run_tasks(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features, writer: ResultWriter,
+              max_concurrent: int, max_failures: int) -> Progress:
+    """The fold jobs of a scikit-learn model as CPU tasks, `max_concurrent` at a time; each result written on arrival."""
+    features_ref = ray.put(features)
+    waiting, running = list(jobs), {}
+    progress = Progress(len(jobs), min(max_concurrent, len(jobs)))
+    try:
+        while waiting or running:
+            while waiting and len(running) < max_concurrent:
+                job = waiting.pop(0)
+                running[_estimator_task.options(max_retries=max_failures).remote(
+                    job, config, spec, [features_ref])] = job
+                progress.start(job.job_id)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            for ref in ready:
+                job = running.pop(ref)
+                try:
+                    writer.results(job, ray.get(ref))
+                    progress.finish(job.job_id)
+                except ray.exceptions.RayError as exc:
+                    writer.error(job, f"{type(exc).__name__}: {exc}")
+                    progress.finish(job.job_id, ok=False)
+            progress.show()
+    except BaseException as exc:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        if isinstance(exc, KeyboardInterrupt):
+            _interrupted(progress, writer.out)
+        raise
+    progress.close()
+    return progress
+
+
+def run_local(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features,
+              writer: ResultWriter) -> Progress:
     """The same fold jobs one after another in this process, without Ray: the debugging path."""
     device = resolve_device(config.training.device)
     progress = Progress(len(jobs), 1)
@@ -213,16 +272,13 @@ def run_local(jobs: list[FoldJob], config: ExperimentConfig, features, writer: R
     try:
         for job in jobs:
             progress.start(job.job_id)
-            started = time.time()
             try:
-                results = [train_variant(config, features, job.fold.split, job.fold.seed, variant,
-                                         Placement(device=device)) for variant in job.variants]
+                results = _timed(job, config, spec, features, Placement(device=device))
             except Exception as exc:  # a failing fold is recorded, as on Ray; the others still run
                 writer.error(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 progress.finish(job.job_id, ok=False)
                 continue
-            timing = {"started_at": started, "finished_at": time.time(), "wall_seconds": time.time() - started}
-            writer.results(job, [{**r, "provenance": environment, **timing} for r in results])
+            writer.results(job, [{**r, "provenance": environment} for r in results])
             progress.finish(job.job_id)
     except KeyboardInterrupt:
         _interrupted(progress, writer.out)
@@ -242,34 +298,35 @@ def prepare(args: argparse.Namespace, extra: list[str]):
         raise ConfigError(f"--local trains each fold in this one process: --workers-per-fold must be 1, "
                           f"not {args.workers_per_fold}")
     seeds = list(args.seeds) if args.seeds else [config.seed]
-    features = build_feature_set(config.data)
+    spec = model_spec(config.model.name)
+    features = build_feature_set(config.data, representation=spec.representation_of(config.data))
     folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
                        seeds=seeds, subjects=args.subjects,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
-    return config, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds)
+    return config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        config, features, folds, seeds, out, manifest = prepare(args, extra)
+        config, spec, features, folds, seeds, out, manifest = prepare(args, extra)
         with run_lock(out):
             check_output(out, manifest, args.resume)
-            return execute(args, config, features, folds, seeds, out, manifest)
+            return execute(args, config, spec, features, folds, seeds, out, manifest)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
 
 
-def execute(args: argparse.Namespace, config: ExperimentConfig, features, folds, seeds: list[int], out: Path,
-            manifest: dict) -> int:
+def execute(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec, features, folds, seeds: list[int],
+            out: Path, manifest: dict) -> int:
     """Run the missing fold jobs (locally or on Ray), then build and print the tables; the exit code."""
     jobs = plan_jobs(folds, args.permutations, lambda fold, variant: result_path(out, fold.fold_id, variant).exists())
     if features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
-    log.info("model %s", config.model.describe_sequence(features.features.shape[1:]))
+    log.info("model %s: %s", manifest["model"]["name"], manifest["model_input"])
     log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
              "(%s protocol, SEED-IV sessions %s, seeds %s)", len(folds), args.permutations + 1, args.permutations,
              len(jobs), args.protocol, args.seediv_sessions, " ".join(map(str, seeds)))
@@ -278,7 +335,8 @@ def execute(args: argparse.Namespace, config: ExperimentConfig, features, folds,
         log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
                     "folds are marked and are not unbiased estimates (see the README, 'What to report in a paper')",
                     len(tuned), " ".join(tuned))
-    writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"]})
+    writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"],
+                                        "model": manifest["model"]})
     if jobs:
         if not args.local:
             init_ray(args.address, args.num_cpus, args.verbose)
@@ -287,7 +345,11 @@ def execute(args: argparse.Namespace, config: ExperimentConfig, features, folds,
                 if args.local:
                     log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
                              config.training.num_threads)
-                    progress = run_local(jobs, config, features, writer)
+                    progress = run_local(jobs, config, spec, features, writer)
+                elif manifest["model_kind"] == "scikit-learn":
+                    concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
+                    log.info("running up to %d fold job(s) at once as CPU tasks (scikit-learn)", concurrent)
+                    progress = run_tasks(jobs, config, spec, features, writer, concurrent, args.max_failures)
                 else:
                     cluster = ray.cluster_resources()
                     resources = FoldResources(
@@ -300,7 +362,7 @@ def execute(args: argparse.Namespace, config: ExperimentConfig, features, folds,
                              "GPU(s), %d torch thread(s) per worker (training.num_threads)", concurrent,
                              resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,
                              config.training.num_threads)
-                    progress = run_folds(jobs, config, features, writer, resources, concurrent,
+                    progress = run_folds(jobs, config, spec, features, writer, resources, concurrent,
                                          args.storage_path or str(out / "ray"), args.checkpoint_every)
             except KeyboardInterrupt:
                 return 128 + received.get("signal", signal.SIGINT)

@@ -1,8 +1,10 @@
-"""One fold's label variant trained and tested: what a Ray Train worker and `loso.run --local` both run.
+"""One fold's label variant trained and tested: what a Ray Train worker, a Ray task and `loso.run --local` run.
 
 Nothing here imports Ray. Where the fold runs (rank and world size, device, how the model is wrapped
 for DDP, where each epoch's record goes) arrives as a `Placement`, so the in-process debugging path
-and the cluster path execute the same lines and give the same fold result on CPU.
+and the cluster path execute the same lines and give the same fold result on CPU. A torch model goes
+through the shared epoch loop; a scikit-learn model is fitted once per grid point (`gru_xnet.estimators`),
+and both are tested by the same evaluator.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import torch
 from torch import nn
 
 from gru_xnet.config import ExperimentConfig
-from gru_xnet.data_loader import Split, make_loaders
+from gru_xnet.data_loader import Loaders, Split, make_loaders
 from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_precision, resume, set_rng_state, snapshot, unwrap)
+from gru_xnet.estimators import fit_on_loaders, is_estimator
 from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model
+from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.results import dataset_windows, evaluation_report
 
 OBSERVED = 0
@@ -63,19 +67,57 @@ def fold_labels(config: ExperimentConfig, features: FeatureSet, split: Split, va
 
 
 def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,
-                  placement: Placement = Placement(), saved: dict | None = None) -> dict[str, Any] | None:
-    """Train one label variant of a fold with the shared engine and test it once; rank 0 returns the result.
+                  placement: Placement = Placement(), saved: dict | None = None,
+                  spec: ModelSpec | None = None) -> dict[str, Any] | None:
+    """Train one label variant of a fold and test it once; rank 0 returns the result.
 
+    `spec` is the model's registry entry (a user model's travels with its source; default: `model.name`'s).
     `saved` (an engine `snapshot` plus this rank's random state) continues an interrupted training at
     the epoch after the snapshot's, with the result an uninterrupted training gives on CPU.
     """
     started = time.time()
+    spec = spec or model_spec(config.model.name)
     rank, world, device = placement.rank, placement.world_size, placement.device
     features = fold_labels(config, features, split, variant)
     make_reproducible(seed, config.training)
     loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
                            seed=seed, rank=rank, world_size=world, device=device)
-    model = placement.prepare_model(build_model(config.model, loaders.input_shape, loaders.n_classes).to(device))
+    model = build_model(config.model, loaders.input_shape, loaders.n_classes, spec)
+    if is_estimator(model):
+        model, result = _fit_estimator(model, spec, features, loaders)
+        precision = resolve_precision(torch.device("cpu"), use_amp=False)
+    else:
+        model, precision, result = _fit_torch(config, features, loaders, model, variant, placement, saved)
+    if rank != 0:
+        return None
+    pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
+    result.update({"variant": variant, "label_hash": features.label_hash(pool), "world_size": world,
+                   "torch_threads": torch.get_num_threads(),
+                   "seen_subjects": {"train": _seen_subjects(features, loaders.train),
+                                     "val": _seen_subjects(features, loaders.val),
+                                     "test": _seen_subjects(features, loaders.test)}})
+    if variant != OBSERVED:
+        result["permutation"] = {"replicate": variant,
+                                 "subject_label_hashes": features.subject_label_hashes(split.train + split.val)}
+    if loaders.test is not None:
+        evaluation = evaluate(model, loaders.test, device=device, precision=precision,
+                              n_classes=loaders.n_classes, dataset_names=features.datasets)
+        result["test"] = evaluation_report(evaluation, features, dataset_windows(features, pool, split.test))
+        result["predictions"] = {"window": evaluation.windows.tolist(),
+                                 "trial": features.trials[evaluation.windows].tolist(),
+                                 "session": features.sessions[evaluation.windows].tolist(),
+                                 "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
+                                 "probabilities": np.round(evaluation.probabilities, 5).tolist()}
+    result["train_seconds"] = time.time() - started
+    return result
+
+
+def _fit_torch(config: ExperimentConfig, features: FeatureSet, loaders: Loaders, model: nn.Module, variant: int,
+               placement: Placement, saved: dict | None):
+    """The shared epoch loop (DDP, AMP, early stopping, epoch checkpoints); (model with the best weights, precision,
+    result fields)."""
+    device = placement.device
+    model = placement.prepare_model(model.to(device))
     optimizer = make_optimizer(model, config.training)
     scheduler = make_scheduler(optimizer, config.training)
     precision = resolve_precision(device, config.training.use_amp, config.training.amp_dtype)
@@ -92,30 +134,20 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     state = fit(model, loaders, optimizer, scheduler, config.training, device=device, precision=precision,
                 dataset_names=features.datasets, subject_index=features.subject_index, state=state,
                 on_epoch_end=after_epoch)
-    if rank != 0:
-        return None
-    pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
-    result = {"variant": variant, "label_hash": features.label_hash(pool), "history": state.history,
-              "best_epoch": state.best_epoch, "epochs_run": state.epoch, "first_epoch": first_epoch,
-              "stopped_early": state.stopped_early,
-              "loop_seconds": state.loop_seconds,
-              "world_size": world, "device": str(device), "autocast": str(precision.dtype),
-              "torch_threads": torch.get_num_threads(), "sequence_length": unwrap(model).sequence_length,
-              "seen_subjects": {
-                  "train": _seen_subjects(features, loaders.train), "val": _seen_subjects(features, loaders.val),
-                  "test": _seen_subjects(features, loaders.test)}}
-    if variant != OBSERVED:
-        result["permutation"] = {"replicate": variant,
-                                 "subject_label_hashes": features.subject_label_hashes(split.train + split.val)}
-    if loaders.test is not None:
-        unwrap(model).load_state_dict(state.best_state)  # rank 0 alone: no DDP collective is involved
-        evaluation = evaluate(model, loaders.test, device=device, precision=precision,
-                              n_classes=loaders.n_classes, dataset_names=features.datasets)
-        result["test"] = evaluation_report(evaluation, features, dataset_windows(features, pool, split.test))
-        result["predictions"] = {"window": evaluation.windows.tolist(),
-                                 "trial": features.trials[evaluation.windows].tolist(),
-                                 "session": features.sessions[evaluation.windows].tolist(),
-                                 "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
-                                 "probabilities": np.round(evaluation.probabilities, 5).tolist()}
-    result["train_seconds"] = time.time() - started
-    return result
+    if placement.rank == 0:
+        unwrap(model).load_state_dict(state.best_state)  # rank 0 alone tests: no DDP collective is involved
+    return model, precision, {
+        "history": state.history, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
+        "first_epoch": first_epoch, "stopped_early": state.stopped_early, "loop_seconds": state.loop_seconds,
+        "device": str(device), "autocast": str(precision.dtype),
+        "sequence_length": getattr(unwrap(model), "sequence_length", None)}
+
+
+def _fit_estimator(estimator, spec: ModelSpec, features: FeatureSet, loaders: Loaders):
+    """Grid values chosen on the validation subjects, refitted on training + validation; (module, result fields)."""
+    started = time.perf_counter()
+    module, history, chosen = fit_on_loaders(estimator, spec.grid, loaders, features.subject_index)
+    return module, {
+        "history": history, "chosen_params": chosen, "best_epoch": None, "epochs_run": 0, "first_epoch": 1,
+        "stopped_early": False, "loop_seconds": time.perf_counter() - started, "device": "cpu",
+        "autocast": "none (scikit-learn)", "sequence_length": None}

@@ -37,6 +37,7 @@ from gru_xnet.config import ExperimentConfig
 from gru_xnet.data_loader import Split
 from gru_xnet.engine import rng_state
 from gru_xnet.features import FeatureSet
+from gru_xnet.models import ModelSpec
 from gru_xnet.provenance import provenance
 from loso.fold_queue import FoldJob
 from loso.training import OBSERVED, Placement, train_variant
@@ -79,8 +80,8 @@ def train_fold(loop_config: dict[str, Any]) -> None:
         ray.train.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
 
     placement = _placement(report)
-    results = [train_variant(config, features, split, loop_config["seed"], variant, placement)
-               for variant in loop_config["variants"]]
+    results = [train_variant(config, features, split, loop_config["seed"], variant, placement,
+                             spec=loop_config["spec"]) for variant in loop_config["variants"]]
     summary = {"fold_done": True, "variants": len(results)}
     if placement.rank != 0:
         ray.train.report(summary)
@@ -155,7 +156,8 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
         progress.results, saved = progress.saved()
         placement = replace(where, after_epoch=progress.after_epoch)
         for variant in job.variants[len(progress.results):]:
-            result = train_variant(config, features, job.fold.split, job.fold.seed, variant, placement, saved)
+            result = train_variant(config, features, job.fold.split, job.fold.seed, variant, placement, saved,
+                                   spec=loop_config["spec"])
             progress.results.append(result)
             saved = None
         if where.rank == 0:
@@ -189,12 +191,15 @@ class FoldResources:
 
 def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, split: Split, seed: int,
              resources: FoldResources, storage_path: str, callbacks: Sequence[Any] = (),
-             variants: Sequence[int] = (OBSERVED,)) -> list[dict[str, Any]]:
+             variants: Sequence[int] = (OBSERVED,), spec: ModelSpec | None = None) -> list[dict[str, Any]]:
     """Run one fold's label variants as one TorchTrainer (a Tune trial); rank 0's result per variant, in order.
+
+    `spec`: the model's registry entry (default: the config's `model.name`; a user model's carries its source).
 
     Raises TrainingFailedError when the fold fails past its retries.
     """
-    loop_config = {"config": config.to_dict(), "features": features_ref, "seed": seed, "variants": list(variants),
+    loop_config = {"config": config.to_dict(), "spec": spec, "features": features_ref, "seed": seed,
+                   "variants": list(variants),
                    "split": {"train": list(split.train), "val": list(split.val), "test": list(split.test),
                              "sessions": None if split.sessions is None else list(split.sessions)}}
     result = _fit(train_fold, loop_config, run_name=run_name, resources=resources, storage_path=storage_path,
@@ -206,16 +211,17 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
             return json.load(fh)
 
 
-def run_runner(*, name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, queue: ray.actor.ActorHandle,
-               resources: FoldResources, storage_path: str, n_jobs: int, checkpoint_every: int = 1) -> None:
+def run_runner(*, name: str, config: ExperimentConfig, spec: ModelSpec | None, features_ref: ray.ObjectRef,
+               queue: ray.actor.ActorHandle, resources: FoldResources, storage_path: str, n_jobs: int,
+               checkpoint_every: int = 1) -> None:
     """One runner: a TorchTrainer serving fold jobs from `queue` until it is empty.
 
     Ray Train restarts the worker group after a failure as long as some job may still need it (the
     queue stops re-leasing a job after `resources.max_failures + 1` attempts); the job resumes from its
     checkpoint of the last multiple of `checkpoint_every` epochs (0: no checkpoints, it starts over).
     """
-    _fit(serve_folds, {"config": config.to_dict(), "features": features_ref, "queue": queue, "runner": name,
-                       "checkpoint_every": checkpoint_every},
+    _fit(serve_folds, {"config": config.to_dict(), "spec": spec, "features": features_ref, "queue": queue,
+                       "runner": name, "checkpoint_every": checkpoint_every},
          run_name=name, resources=resources, storage_path=storage_path, callbacks=(),
          max_failures=(resources.max_failures + 1) * n_jobs)
 

@@ -13,7 +13,8 @@ from gru_xnet.config import ConfigError, DataConfig
 from gru_xnet.data_loader import (Normalizer, Split, subject_split,
                                   validation_subjects)
 from gru_xnet.datasets import DatasetError
-from gru_xnet.features import build_feature_set, window_trial
+from gru_xnet.features import build_feature_set
+from gru_xnet.representations import window_trial
 from gru_xnet.preprocessing import STFTPreprocessor, zero_phase_filter
 
 

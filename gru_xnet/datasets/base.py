@@ -110,6 +110,8 @@ class Reader:
     class_names: tuple[str, ...] = ()
     sampling_rate: float = 0.0
     channel_names: tuple[str, ...] = ()
+    passband_hz: tuple[float, float] | None = None
+    """The band the distributed files were already filtered to by the dataset's authors (None: unfiltered)."""
 
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False) -> None:
         self.root = Path(root)

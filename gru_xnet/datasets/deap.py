@@ -36,6 +36,7 @@ class DEAPReader(Reader):
     n_classes = 2
     sampling_rate = SAMPLING_RATE
     channel_names = DEAP_CHANNELS
+    passband_hz = (4.0, 45.0)
 
     def __init__(
         self,

@@ -1,0 +1,225 @@
+"""scikit-learn classifiers on the torch models' folds: grid selection on the validation subjects, a module
+the torch evaluator scores, and the fitted state as plain data for `weights_only=True` checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from gru_xnet.engine import subject_balanced_accuracy
+
+MIN_PROBABILITY = 1e-12  # a class the estimator never saw: its log stays finite
+
+
+def _class_probabilities(estimator, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """predict_proba of flattened windows with columns in class order 0..n_classes-1 (unseen classes 0)."""
+    probs = np.zeros((len(x), n_classes))
+    probs[:, estimator.classes_] = estimator.predict_proba(x.reshape(len(x), -1))  # (N, n_classes)
+    return probs
+
+
+class EstimatorModule(torch.nn.Module):
+    """A fitted scikit-learn classifier as a module: forward gives log class probabilities, so the torch
+    evaluator's softmax returns the estimator's own predict_proba."""
+
+    def __init__(self, estimator, n_classes: int):
+        super().__init__()
+        check_is_fitted(estimator)
+        classes = np.asarray(estimator.classes_)
+        if classes.dtype.kind not in "iu" or classes.min() < 0 or classes.max() >= n_classes:
+            raise ValueError(f"expected estimator classes_ within 0..{n_classes - 1}, found {classes.tolist()}")
+        self.estimator, self.n_classes = estimator, n_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        windows = x.detach().float().cpu().numpy()  # (B, *window_shape)
+        probs = _class_probabilities(self.estimator, windows, self.n_classes)  # (B, n_classes)
+        return torch.from_numpy(np.log(np.maximum(probs, MIN_PROBABILITY)).astype(np.float32)).to(x.device)
+
+
+def is_estimator(obj) -> bool:
+    """True for a scikit-learn classifier (has fit and predict_proba, is not a torch Module)."""
+    return (not isinstance(obj, (torch.nn.Module, type)) and callable(getattr(obj, "fit", None))
+            and callable(getattr(obj, "predict_proba", None)))
+
+
+def fit_estimator(estimator, grid: dict[str, list], train: tuple[np.ndarray, np.ndarray],
+                  val: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_classes: int):
+    """Choose grid parameters on the validation subjects, then refit on training + validation.
+
+    Returns (fitted estimator, history: one {"params", "val_subject_balanced_accuracy"} per grid
+    point in grid order, chosen params). Without a grid or validation windows: one fit, [], {}.
+    """
+    points = _grid_points(grid)
+    x_train, y_train = _windows("train", *train, n_classes)
+    has_val = val is not None and len(val[0]) > 0
+    x_val, y_val = _windows("val", val[0], val[1], n_classes) if has_val else (x_train[:0], y_train[:0])
+    x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+    if not grid or not has_val:
+        return _fit(estimator, {}, x_all, y_all), [], {}
+    subjects = np.asarray(val[2])
+    if subjects.shape != y_val.shape:
+        raise ValueError(f"val subjects: expected one per window, shape {y_val.shape}, found {subjects.shape}")
+    history = []
+    for params in points:
+        fitted = _fit(estimator, params, x_train, y_train)
+        y_pred = _class_probabilities(fitted, x_val, n_classes).argmax(1)  # what the evaluator predicts
+        history.append({"params": params,
+                        "val_subject_balanced_accuracy": subject_balanced_accuracy(y_val, y_pred, subjects, n_classes)})
+    scores = np.array([entry["val_subject_balanced_accuracy"] for entry in history])
+    chosen = points[0 if np.isnan(scores).all() else int(np.nanargmax(scores))]
+    return _fit(estimator, chosen, x_all, y_all), history, chosen
+
+
+def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.ndarray):
+    """`fit_estimator` on a split's normalised training and validation windows (`gru_xnet.data_loader.Loaders`);
+    returns (the fitted estimator as an EstimatorModule, history, chosen params)."""
+    def side(batches):
+        if batches is None:
+            return None
+        windows = batches.windows
+        return windows.x.cpu().numpy(), windows.y.cpu().numpy(), subject_index[windows.indices]
+
+    x, y, _ = side(loaders.train)
+    fitted, history, chosen = fit_estimator(estimator, dict(grid), (x, y), side(loaders.val), loaders.n_classes)
+    return EstimatorModule(fitted, loaders.n_classes), history, chosen
+
+
+def _grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """The Cartesian product of the grid's value lists, in the order given."""
+    for name, values in grid.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"grid[{name!r}] = {values!r}: expected a non-empty list of values")
+    return [dict(zip(grid, combination)) for combination in itertools.product(*grid.values())]
+
+
+def _windows(name: str, x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows flattened to (N, features) and their labels, refused when not finite or out of range."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 2 or y.shape != (len(x),):
+        raise ValueError(f"{name}: expected windows (N, ...) and N labels, found shapes {x.shape} and {y.shape}")
+    flat = x.reshape(len(x), -1)
+    bad = int(flat.size - np.count_nonzero(np.isfinite(flat)))
+    if bad:
+        raise ValueError(f"{name} windows: expected finite values, found {bad} NaN/Inf of {flat.size}")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{name} labels: expected 0..{n_classes - 1}, found {y.min()}..{y.max()}")
+    return flat, y
+
+
+def _fit(estimator, params: dict[str, Any], x: np.ndarray, y: np.ndarray):
+    """A clone of `estimator` with `params`, fitted on (x, y)."""
+    try:
+        return clone(estimator).set_params(**params).fit(x, y)
+    except Exception as error:
+        raise ValueError(f"fitting {type(estimator).__name__} with params {params}: {error}") from error
+
+
+def estimator_state(estimator) -> dict:
+    """The fitted state of `estimator` as plain data (tensors, numbers, str, lists, tagged dicts), so a
+    checkpoint holding it loads with `torch.load(..., weights_only=True)`; Pipeline steps and nested
+    estimators are saved recursively."""
+    check_is_fitted(estimator)
+    return _save_estimator(estimator, "")
+
+
+def load_estimator_state(estimator, state: dict):
+    """Put a saved state into an unfitted estimator built the same way (the caller builds it: no class is
+    instantiated from the state) and return it fitted; ValueError names what does not match."""
+    if not _is_estimator_state(state):
+        raise ValueError(f"expected a state made by estimator_state, found {type(state).__name__}")
+    return _load_estimator(estimator, state, "")
+
+
+def _class_name(estimator) -> str:
+    return f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+
+
+def _is_estimator_state(saved) -> bool:
+    return isinstance(saved, dict) and saved.get("kind") == "estimator"
+
+
+def _save_estimator(estimator, prefix: str) -> dict:
+    """One estimator's attributes (and a Pipeline's steps) as plain data, tagged with its class."""
+    is_pipeline = isinstance(estimator, Pipeline)
+    state = {"kind": "estimator", "class": _class_name(estimator),
+             "attributes": {name: _save_attribute(value, prefix + name) for name, value in vars(estimator).items()
+                            if not (is_pipeline and name == "steps")}}
+    if is_pipeline:
+        state["steps"] = {name: _save_attribute(step, prefix + name) for name, step in estimator.steps}
+    return state
+
+
+def _save_attribute(value, path: str):
+    """A nested estimator's state, or `value` as plain data."""
+    return _save_estimator(value, f"{path}.") if isinstance(value, BaseEstimator) else _save(value, path)
+
+
+def _save(value, path: str):
+    """`value` as tensors, Python scalars, lists, tuples and tagged dicts."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc" and value.dtype.isnative:
+        return {"kind": "array", "scalar": isinstance(value, np.generic),
+                "tensor": torch.from_numpy(np.array(value, order="C"))}
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "UO":
+        values = [int(item) if isinstance(item, np.integer) else item for item in np.ravel(value).tolist()]
+        if all(type(item) in (str, int) for item in values):
+            return {"kind": "strings", "scalar": isinstance(value, np.generic), "dtype": value.dtype.str,
+                    "shape": list(np.shape(value)), "values": values}
+    if type(value) in (list, tuple):
+        return type(value)(_save(item, f"{path}[{i}]") for i, item in enumerate(value))
+    if type(value) is dict and all(type(key) in (str, int) for key in value):
+        return {"kind": "dict", "items": {key: _save(item, f"{path}[{key!r}]") for key, item in value.items()}}
+    raise ValueError(f"attribute {path!r} ({type(value).__name__}): the estimator cannot be saved as plain arrays; "
+                     "expected numeric/bool/str arrays, numbers, str, None, lists/tuples/dicts of these or estimators")
+
+
+def _load_estimator(estimator, state: dict, prefix: str):
+    """`estimator` with the saved attributes set and nested estimators and Pipeline steps loaded in place."""
+    where = prefix.rstrip(".") or "estimator"
+    if state["class"] != _class_name(estimator):
+        raise ValueError(f"{where}: the state is for a {state['class']}, expected {_class_name(estimator)}")
+    if isinstance(estimator, Pipeline):
+        names = [name for name, _ in estimator.steps]
+        if list(state["steps"]) != names:
+            raise ValueError(f"{where}.steps: the state has steps {list(state['steps'])}, the pipeline {names}")
+        for name, step in estimator.steps:
+            restored = _restore(step, state["steps"][name], prefix + name)
+            if restored is not step and restored != step:
+                raise ValueError(f"{prefix}{name}: the state holds a different step than the pipeline's {step!r}")
+    for name, saved in state["attributes"].items():
+        setattr(estimator, name, _restore(getattr(estimator, name, None), saved, prefix + name))
+    return estimator
+
+
+def _restore(target, saved, path: str):
+    """`saved` decoded, or loaded into `target` when it is a nested estimator's state."""
+    if not _is_estimator_state(saved):
+        return _load(saved)
+    if not isinstance(target, BaseEstimator):
+        raise ValueError(f"attribute {path!r}: the state holds a fitted {saved['class']}, expected the unfitted "
+                         f"estimator to hold one there to load it into, found {target!r}")
+    return _load_estimator(target, saved, f"{path}.")
+
+
+def _load(saved):
+    """The value `_save` turned into plain data."""
+    if type(saved) in (list, tuple):
+        return type(saved)(_load(item) for item in saved)
+    if not isinstance(saved, dict):
+        return saved
+    if saved["kind"] == "dict":
+        return {key: _load(item) for key, item in saved["items"].items()}
+    if saved["kind"] == "array":
+        array = np.asarray(saved["tensor"].numpy(), order="C")
+    else:
+        array = np.empty(len(saved["values"]), dtype=np.dtype(saved["dtype"]))
+        array[:] = saved["values"]
+        array = array.reshape(saved["shape"])
+    return array[()] if saved["scalar"] else array

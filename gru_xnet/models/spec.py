@@ -1,0 +1,73 @@
+"""The contract of a model registry entry: its input, its constructor, its defaults and what may be searched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from gru_xnet.config import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: `build(input_shape=..., n_classes=K, **params)` returns a `torch.nn.Module` or a scikit-learn
+    classifier for windows of `representation` (None: `data.representation`, 'stft' when 'auto').
+
+    `defaults` are its parameters unless `model.params` overrides them; `space` is its Tune search space
+    (name -> {"key": config key, plus "choices" or "low"/"high"/"log"}); `grid` (scikit-learn models) lists
+    parameter values chosen inside every fold on the validation subjects; `summary` is its line in PROTOCOL.md.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    representation: str | None
+    summary: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    grid: Mapping[str, list] = field(default_factory=dict)
+    params_from_config: Callable[[Any], dict] | None = None
+    """Where the parameters come from instead of `model.params` (gru_xnet: its own `model.*` keys)."""
+    describe: Callable[[Any, tuple[int, ...]], str] | None = None
+    """The model's own statement of what it runs over (gru_xnet: its BiGRU's sequence), for logs and PROTOCOL.md."""
+    origin: Mapping[str, str] = field(default_factory=dict)
+    """A user model's file (`path`) and the SHA-256 of its source (`source_sha256`), recorded with every result."""
+
+    def params(self, model_config) -> dict[str, Any]:
+        """The constructor's keyword arguments under a ModelConfig."""
+        if self.params_from_config is not None:
+            if model_config.params:
+                raise ConfigError(f"config key 'model.params' = {model_config.params!r} is invalid: {self.name} takes "
+                                  "its parameters from its own model.* keys; expected {}")
+            return self.params_from_config(model_config)
+        return {**self.defaults, **model_config.params}
+
+    def instantiate(self, model_config, input_shape: tuple[int, ...], n_classes: int) -> Any:
+        """The model for windows of `input_shape`; a constructor's refusal becomes a ConfigError naming model.params."""
+        params = self.params(model_config)
+        try:
+            return self.build(input_shape=tuple(input_shape), n_classes=n_classes, **params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"model {self.name!r} cannot be built for windows of shape {tuple(input_shape)} with "
+                              f"parameters {params} (config key model.params): {exc}") from exc
+
+    def representation_of(self, data_config) -> str:
+        """The representation this model trains on under `data_config`; an explicit one it cannot take is refused."""
+        chosen = data_config.representation
+        if chosen == "auto":
+            return self.representation or "stft"
+        if self.representation is not None and chosen != self.representation:
+            raise ConfigError(f"config key 'data.representation' = {chosen!r} is invalid for model {self.name!r}: "
+                              f"expected 'auto' or {self.representation!r}, the input it is built for")
+        return chosen
+
+    def input_statement(self, model_config, input_shape: tuple[int, ...], representation: str) -> str:
+        """One line: the model and the windows it takes."""
+        shape = ", ".join(map(str, input_shape))
+        if self.describe is not None:
+            return self.describe(model_config, tuple(input_shape))
+        return f"{self.name} on {representation} windows of shape ({shape})"
+
+    def record(self, model_config, representation: str) -> dict[str, Any]:
+        """What every fold file, checkpoint and run.json says about the model."""
+        return {"name": self.name, "params": self.params(model_config), "representation": representation,
+                **self.origin}

@@ -1,0 +1,176 @@
+"""What a model sees of one window: log-power STFT images, the raw signal, or differential-entropy bands.
+
+A representation turns one filtered trial `(C, T)` into its windows `(n, *shape)`; `params` (plain
+JSON) is everything that decides the output, so it is the representation's part of the cache key.
+Every representation is normalised per row of its last axis (z-score over training windows and that
+axis): per (channel, frequency) for `stft`, per channel for `raw`, per (channel, band) for `de`.
+Feature-domain augmentation is defined for `stft` only; the others are trained without it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+from scipy import signal
+
+from gru_xnet.preprocessing import DE_BANDS, STFTPreprocessor, band_filter, entropy_of_variance
+
+
+def window_trial(trial: np.ndarray, window: int, step: int) -> np.ndarray:
+    """Cut `(..., C, T)` into `(n, ..., C, window)` windows `step` samples apart (the tail is dropped)."""
+    if trial.shape[-1] < window:
+        return np.empty((0, *trial.shape[:-1], window), dtype=trial.dtype)
+    views = np.lib.stride_tricks.sliding_window_view(trial, window, axis=-1)[..., ::step, :]
+    return np.ascontiguousarray(np.moveaxis(views, -2, 0))
+
+
+def window_samples(window_seconds: float, overlap: float, rate: float) -> tuple[int, int]:
+    """(window length, step) in samples at `rate`."""
+    window = int(round(window_seconds * rate))
+    return window, max(1, int(round(window * (1.0 - overlap))))
+
+
+class Representation:
+    """The contract: `windows` of a trial, the `grid` datasets must share, and one line for PROTOCOL.md."""
+
+    name: ClassVar[str]
+    layout: ClassVar[str]
+    normalised: ClassVar[str]
+    augment: ClassVar[bool] = False
+
+    def __init__(self, params: Mapping[str, Any]):
+        self.params = dict(params)
+
+    @classmethod
+    def configured(cls, data, rates: Sequence[float]) -> "Representation":
+        """This representation with the parameters a DataConfig gives it, for datasets recorded at `rates` Hz."""
+        raise NotImplementedError
+
+    def cache_fields(self) -> dict[str, Any]:
+        """This representation's part of a cache key."""
+        return {"representation": {"name": self.name, **self.params}}
+
+    def describe(self) -> dict[str, Any]:
+        """What outputs state about the input: name, layout, normalisation, augmentation, parameters."""
+        return {"name": self.name, "layout": self.layout, "normalised": self.normalised, "augment": self.augment,
+                "params": self.params, "statement": self.statement()}
+
+    def windows(self, trial: np.ndarray, rate: float, window_seconds: float, overlap: float) -> np.ndarray:
+        """`(n, *shape)` float32 windows of one filtered trial `(C, T)` recorded at `rate` Hz."""
+        raise NotImplementedError
+
+    def grid(self, rate: float) -> np.ndarray:
+        """Values along the feature axis (frequencies, band edges) that every dataset must share."""
+        return np.zeros(0)
+
+    def statement(self) -> str:
+        raise NotImplementedError
+
+
+class STFT(Representation):
+    """Log-power STFT images `(C, F, T)`: window and hop in seconds, so every rate gives one grid."""
+
+    name, layout, normalised, augment = "stft", "(C, F, T)", "per (channel, frequency)", True
+
+    @classmethod
+    def configured(cls, data, rates):
+        return cls({"stft_window_seconds": data.stft_window_seconds, "stft_overlap": data.stft_overlap,
+                    "freq_range": list(data.freq_range)})
+
+    def cache_fields(self):
+        return {"stft": self.params}  # the key entries had before other representations: they stay valid
+
+    def _stft(self, rate: float) -> STFTPreprocessor:
+        return STFTPreprocessor.for_sampling_rate(rate, **self.params)
+
+    def windows(self, trial, rate, window_seconds, overlap):
+        window, step = window_samples(window_seconds, overlap, rate)
+        cut = window_trial(trial, window, step)
+        return self._stft(rate).transform(cut) if len(cut) else np.empty((0,), np.float32)
+
+    def grid(self, rate):
+        return self._stft(rate).frequencies
+
+    def statement(self):
+        low, high = self.params["freq_range"]
+        frame = self.params["stft_window_seconds"]
+        return (f"log-power STFT images (C, F, T): {frame:g} s frames every {frame * (1 - self.params['stft_overlap']):g} "
+                f"s (Hann; only frames wholly inside the window), {low:g}-{high:g} Hz")
+
+
+class Raw(Representation):
+    """The filtered signal `(C, T)`, resampled (scipy.signal.resample_poly) to one common rate."""
+
+    name, layout, normalised = "raw", "(C, T)", "per channel"
+
+    @classmethod
+    def configured(cls, data, rates):
+        return cls({"sampling_rate": float(min(rates))})
+
+    def windows(self, trial, rate, window_seconds, overlap):
+        target = self.params["sampling_rate"]
+        if rate != target:
+            ratio = Fraction(target / rate).limit_denominator(1000)
+            trial = signal.resample_poly(trial, ratio.numerator, ratio.denominator, axis=-1)
+        return window_trial(trial, *window_samples(window_seconds, overlap, target)).astype(np.float32)
+
+    def statement(self):
+        return (f"the filtered signal (C, T) at {self.params['sampling_rate']:g} Hz (the lowest rate of the datasets; "
+                "others resampled with scipy.signal.resample_poly)")
+
+
+class DifferentialEntropy(Representation):
+    """DE `(C, B, S)`: each trial band-passed whole, then `0.5 ln(2 pi e var)` over each segment of a window."""
+
+    name, layout, normalised = "de", "(C, B, S)", "per (channel, band)"
+
+    @classmethod
+    def configured(cls, data, rates):
+        return cls({"bands": {k: list(v) for k, v in (data.de_bands or DE_BANDS).items()},
+                    "segment_seconds": data.de_segment_seconds})
+
+    def windows(self, trial, rate, window_seconds, overlap):
+        bands = {name: tuple(edges) for name, edges in self.params["bands"].items()}
+        filtered = band_filter(trial, rate, bands)  # (B, C, T)
+        cut = window_trial(filtered, *window_samples(window_seconds, overlap, rate))  # (n, B, C, W)
+        segment = int(round(self.params["segment_seconds"] * rate))
+        n_segments = cut.shape[-1] // segment
+        if n_segments < 1:
+            raise ValueError(f"a {window_seconds:g} s window holds no {self.params['segment_seconds']:g} s DE segment")
+        parts = cut[..., :n_segments * segment].reshape(*cut.shape[:-1], n_segments, segment)
+        de = entropy_of_variance(parts.var(axis=-1)).transpose(0, 2, 1, 3)  # (n, C, B, S)
+        if not np.isfinite(de).all():
+            channel = int(np.argwhere(~np.isfinite(de))[0][1])
+            raise ValueError(f"channel {channel} is flat (zero variance) in a band of a window: its differential "
+                             "entropy is -inf; expected a varying signal in every band")
+        return de.astype(np.float32)
+
+    def grid(self, rate):
+        return np.asarray(list(self.params["bands"].values()), dtype=np.float64)
+
+    def statement(self):
+        bands = ", ".join(f"{name} {low:g}-{high:g}" for name, (low, high) in self.params["bands"].items())
+        return (f"differential entropy (C, B, S): each trial band-passed whole (zero-phase Butterworth, order 4 per "
+                f"edge) in {bands} Hz, then 0.5 ln(2 pi e variance) over each {self.params['segment_seconds']:g} s "
+                "segment of a window")
+
+
+REPRESENTATIONS: dict[str, type[Representation]] = {r.name: r for r in (STFT, Raw, DifferentialEntropy)}
+
+
+def passband_notes(representation: Representation, passbands: Mapping[str, Sequence[float]]) -> list[str]:
+    """What DE bands mean on data its authors already band-passed: the parts of a band outside the passband are empty."""
+    if not isinstance(representation, DifferentialEntropy):
+        return []
+    notes = []
+    for dataset, (low, high) in passbands.items():
+        for name, (band_low, band_high) in representation.params["bands"].items():
+            if band_high <= low or band_low >= high:
+                notes.append(f"{dataset} is distributed band-passed {low:g}-{high:g} Hz: its {name} band "
+                             f"({band_low:g}-{band_high:g} Hz) holds only the filter's residue")
+            elif band_low < low or band_high > high:
+                notes.append(f"{dataset} is distributed band-passed {low:g}-{high:g} Hz: its {name} band covers "
+                             f"{max(low, band_low):g}-{min(high, band_high):g} Hz only")
+    return notes
