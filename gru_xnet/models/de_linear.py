@@ -62,8 +62,10 @@ def linear_svm(input_shape: tuple[int, ...], n_classes: int, *, C: float = 1.0, 
 DE_LOGREG = ModelSpec(
     name="de_logreg", build=logistic_regression, representation="de",
     summary="differential entropy + StandardScaler + logistic regression (scikit-learn)",
+    defaults={"C": 1.0, "max_iter": 2000},
     grid={f"classifier__{k}": v for k, v in GRID.items()})
 DE_SVM = ModelSpec(
     name="de_svm", build=linear_svm, representation="de",
     summary="differential entropy + StandardScaler + linear SVM with Platt probabilities (scikit-learn)",
+    defaults={"C": 1.0, "kernel": "linear", "seed": 0},
     grid={f"classifier__{k}": v for k, v in GRID.items()})

@@ -69,5 +69,6 @@ class ModelSpec:
 
     def record(self, model_config, representation: str) -> dict[str, Any]:
         """What every fold file, checkpoint and run.json says about the model."""
-        return {"name": self.name, "params": self.params(model_config), "representation": representation,
+        grid = {"grid": dict(self.grid)} if self.grid else {}
+        return {"name": self.name, "params": self.params(model_config), "representation": representation, **grid,
                 **self.origin}
