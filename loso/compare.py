@@ -132,20 +132,13 @@ def _run_names(paths: Sequence[Path]) -> list[str]:
     return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
 
 
-def compare(paths: Sequence[str | Path], metric: str = "balanced_accuracy", output: str | Path | None = None) -> dict:
-    """Load, check and compare the runs; write the tables and the figure; return them."""
-    if metric not in SCORES:
-        raise ConfigError(f"--metric {metric!r}: expected one of {', '.join(SCORES)}")
-    paths = [Path(p).resolve() for p in paths]
-    if len(paths) < 2:
-        raise ConfigError("loso.compare needs at least two run folders")
-    runs = [Run.load(p, n) for p, n in zip(paths, _run_names(paths))]
-    check_comparable(runs)
+def paired(runs: Sequence[Run], metric: str) -> dict:
+    """The comparison of loaded, comparable runs: caption lines, pairwise table and per-subject wide table."""
     names = [r.name for r in runs]
-    out = Path(output or Path("outputs") / "compare" / "_vs_".join(p.name for p in paths)).resolve()
     wide = wide_scores(runs, metric)
     table = pairwise(wide, names, metric)
-    header = [line for line in protocol_lines(runs[0].manifest) if not line.startswith(("seeds:", "permutation"))]
+    header = [line for line in protocol_lines(runs[0].manifest)
+              if not line.startswith(("seeds:", "permutation", "model "))]
     header += [f"runs: {', '.join(f'{r.name} ({r.path})' for r in runs)}",
                f"paired over subjects on {metric} (%): difference = run_b - run_a; 95% CI of the mean difference "
                "(Student t below 30 subjects, percentile bootstrap from 30; ci_method); p: two-sided Wilcoxon "
@@ -156,12 +149,38 @@ def compare(paths: Sequence[str | Path], metric: str = "balanced_accuracy", outp
     if tuned:
         header.append("EXCLUDED from every paired test: subject(s) a compared config was tuned on: "
                       + ", ".join(f"{subject} (tuned in {names})" for subject, names in tuned.items()))
+    return {"header": header, "comparison": table, "per_subject": wide}
+
+
+def load_runs(paths: Sequence[str | Path], metric: str) -> list[Run]:
+    """The run folders, loaded and checked to be comparable on `metric`."""
+    if metric not in SCORES:
+        raise ConfigError(f"--metric {metric!r}: expected one of {', '.join(SCORES)}")
+    paths = [Path(p).resolve() for p in paths]
+    if len(paths) < 2:
+        raise ConfigError("a comparison needs at least two run folders")
+    runs = [Run.load(p, n) for p, n in zip(paths, _run_names(paths))]
+    check_comparable(runs)
+    return runs
+
+
+def write_paired(result: dict, runs: Sequence[Run], metric: str, out: Path, stem: str) -> None:
+    """`stem`.{csv,md,tex} (pairwise), per_subject.{csv,md,tex} and figures/subject_lines.png under `out`."""
+    header, table, wide = result["header"], result["comparison"], result["per_subject"]
     synthetic = bool(runs[0].manifest.get("synthetic"))
-    write_table(table.assign(synthetic=synthetic), out / "comparison", header, table)
+    write_table(table.assign(synthetic=synthetic), out / stem, header, table)
     write_table(wide.assign(synthetic=synthetic), out / "per_subject", header, wide)
-    plot_subject_lines(wide[wide["level"] == "window"], names, metric, out / "figures" / "subject_lines.png",
-                       "\n".join(header[:2]))
-    return {"header": header, "comparison": table, "per_subject": wide, "out": out}
+    plot_subject_lines(wide[wide["level"] == "window"], [r.name for r in runs], metric,
+                       out / "figures" / "subject_lines.png", "\n".join(header[:2]))
+
+
+def compare(paths: Sequence[str | Path], metric: str = "balanced_accuracy", output: str | Path | None = None) -> dict:
+    """Load, check and compare the runs; write the tables and the figure; return them."""
+    runs = load_runs(paths, metric)
+    out = Path(output or Path("outputs") / "compare" / "_vs_".join(r.path.name for r in runs)).resolve()
+    result = paired(runs, metric)
+    write_paired(result, runs, metric, out, "comparison")
+    return {**result, "out": out}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

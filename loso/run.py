@@ -43,7 +43,12 @@ log = logging.getLogger("loso")
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    p = argparse.ArgumentParser(prog="python -m loso.run", description=__doc__.splitlines()[0])
+    return build_parser("python -m loso.run", __doc__.splitlines()[0]).parse_known_args(argv)
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """Every `loso.run` option (`loso.benchmark` adds its own to the same parser)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     add_common_arguments(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default="within",
                    help="train on the other subjects of the same dataset, or of all selected datasets")
@@ -68,7 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     p.add_argument("--local", action="store_true",
                    help="run the folds one after another in this process, without Ray (debugging; gives the "
                         "same fold results as the Ray path with --workers-per-fold 1)")
-    return p.parse_known_args(argv)
+    return p
 
 
 def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int],

@@ -25,7 +25,10 @@ from loso.run import main as loso_main
 from tests.conftest import tiny_config
 from tune.report import subject_records, subject_tables
 from tune.search import choose_test_subjects, keep_only, main
-from tune.space import DEFAULT_SPACE, load_space
+from gru_xnet.models import MODELS
+from tune.space import load_space
+
+DEFAULT_SPACE = MODELS["gru_xnet"].space
 
 pytestmark = pytest.mark.ray
 EPOCHS = 4
@@ -278,19 +281,19 @@ def test_a_holdout_test_is_split_into_one_record_per_subject():
     ({"dropout": {"low": 0.6, "high": 0.2}}, "search space key 'dropout': bounds"),
     ({"learning_rate": {"low": 1e-4, "high": 2.0, "log": True}}, "search space key 'learning_rate'"),
     ({"num_attention_heads": {"choices": [2, 3]}}, "search space key 'num_attention_heads'"),
-    ({"gru_hidden_size": {"low": 8, "high": 64}}, "an integer parameter takes 'choices' only"),
+    ({"gru_hidden_size": {"low": 8, "high": 64}}, "search space key 'gru_hidden_size'.*type int"),
 ])
 def test_bad_space_files_name_the_key(tmp_path, override, message):
     path = tmp_path / "space.json"
     path.write_text(json.dumps(override))
     with pytest.raises(ConfigError, match=message):
-        load_space(path, tiny_config(tmp_path, tmp_path))
+        load_space(path, tiny_config(tmp_path, tmp_path), DEFAULT_SPACE)
 
 
 def test_space_file_overrides_only_its_entries(tmp_path):
     path = tmp_path / "space.yml"
     path.write_text("num_attention_heads:\n  choices: [1, 2, 4, 8]\n")
-    space = load_space(path, tiny_config(tmp_path, tmp_path))
+    space = load_space(path, tiny_config(tmp_path, tmp_path), DEFAULT_SPACE)
     assert space.to_dict()["num_attention_heads"] == {"choices": [1, 2, 4, 8]}
     assert space.to_dict()["learning_rate"] == {"low": 1e-4, "high": 1e-2, "log": True}
     config = space.apply(tiny_config(tmp_path, tmp_path), {"gru_hidden_size": 64, "num_attention_heads": 8})

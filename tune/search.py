@@ -57,7 +57,10 @@ from ray.tune.search.optuna import OptunaSearch
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.datasets import DatasetError
+from gru_xnet.estimators import is_estimator
 from gru_xnet.features import FeatureSet, build_feature_set
+from gru_xnet.model import build_model
+from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
 from loso.aggregate import SCORES, datasets_display, subjects_display
 from loso.cli import add_common_arguments, configure, init_ray, storage_join
@@ -122,6 +125,7 @@ class SearchSettings:
     storage: str
     resume: bool
     verbose: int
+    spec: ModelSpec
 
 
 @dataclass(frozen=True)
@@ -169,18 +173,20 @@ def denotes(features: FeatureSet, name: str) -> bool:
     return True
 
 
-def search_scopes(config: ExperimentConfig, pool: str, names: Sequence[str] | None) -> list[Scope]:
+def search_scopes(config: ExperimentConfig, pool: str, names: Sequence[str] | None,
+                  representation: str) -> list[Scope]:
     """One scope over every dataset (joint, or one dataset), else one per dataset, built on its own features.
 
     A per-dataset scope's features are that dataset's alone (all its channels), as its best config
     gives them when run; with names, every dataset must get test subjects and every name a dataset.
     """
     if pool == "joint" or len(config.data.datasets) == 1:
-        return [Scope(None, config, build_feature_set(config.data), tuple(names) if names else None)]
+        return [Scope(None, config, build_feature_set(config.data, representation=representation),
+                      tuple(names) if names else None)]
     scopes = []
     for dataset in config.data.datasets:
         own = dataset_config(config, dataset)
-        features = build_feature_set(own.data)
+        features = build_feature_set(own.data, representation=representation)
         found = tuple(n for n in names if denotes(features, n)) if names else None
         if names and not found:
             raise ConfigError(f"--test-subjects names no subject of {dataset}: with --pool within each dataset is "
@@ -247,7 +253,7 @@ def run_trial(params: dict[str, Any], *, features_box: list, split: Split, exper
     config = settings.space.apply(settings.base, params)
     trial_id = tune.get_context().get_trial_id()
     [result] = fit_fold(run_name=f"{experiment}-{trial_id}", config=config, features_ref=features_box[0],
-                        split=split, seed=settings.seed, resources=settings.resources,
+                        split=split, seed=settings.seed, resources=settings.resources, spec=settings.spec,
                         storage_path=storage_join(settings.storage, "train"),
                         callbacks=[EpochReport(), ReleaseWorkersOnStop()])
     tune.report({METRIC: result["history"][result["best_epoch"] - 1][METRIC], "epoch": result["epochs_run"],
@@ -338,7 +344,7 @@ def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet,
         return json.loads(out.read_text())
     features_ref = ray.put(features)
     [result] = fit_fold(run_name=run_name, config=config, features_ref=features_ref, split=split,
-                        seed=settings.seed, resources=settings.resources,
+                        seed=settings.seed, resources=settings.resources, spec=settings.spec,
                         storage_path=storage_join(settings.storage, "evaluation"))
     record = {"test": {k: result["test"][k] for k in (*SCORES, "n", "class_counts", "baseline", "trial", "per_subject")},
               "predictions": result["predictions"], "seen_subjects": result["seen_subjects"],
@@ -498,21 +504,30 @@ def check_manifest(out: Path, manifest: dict, resume: bool) -> None:
 def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[list[Scope], SearchSettings, Path]:
     """Search scopes (configs and features), settings and output folder from the command line (no Ray needed yet)."""
     config = configure(args, extra)
-    space = load_space(args.space, config)
+    spec = model_spec(config.model.name)
+    if spec.grid:
+        raise ConfigError(f"--model {spec.name}: it chooses {', '.join(spec.grid)} inside every fold on the validation "
+                          "subjects and needs no search; run it with loso.run or loso.benchmark")
+    space = load_space(args.space, config, spec.space)
     if args.num_samples < 1:
         raise ConfigError(f"--num-samples {args.num_samples}: expected an integer >= 1")
-    scopes = search_scopes(config, args.pool, args.test_subjects)
+    scopes = search_scopes(config, args.pool, args.test_subjects, spec.representation_of(config.data))
+    shape, n_classes = scopes[0].features.features.shape[1:], scopes[0].features.n_classes
+    if is_estimator(build_model(config.model, shape, n_classes, spec)):
+        raise ConfigError(f"--model {spec.name} is a scikit-learn model: tune.search trains torch models; choose its "
+                          "parameters inside the model (e.g. a GridSearchCV) and run it with loso.run")
     out = Path(args.output or Path(config.output_dir) / f"tune_{config.experiment_name}").resolve()
     seed = config.seed if args.seed is None else args.seed
     settings = SearchSettings(
         space=space, base=config, num_samples=args.num_samples, max_concurrent=args.max_concurrent_trials,
         scheduler=args.scheduler, grace_period=args.grace_period, seed=seed, pool=args.pool,
         resources=FoldResources(workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker, max_failures=1),
-        storage=args.storage_path or str(out / "ray"), resume=args.resume, verbose=1 if args.verbose else 0)
+        storage=args.storage_path or str(out / "ray"), resume=args.resume, verbose=1 if args.verbose else 0, spec=spec)
     make_scheduler(settings)
     manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "pool": args.pool,
                 "space": space.to_dict(), "num_samples": args.num_samples, "scheduler": args.scheduler, "seed": seed,
-                "test_subjects": args.test_subjects, "synthetic": any(s.features.synthetic for s in scopes)}
+                "test_subjects": args.test_subjects, "synthetic": any(s.features.synthetic for s in scopes),
+                **({"model_source_sha256": spec.origin["source_sha256"]} if spec.origin else {})}
     check_manifest(out, manifest, args.resume)
     return scopes, settings, out
 
@@ -528,8 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(scope.features.synthetic for scope in scopes):
         log.info("NOTE: searching on SYNTHETIC data (generated in the real file formats)")
     for scope in scopes:
-        log.info("%s model %s", scope.dataset or "base",
-                 scope.config.model.describe_sequence(scope.features.features.shape[1:]))
+        log.info("%s model %s: %s", scope.dataset or "base", settings.spec.name, settings.spec.input_statement(
+            scope.config.model, scope.features.features.shape[1:], scope.features.representation))
     init_ray(args.address, args.num_cpus, args.verbose)
     cluster = ray.cluster_resources()
     resources = dataclasses.replace(settings.resources, gpus_per_worker=gpus_per_worker(
