@@ -129,7 +129,7 @@ def main() -> None:
             print("|---|---|---|---|---|---|")
             config = resolve_config(config_name)
             config.data.augmentation_ratio = 1.0
-            features = random_features(args.windows, args.channels, *window_shape(config))
+            features = random_features(args.windows, (args.channels, *window_shape(config)))
             shape = features.features.shape[1:]
             for batch in args.batches:
                 for label, precision in precisions.items():

@@ -30,21 +30,24 @@ def window_shape(config: ExperimentConfig) -> tuple[int, int]:
     return stft.n_freq_bins, data.n_frames("DEAP")
 
 
-def random_features(n: int, channels: int, freqs: int, frames: int) -> FeatureSet:
-    """A FeatureSet of random windows from 4 subjects of the given shape."""
+def random_features(n: int, shape: tuple[int, ...], representation: str = "stft") -> FeatureSet:
+    """A FeatureSet of `n` random windows of `shape` (channels first) from 4 subjects."""
     rng = np.random.default_rng(0)
-    return FeatureSet(features=rng.standard_normal((n, channels, freqs, frames), dtype=np.float32),
+    channels = shape[0]
+    return FeatureSet(features=rng.standard_normal((n, *shape), dtype=np.float32),
                       labels=rng.integers(0, 2, n), subject_index=np.arange(n, dtype=np.int32) % 4,
                       trials=np.ones(n, np.int32), sessions=np.ones(n, np.int16),
                       subjects=[SubjectKey("DEAP", f"s0{i}") for i in range(1, 5)], datasets=["DEAP"],
-                      channel_names=tuple(f"C{i}" for i in range(channels)), frequencies=np.arange(1, freqs + 1),
-                      n_classes=2, class_names=("low", "high"), synthetic=True)
+                      channel_names=tuple(f"C{i}" for i in range(channels)), frequencies=np.zeros(0),
+                      n_classes=2, class_names=("low", "high"), synthetic=True, representation=representation)
 
 
 def training_rate(config: ExperimentConfig, channels: int = 32, windows: int = 512, epochs: int = 2,
-                  precision: Precision = Precision("cpu", None)) -> float:
-    """Training windows/s of `config`'s model on the real CPU path (after one warm-up epoch)."""
-    features = random_features(windows, channels, *window_shape(config))
+                  precision: Precision = Precision("cpu", None), shape: tuple[int, ...] | None = None,
+                  representation: str = "stft") -> float:
+    """Training windows/s of `config`'s model (a torch one) on the real CPU path (after one warm-up epoch), on
+    random windows of `shape` (default: the config's STFT images)."""
+    features = random_features(windows, shape or (channels, *window_shape(config)), representation)
     loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), DataConfig(datasets=["DEAP"], augmentation_ratio=1.0),
                            batch_size=config.training.batch_size, seed=0)
     torch.manual_seed(0)
@@ -66,7 +69,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     config = resolve_config(args.config)
-    features = random_features(args.windows, args.channels, *window_shape(config))
+    features = random_features(args.windows, (args.channels, *window_shape(config)))
     data = DataConfig(datasets=["DEAP"], augmentation_ratio=1.0)
     loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), data, batch_size=config.training.batch_size, seed=0)
     items = len(loaders.train)

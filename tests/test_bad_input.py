@@ -402,6 +402,11 @@ def test_config_files(tmp_path, blob):
 CLI_CASES = [
     ("loso.run", ["--datasets", "NOPE"], "data.datasets"),
     ("loso.run", ["--protocol", "bogus"], "usage"),
+    ("loso.run", ["--model", "resnet"], "model.name"),
+    ("loso.run", ["--model", "{tmp}/missing.py:make"], "missing.py"),
+    ("loso.benchmark", ["--models", "de_svm", "nope"], "model.name"),
+    ("loso.benchmark", ["--models", "eegnet", "--data.representation", "stft"], "data.representation"),
+    ("tune.search", ["--model", "de_svm"], "needs no search"),
     ("tune.search", ["--training.learning_rate", "-1"], "training.learning_rate"),
     ("tune.search", ["--space", "{tmp}/space.json"], "gru_hidden_size"),
     ("gru_xnet.train", ["--datasets", "DEAP", "--data-root", "{tmp}/missing"], "missing"),
