@@ -7,6 +7,7 @@ statistics and provenance.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from loso.stats import BOOTSTRAP_RESAMPLES, PERMUTATION_RESAMPLES, T_INTERVAL_BELOW
@@ -141,8 +142,9 @@ def _split_section(manifest: dict, completeness: str | None) -> list[str]:
 
 def _model_line(manifest: dict) -> str:
     """The model, its parameters and size (runs from before the model registry: the gru_xnet keys)."""
-    size = manifest.get("model_parameters")
-    tail = f"; {size:,} trainable parameters." if size else "."
+    size, shape = manifest.get("model_parameters"), manifest.get("input_shape")
+    tail = (f"; {size:,} trainable parameters." if size else
+            f"; {math.prod(shape):,} input features per window." if shape else ".")
     record = manifest.get("model")
     if record:
         params = ", ".join(f"{k}={v}" for k, v in record["params"].items()) or "defaults"

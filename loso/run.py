@@ -95,6 +95,7 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 "model_summary": spec.summary, "model_kind": "scikit-learn" if is_estimator(model) else "torch",
                 "model_source_sha256": spec.origin.get("source_sha256"),
                 "model_input": spec.input_statement(config.model, shape, features.representation),
+                "input_shape": list(shape),
                 "representation": features.protocol["representation"],
                 "passband_notes": features.protocol["passband_notes"],
                 "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold,

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gru_xnet.models.spec import ModelSpec
-from gru_xnet.models.common import check_dropout, check_model_args, glorot_init
+from gru_xnet.models.common import LEARNING_RATE_SPACE, check_dropout, check_model_args, glorot_init
 
 
 class MaxNorm:
@@ -108,5 +108,4 @@ SPEC = ModelSpec(
     summary="EEGNet-8,2 (Lawhern et al. 2018), in-house after braindecode's layers",
     defaults={"F1": 8, "D": 2, "F2": 16, "kernel_length": 64, "separable_kernel_length": 16, "dropout": 0.25},
     space={"F1": {"key": "model.params.F1", "choices": [4, 8, 16]},
-           "dropout": {"key": "model.params.dropout", "low": 0.1, "high": 0.5},
-           "learning_rate": {"key": "training.learning_rate", "low": 1e-4, "high": 1e-2, "log": True}})
+           "dropout": {"key": "model.params.dropout", "low": 0.1, "high": 0.5}, **LEARNING_RATE_SPACE})

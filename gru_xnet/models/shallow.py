@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gru_xnet.models.spec import ModelSpec
-from gru_xnet.models.common import check_dropout, check_model_args, glorot_init
+from gru_xnet.models.common import DROPOUT_SPACE, LEARNING_RATE_SPACE, check_dropout, check_model_args, glorot_init
 
 
 class ShallowConvNet(nn.Module):
@@ -54,5 +54,4 @@ SPEC = ModelSpec(
     name="shallowconvnet", build=ShallowConvNet, representation="raw",
     summary="ShallowConvNet (Schirrmeister et al. 2017), in-house after braindecode's layers",
     defaults={"dropout": 0.5},
-    space={"dropout": {"key": "model.params.dropout", "low": 0.1, "high": 0.6},
-           "learning_rate": {"key": "training.learning_rate", "low": 1e-4, "high": 1e-2, "log": True}})
+    space={**DROPOUT_SPACE, **LEARNING_RATE_SPACE})
