@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-PACKAGES = ("gru_xnet", "torch", "ray", "optuna", "numpy", "scipy", "pandas")
+PACKAGES = ("gru_xnet", "torch", "ray", "optuna", "numpy", "scipy", "pandas", "scikit-learn")
 
 
 def _version(package: str) -> str | None:
