@@ -62,7 +62,8 @@ class Progress:
         self.show(force=True)
 
     def finish(self, job_id: str, ok: bool = True) -> None:
-        started = self.running.pop(job_id)
+        """A job ended (`ok`) or failed, also one that never started (no runner was left to take it)."""
+        started = self.running.pop(job_id, self.clock())
         if ok:
             self.durations.append(self.clock() - started)
         else:

@@ -220,10 +220,31 @@ def run_runner(*, name: str, config: ExperimentConfig, spec: ModelSpec | None, f
     queue stops re-leasing a job after `resources.max_failures + 1` attempts); the job resumes from its
     checkpoint of the last multiple of `checkpoint_every` epochs (0: no checkpoints, it starts over).
     """
+    drop_half_written_state(storage_path, name)
     _fit(serve_folds, {"config": config.to_dict(), "spec": spec, "features": features_ref, "queue": queue,
                        "runner": name, "checkpoint_every": checkpoint_every},
          run_name=name, resources=resources, storage_path=storage_path, callbacks=(),
          max_failures=(resources.max_failures + 1) * n_jobs)
+
+
+SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
+
+
+def drop_half_written_state(storage_path: str, run_name: str) -> None:
+    """Remove a run's Ray Train checkpoint-manager snapshot that a killed driver left half-written (Ray writes it in
+    place): Ray Train would refuse to start the runner on it. Its fold job then restarts from its first epoch.
+    Local and NFS storage only (a bucket's objects are written whole)."""
+    if "://" in storage_path:
+        return
+    snapshot = Path(storage_path) / run_name / SNAPSHOT_FILE
+    try:
+        json.loads(snapshot.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        log.warning("%s: Ray Train's %s was left half-written by a killed run; removed, the runner starts afresh",
+                    run_name, snapshot)
+        snapshot.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -307,3 +307,16 @@ def test_sigterm_is_handled_like_ctrl_c(learnable_root, tmp_path):
     assert "interrupted:" in log and "run again with --resume" in log, log
     assert "SIGTERM received" not in log and "Stack trace" not in log and "*** " not in log, log
     assert not (out / ".lock").exists() and 1 <= len(list((out / "folds").glob("*.json"))) < 4
+
+
+def test_a_half_written_ray_train_snapshot_from_a_killed_run_is_dropped(tmp_path, caplog):
+    from loso.worker import SNAPSHOT_FILE, drop_half_written_state
+
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-a" / SNAPSHOT_FILE).write_text("")  # what a SIGKILL during Ray's write leaves
+    (tmp_path / "run-b").mkdir()
+    (tmp_path / "run-b" / SNAPSHOT_FILE).write_text('{"checkpoints": []}')
+    for name in ("run-a", "run-b", "run-c"):
+        drop_half_written_state(str(tmp_path), name)
+    assert not (tmp_path / "run-a" / SNAPSHOT_FILE).exists() and "half-written" in caplog.text
+    assert (tmp_path / "run-b" / SNAPSHOT_FILE).exists()

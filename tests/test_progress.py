@@ -61,3 +61,11 @@ def test_a_terminal_gets_a_progress_bar():
     progress.finish("a")
     progress.close()
     assert "1/2" in stream.getvalue() and "fold job" in stream.getvalue()
+
+
+def test_a_job_no_runner_took_counts_as_failed():
+    progress = Progress(2, concurrency=1, clock=FakeClock(), stream=io.StringIO(), bar=False)
+    progress.start("job0")
+    progress.finish("job0")
+    progress.finish("job1", ok=False)  # every runner stopped before it was taken
+    assert (progress.done, progress.failed, progress.queued) == (1, 1, 0)
