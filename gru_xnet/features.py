@@ -84,6 +84,8 @@ class FeatureSet:
     synthetic: bool
     protocol: dict[str, Any] = field(default_factory=dict)
     representation: str = "stft"
+    stimulus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    """(N,) what each window's trial showed, ids equal across subjects ('DEAP/v07', 'SEEDIV/s2-c05', 'GAMEEMO/G3')."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -166,6 +168,7 @@ class FeatureSet:
         return dataclasses.replace(
             self, features=np.ascontiguousarray(self.features[rows]), labels=self.labels[rows],
             subject_index=remap[self.subject_index[rows]], trials=self.trials[rows], sessions=self.sessions[rows],
+            stimulus=self.stimulus[rows] if len(self.stimulus) else self.stimulus,
             subjects=[self.subjects[i] for i in keep],
             datasets=[d for d in self.datasets if any(self.subjects[i].dataset == d for i in keep)])
 
@@ -359,6 +362,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         raise DatasetError(f"feature shapes differ between subjects/datasets: {sorted(shapes)}; "
                            f"window and {chosen.name} settings must give one {chosen.layout}")
     synthetic = any(r.synthetic for r in readers)
+    stimulus = [stimulus_ids(type(by_name[key.dataset]), s.sessions, s.trials) for key, s in zip(subjects, per_subject)]
     return FeatureSet(
         features=np.concatenate([s.features for s in per_subject]),
         labels=np.concatenate([s.labels for s in per_subject]),
@@ -368,7 +372,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         sessions=np.concatenate([s.sessions for s in per_subject]),
         subjects=subjects, datasets=[r.name for r in readers], channel_names=channels,
         frequencies=frequencies, n_classes=readers[0].n_classes, class_names=readers[0].class_names,
-        synthetic=synthetic, representation=chosen.name,
+        synthetic=synthetic, representation=chosen.name, stimulus=np.concatenate(stimulus),
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
                                         "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic,
@@ -379,6 +383,13 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
                   "passband_notes": passband_notes(chosen, {r.name: r.passband_hz for r in readers if r.passband_hz}),
                   "data_fingerprint": fingerprint[:16]},
     )
+
+
+def stimulus_ids(reader: type[Reader], sessions: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Each window's stimulus id, '<DATASET>/<the reader's id of (session, trial)>'."""
+    keys, inverse = np.unique(np.stack([sessions, trials], axis=1), axis=0, return_inverse=True)
+    ids = np.array([f"{reader.name}/{reader.stimulus(int(session), int(trial))}" for session, trial in keys])
+    return ids[inverse.ravel()]
 
 
 def check_grids(readers: Sequence[Reader], representation: Representation, rates: Sequence[float]) -> np.ndarray:
