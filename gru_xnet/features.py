@@ -26,6 +26,7 @@ import numpy as np
 from gru_xnet.config import DataConfig
 from gru_xnet.datasets import Reader, find_dataset_root, get_reader
 from gru_xnet.datasets.base import DatasetError
+from gru_xnet.datasets.registry import USER_DATASETS
 from gru_xnet.preprocessing import zero_phase_filter
 from gru_xnet.representations import REPRESENTATIONS, Representation, passband_notes
 
@@ -220,7 +221,8 @@ class SubjectJob:
         blob = json.dumps({"format": CACHE_FORMAT, "dataset": self.dataset, "subject": self.subject,
                            "reader": reader.options(), "files": files, "channels": self.channels,
                            "window": [self.window_seconds, self.window_overlap],
-                           **self.representation.cache_fields(), "filters": self.filters},
+                           **self.representation.cache_fields(), "filters": self.filters,
+                           **({"module": USER_DATASETS[self.dataset]} if self.dataset in USER_DATASETS else {})},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -376,7 +378,9 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
                                         "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic,
-                                        "stimulus": r.stimulus_statement()} for r in readers},
+                                        "stimulus": r.stimulus_statement(),
+                                        **({"module": USER_DATASETS[r.name]} if r.name in USER_DATASETS else {})}
+                               for r in readers},
                   "channels": list(channels), "window_seconds": config.window_seconds,
                   "window_overlap": config.window_overlap, **chosen.cache_fields(),
                   "representation": chosen.describe(),

@@ -22,8 +22,8 @@ READERS: dict[str, type[Reader]] = {reader.name: reader for reader in (DEAPReade
                                                                         SEEDReader)}
 DATASET_NAMES: list[str] = list(READERS)
 """Registered names, in registration order (a user's datasets join at the end)."""
-USER_MODULES: dict[str, str] = {}
-"""Path of each registered user dataset module -> the SHA-256 of its source (cache keys, run.json)."""
+USER_DATASETS: dict[str, dict[str, str]] = {}
+"""A user's dataset name -> the `path` of the module defining it and its `source_sha256` (cache keys, run.json)."""
 
 __all__ = ["DATASET_NAMES", "READERS", "canonical_name", "get_reader", "find_dataset_root", "is_synthetic",
            "register_dataset_module"]
@@ -72,7 +72,8 @@ def find_dataset_root(name: str, data_root: str | Path) -> Path:
 def register_dataset_module(path: str | Path) -> list[str]:
     """Run a user's dataset file and register every Reader subclass it defines; their names.
 
-    The file is the user's own code, chosen to run (as a model file is); its SHA-256 is kept in `USER_MODULES`.
+    The file is the user's own code, chosen to run (as a model file is); its path and SHA-256 are kept in
+    `USER_DATASETS`. Registering the same file again replaces its readers.
     """
     path = Path(path).expanduser().resolve()
     try:
@@ -96,7 +97,7 @@ def register_dataset_module(path: str | Path) -> list[str]:
             raise DatasetError(f"--dataset-module {path}: {reader.__name__}.name = {reader.name!r}: expected a new "
                                f"name, not one of {', '.join(DATASET_NAMES)}")
         READERS[reader.name] = reader
+        USER_DATASETS[reader.name] = {"path": str(path), "source_sha256": sha}
         if reader.name not in DATASET_NAMES:
             DATASET_NAMES.append(reader.name)
-    USER_MODULES[str(path)] = sha
     return [reader.name for reader in readers]
