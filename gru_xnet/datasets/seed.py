@@ -132,10 +132,10 @@ class SEEDReader(Reader):
     @staticmethod
     def _labels(path: Path) -> list[int]:
         """label.mat's 15 clip labels, each -1, 0 or 1."""
+        if not path.is_file():
+            raise DatasetError(f"SEED: expected {path} (the clips' labels), found no such file")
         try:
             label = np.asarray(scipy.io.loadmat(path)["label"])
-        except FileNotFoundError:
-            raise DatasetError(f"SEED: expected {path} (the clips' labels), found no such file") from None
         except KeyError:
             raise DatasetError(f"{path}: expected a variable 'label', found none") from None
         except Exception as exc:  # scipy raises many types for bad files
