@@ -9,7 +9,9 @@ The registry, the config, the feature cache and the generator ask the reader; no
 from __future__ import annotations
 
 import logging
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -187,6 +189,15 @@ class Reader:
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
         """Write one synthetic subject in the dataset's exact format under `root` (see synthetic_signal)."""
         raise NotImplementedError
+
+    @classmethod
+    def write_synthetic(cls, root: Path, n_subjects: int, trials: int, seconds: float, planting: Any,
+                        seed: int) -> None:
+        """Write subjects 1..n_subjects, on threads (FFT and zlib release the GIL); a dataset kept in one file
+        overrides this."""
+        with ThreadPoolExecutor(max_workers=min(n_subjects, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda subject: cls.write_subject(root, subject, trials, seconds, planting, seed),
+                          range(1, n_subjects + 1)))
 
     def subjects(self) -> list[str]:
         """Subject ids found on disk, sorted naturally."""

@@ -14,12 +14,13 @@ from typing import Any
 
 from .base import DatasetError, Reader, is_synthetic
 from .deap import DEAPReader
+from .dreamer import DREAMERReader
 from .gameemo import GAMEEMOReader
 from .seed import SEEDReader
 from .seediv import SEEDIVReader
 
 READERS: dict[str, type[Reader]] = {reader.name: reader for reader in (DEAPReader, SEEDIVReader, GAMEEMOReader,
-                                                                        SEEDReader)}
+                                                                        SEEDReader, DREAMERReader)}
 DATASET_NAMES: list[str] = list(READERS)
 """Registered names, in registration order (a user's datasets join at the end)."""
 USER_DATASETS: dict[str, dict[str, str]] = {}

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -72,9 +70,7 @@ def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: in
         root = Path(out_dir) / name
         _prepare(root)
         length = DEFAULT_SECONDS if seconds is None else float(seconds)
-        with ThreadPoolExecutor(max_workers=min(n_subjects, os.cpu_count() or 1)) as pool:
-            list(pool.map(lambda subject: READERS[name].write_subject(root, subject, n_trials, length, planting, seed),
-                          range(1, n_subjects + 1)))
+        READERS[name].write_synthetic(root, n_subjects, n_trials, length, planting, seed)
         marker = {
             "synthetic": True, "generator": "gru_xnet.datasets.synthetic", "dataset": name,
             "subjects": n_subjects, "trials": n_trials, "seconds": length,
