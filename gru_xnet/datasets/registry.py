@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from .base import DatasetError, Reader, is_synthetic
+from .amigos import AMIGOSReader
 from .deap import DEAPReader
 from .dreamer import DREAMERReader
+from .faced import FACEDReader
 from .gameemo import GAMEEMOReader
 from .seed import SEEDReader
 from .seediv import SEEDIVReader
 
 READERS: dict[str, type[Reader]] = {reader.name: reader for reader in (DEAPReader, SEEDIVReader, GAMEEMOReader,
-                                                                        SEEDReader, DREAMERReader)}
+                                                                        SEEDReader, DREAMERReader, AMIGOSReader,
+                                                                        FACEDReader)}
 DATASET_NAMES: list[str] = list(READERS)
 """Registered names, in registration order (a user's datasets join at the end)."""
 USER_DATASETS: dict[str, dict[str, str]] = {}
