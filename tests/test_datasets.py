@@ -93,7 +93,7 @@ def synthetic_roots(tmp_path_factory) -> dict[str, Path]:
 
 def test_generator_layout_and_marker(synthetic_roots):
     roots = synthetic_roots
-    assert set(roots) == set(DATASET_NAMES)
+    assert set(roots) == {"DEAP", "SEEDIV", "GAMEEMO"}
     assert sorted(p.name for p in (roots["DEAP"] / "data_preprocessed_python").iterdir()) == ["s01.dat", "s02.dat"]
     session_files = sorted(p.name for p in (roots["SEEDIV"] / "eeg_raw_data" / "2").iterdir())
     assert [name.split("_")[0] for name in session_files] == ["1", "2"]
