@@ -240,6 +240,10 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
             raise DatasetError(f"{where}: cannot filter with {job.filters}: {exc}") from exc
         try:
             cut = job.representation.windows(picked, trial.sampling_rate, job.window_seconds, job.window_overlap)
+            if trial.baseline is not None and len(cut):
+                baseline = zero_phase_filter(trial.baseline[[names.index(c) for c in job.channels]],
+                                             trial.sampling_rate, **job.filters)
+                cut = cut - job.representation.baseline_reference(baseline, trial.sampling_rate).astype(np.float32)
         except ValueError as exc:
             raise DatasetError(f"{where} ({job.representation.name} features, channels {job.channels}): {exc}") from exc
         if len(cut) == 0:

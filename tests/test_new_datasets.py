@@ -178,3 +178,19 @@ def test_faced_refuses_other_arrays_naming_the_file(roots, tmp_path, content, me
     (root / "Processed_data" / "sub000.pkl").write_bytes(pickle.dumps(content))
     with pytest.raises(DatasetError, match=message):
         get_reader("FACED", root).read_subject("sub000")
+
+
+def test_dreamer_baseline_subtraction_removes_the_pre_clip_mean_feature(roots, tmp_path):
+    options = {"dataset_options": {"DREAMER": {"baseline": "subtract"}}}
+    config = DataConfig(datasets=["DREAMER"], data_root=str(roots["DREAMER"]), cache_dir=str(tmp_path))
+    subtracted = DataConfig(**{**config.__dict__, **options})
+    plain, relative = build_feature_set(config), build_feature_set(subtracted)
+    assert plain.features.shape == relative.features.shape
+    assert plain.protocol["data_fingerprint"] != relative.protocol["data_fingerprint"]
+    trial = get_reader("DREAMER", roots["DREAMER"], baseline="subtract").read_subject("1")[0]
+    reference = config.stft("DREAMER").transform(trial.baseline.astype(np.float64)).mean(axis=-1)  # (C, F)
+    rows = np.flatnonzero((plain.subject_index == 0) & (plain.trials == 1))
+    difference = plain.features[rows] - relative.features[rows]  # (n, C, F, T): the reference at every frame
+    np.testing.assert_allclose(difference, np.broadcast_to(reference[None, :, :, None], difference.shape), atol=1e-4)
+    with pytest.raises(DatasetError, match="baseline subtraction is defined for stft and de"):
+        build_feature_set(subtracted, representation="raw")

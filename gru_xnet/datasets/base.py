@@ -55,6 +55,8 @@ class Trial:
     channel_names: tuple[str, ...]
     sampling_rate: float
     dataset: str
+    baseline: np.ndarray | None = None
+    """(C, T) pre-stimulus signal whose mean feature is subtracted from every window (a reader option), or None."""
 
 
 def natural_key(text: str) -> list[Any]:

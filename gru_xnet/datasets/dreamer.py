@@ -1,7 +1,7 @@
 """DREAMER reader: one `DREAMER.mat` struct -> 23 subjects x 18 clips of 14-channel Emotiv EEG at 128 Hz.
 
 `DREAMER.Data{s}.EEG.stimuli{t}` is samples x 14 (transposed here), `EEG.baseline{t}` the 61 s before the
-clip (not used), and `ScoreValence` / `ScoreArousal` / `ScoreDominance` the subject's 1-5 rating per clip.
+clip (ignored by default; `baseline: subtract` removes its mean feature from every window), and `ScoreValence` / `ScoreArousal` / `ScoreDominance` the subject's 1-5 rating per clip.
 Binary labels: rating > 3 -> high (1), as EEGain counts 1-3 as low; TorchEEG's `Binary(3.0)` counts 3 as high
 (`comparison ">="`).
 """
@@ -64,22 +64,27 @@ class DREAMERReader(Reader):
     synthetic_trials = (6, N_CLIPS)
 
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False, joint: bool = False,
-                 label_dimension: str = "valence", threshold: float = 3.0, comparison: str = ">") -> None:
+                 label_dimension: str = "valence", threshold: float = 3.0, comparison: str = ">",
+                 baseline: str = "ignore") -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
-        options = self.check_options(label_dimension=label_dimension, threshold=threshold, comparison=comparison)
-        self.label_dimension, self.threshold, self.comparison = (options[k] for k in ("label_dimension", "threshold",
-                                                                                      "comparison"))
+        options = self.check_options(label_dimension=label_dimension, threshold=threshold, comparison=comparison,
+                                     baseline=baseline)
+        self.label_dimension, self.threshold, self.comparison, self.baseline = (
+            options[k] for k in ("label_dimension", "threshold", "comparison", "baseline"))
         self.class_names = (f"low {label_dimension}", f"high {label_dimension}")
         self.path = self.root / FILE
 
     @classmethod
     def check_options(cls, joint: bool = False, label_dimension: str = "valence", threshold: float = 3.0,
-                      comparison: str = ">") -> dict[str, Any]:
-        """A rating dimension, a threshold on the 1-5 scale and '>' (EEGain, the default) or '>=' (TorchEEG)."""
+                      comparison: str = ">", baseline: str = "ignore") -> dict[str, Any]:
+        """A rating dimension, a threshold on the 1-5 scale, '>' (EEGain, the default) or '>=' (TorchEEG), and
+        `baseline`: 'ignore' the 61 s pre-clip recording, or 'subtract' its mean feature (log power per channel
+        and frequency for stft, DE per channel and band for de) from every window of the clip."""
         check_option("label_dimension", label_dimension, tuple(SCORES))
         check_option("comparison", comparison, tuple(COMPARISONS))
+        check_option("baseline", baseline, ("ignore", "subtract"))
         return {"label_dimension": label_dimension, "threshold": check_number("threshold", threshold, 1.0, 5.0),
-                "comparison": comparison}
+                "comparison": comparison, "baseline": baseline}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:
@@ -123,6 +128,11 @@ class DREAMERReader(Reader):
         entry = self._data()[int(subject) - 1]
         eeg = _field(entry, "EEG", where)
         clips = np.asarray(_field(eeg, "stimuli", f"{where}.EEG"), dtype=object).ravel()
+        baselines = (np.asarray(_field(eeg, "baseline", f"{where}.EEG"), dtype=object).ravel()
+                     if self.baseline == "subtract" else [None] * len(clips))
+        if len(baselines) != len(clips):
+            raise DatasetError(f"{where}.EEG.baseline: expected one baseline per clip ({len(clips)}), found "
+                               f"{len(baselines)}")
         try:
             scores = np.asarray(_field(entry, SCORES[self.label_dimension], where), dtype=float).ravel()
         except (TypeError, ValueError):
@@ -133,9 +143,12 @@ class DREAMERReader(Reader):
         above = COMPARISONS[self.comparison]
         trials: list[Trial] = []
         skipped: list[str] = []
-        for number, (clip, score) in enumerate(zip(clips, scores), start=1):
+        for number, (clip, score, base) in enumerate(zip(clips, scores, baselines), start=1):
             signal = np.asarray(clip).T if isinstance(clip, np.ndarray) else clip
             problem = signal_problem(signal, f"{where}.EEG.stimuli{{{number}}}", len(DREAMER_CHANNELS))
+            if base is not None:
+                base = np.asarray(base).T if isinstance(base, np.ndarray) else base
+                problem = problem or signal_problem(base, f"{where}.EEG.baseline{{{number}}}", len(DREAMER_CHANNELS))
             if problem is None and not 1.0 <= score <= 5.0:
                 problem = f"{where}.{SCORES[self.label_dimension]}({number}): expected a rating in 1-5, found {score}"
             if problem is not None:
@@ -143,14 +156,17 @@ class DREAMERReader(Reader):
                 continue
             trials.append(Trial(signal=np.ascontiguousarray(signal, dtype=np.float32),
                                 label=int(above(score, self.threshold)), subject=subject, session="1", trial=number,
-                                channel_names=DREAMER_CHANNELS, sampling_rate=SAMPLING_RATE, dataset=self.name))
+                                channel_names=DREAMER_CHANNELS, sampling_rate=SAMPLING_RATE, dataset=self.name,
+                                baseline=None if base is None else np.ascontiguousarray(base, dtype=np.float32)))
         return self._finish(subject, trials, skipped)
 
     def options(self) -> dict:
-        return {"label_dimension": self.label_dimension, "threshold": self.threshold, "comparison": self.comparison}
+        return {"label_dimension": self.label_dimension, "threshold": self.threshold, "comparison": self.comparison,
+                "baseline": self.baseline}
 
     def label_description(self) -> str:
-        return f"DREAMER {self.label_dimension} {self.comparison} {self.threshold:g} (1-5) -> high (1), else low (0)"
+        base = "; each clip's 61 s baseline: mean feature subtracted" if self.baseline == "subtract" else ""
+        return f"DREAMER {self.label_dimension} {self.comparison} {self.threshold:g} (1-5) -> high (1), else low (0){base}"
 
     def stimulus_statement(self) -> str:
         return ("STIMULI: every DREAMER subject watched the same 18 film clips (one trial each). The labels are each "
