@@ -1,12 +1,14 @@
-"""Feature building for DEAP-sized subjects: cold (read .dat, window, STFT, write cache) vs from cache.
+"""Feature building for full-size subjects: cold (read, window, STFT, write cache) vs the read floor and the cache.
 
-    python bench/bench_features.py [--subjects 2] [--keep]
+    python bench/bench_features.py [--dataset DEAP|SEED|FACED] [--subjects 2] [--keep]
 
-Writes synthetic DEAP subjects of the real size (40 trials x 40 channels x 8064 samples, float64
-pickles, ~100 MB each), then in fresh processes builds their feature set cold (both cores, one
-subject per thread) and again from the cache. Prints times, the ratio (target: cache >= 20x faster),
-peak memory, and the projected cold time for all 32 subjects on this machine (target <= 30 s).
-The data and cache (about 130 MB per subject) are deleted at the end unless --keep.
+Writes synthetic subjects of the dataset's real size (`FULL_SIZE`: DEAP 40 trials x 60 s, SEED 3 sessions x
+15 trials x 4 min at 200 Hz x 62 channels, FACED 28 clips x 30 s at 250 Hz x 32 channels), then in fresh
+processes: reads every source file alone (scipy.io.loadmat or the restricted unpickler: the read floor),
+builds the feature set cold (both cores, one subject per thread) and again from the cache. Prints times and
+ratios (targets: cold within 1.5x of the read floor, cache >= 20x faster, peak memory at most 2x the feature
+set), and the projected cold time for the whole dataset on this machine. The data and cache are deleted at
+the end unless --keep.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from pathlib import Path
 
 from scratch import add_keep_argument, scratch_dir
 
+FULL_SIZE = {"DEAP": (40, 60.0, 32), "SEED": (15, 240.0, 15), "FACED": (28, 30.0, 123)}
+"""Trials per subject (per session), seconds per trial and subjects in the released dataset."""
+
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM; unlike ru_maxrss it does not carry over exec)."""
@@ -28,7 +33,26 @@ def peak_rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
-def build(root: str, cache: str, repeats: int) -> None:
+def read_floor(dataset: str, root: str) -> None:
+    """Child process: load every source file of every subject (one subject per thread), nothing else."""
+    import concurrent.futures
+
+    import scipy.io
+
+    from gru_xnet.datasets import find_dataset_root, get_reader
+    from gru_xnet.datasets.safe_pickle import load_pickle
+
+    reader = get_reader(dataset, find_dataset_root(dataset, root))
+    files = [path for subject in reader.subjects() for path in reader.source_files(subject)]
+    load = lambda path: scipy.io.loadmat(path) if path.suffix == ".mat" else load_pickle(path)  # noqa: E731
+    baseline = peak_rss_mb()
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(load, files))
+    print(json.dumps({"seconds": time.perf_counter() - start, "imports_mb": baseline, "peak_mb": peak_rss_mb()}))
+
+
+def build(dataset: str, root: str, cache: str, repeats: int) -> None:
     """Child process: build the feature set once and print time and peak RSS as JSON."""
     from gru_xnet.config import DataConfig
     from gru_xnet.features import build_feature_set
@@ -37,47 +61,57 @@ def build(root: str, cache: str, repeats: int) -> None:
     times = []
     for _ in range(repeats):  # the first run of a cold child fills the cache; later runs read it
         start = time.perf_counter()
-        features = build_feature_set(DataConfig(datasets=["DEAP"], data_root=root, cache_dir=cache))
+        features = build_feature_set(DataConfig(datasets=[dataset], data_root=root, cache_dir=cache))
         float(features.features[:, 0].sum())  # touch the data, as training would
         times.append(time.perf_counter() - start)
     elapsed = min(times)
-    print(json.dumps({"seconds": elapsed, "imports_mb": baseline,
-                      "peak_mb": peak_rss_mb(),
+    print(json.dumps({"seconds": elapsed, "imports_mb": baseline, "peak_mb": peak_rss_mb(),
+                      "feature_mb": features.features.nbytes / 2 ** 20,
                       "windows": len(features), "shape": list(features.features.shape)}))
 
 
-def run_child(root: Path, cache: Path, repeats: int = 1) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(root), str(cache), str(repeats)], check=True,
+def run_child(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=list(FULL_SIZE), default="DEAP")
     parser.add_argument("--subjects", type=int, default=2)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     add_keep_argument(parser)
     args = parser.parse_args()
     if args.child:
-        build(args.child[0], args.child[1], int(args.child[2]))
+        kind, dataset, root, *rest = args.child
+        read_floor(dataset, root) if kind == "floor" else build(dataset, root, rest[0], int(rest[1]))
         return
     from gru_xnet.datasets import write_synthetic
 
+    trials, seconds, total = FULL_SIZE[args.dataset]
     with scratch_dir("bench_features_", args.keep) as tmp:
-        write_synthetic(tmp / "data", ["DEAP"], args.subjects, trials=40, seconds=60.0)
-        size = sum(p.stat().st_size for p in (tmp / "data" / "DEAP").rglob("*.dat")) / args.subjects / 1e6
-        cold = run_child(tmp / "data", tmp / "cache")
-        warm = run_child(tmp / "data", tmp / "cache", repeats=5)
+        write_synthetic(tmp / "data", [args.dataset], args.subjects, trials=trials, seconds=seconds)
+        size = sum(p.stat().st_size for p in (tmp / "data" / args.dataset).rglob("*.*")) / args.subjects / 1e6
+        floor = run_child("floor", args.dataset, tmp / "data")
+        cold = run_child("build", args.dataset, tmp / "data", tmp / "cache", 1)
+        warm = run_child("build", args.dataset, tmp / "data", tmp / "cache", 5)
     cores = os.cpu_count() or 1
     per_subject = cold["seconds"] / args.subjects * min(args.subjects, cores)  # wall time of one subject slot
-    projected = per_subject * 32 / cores
-    print(f"{args.subjects} DEAP-sized subjects ({size:.0f} MB .dat each) -> features {cold['shape']}")
-    print(f"cold build (read + window + STFT + cache write, {cores} threads): {cold['seconds']:6.2f} s, "
-          f"peak RSS {cold['peak_mb']:.0f} MB ({cold['peak_mb'] - cold['imports_mb']:.0f} MB above imports)")
+    projected = per_subject * total / cores
+    above = lambda run: run["peak_mb"] - run["imports_mb"]  # noqa: E731
+    print(f"{args.subjects} full-size {args.dataset} subjects ({size:.0f} MB of files each) -> features "
+          f"{cold['shape']} ({cold['feature_mb']:.0f} MB)")
+    print(f"read floor (load the files only, {cores} threads):              {floor['seconds']:6.2f} s, "
+          f"{above(floor):.0f} MB above imports")
+    print(f"cold build (read + filter + window + STFT + cache write):    {cold['seconds']:6.2f} s, "
+          f"{above(cold):.0f} MB above imports")
     print(f"from cache (memory-mapped .npy, best of 5):                 {warm['seconds']:6.2f} s, "
-          f"peak RSS {warm['peak_mb']:.0f} MB ({warm['peak_mb'] - warm['imports_mb']:.0f} MB above imports)")
+          f"{above(warm):.0f} MB above imports")
+    print(f"cold / read floor: {cold['seconds'] / floor['seconds']:.2f}x  (target <= 1.5x)")
     print(f"cache speed-up: {cold['seconds'] / warm['seconds']:.1f}x  (target >= 20x)")
-    print(f"projected cold build, all 32 DEAP subjects on {cores} cores: {projected:.1f} s  (target <= 30 s)")
+    print(f"cold peak memory / feature set: {above(cold) / cold['feature_mb']:.1f}x  (target <= 2x)")
+    print(f"projected cold build, all {total} {args.dataset} subjects on {cores} cores: {projected:.1f} s")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gru_xnet.datasets.base import OptionError
 from gru_xnet.datasets.registry import DATASET_NAMES, READERS, canonical_name
 from gru_xnet.preprocessing import STFTPreprocessor
 from gru_xnet.representations import REPRESENTATIONS
@@ -122,7 +124,7 @@ def validate_model_args(n_channels: int, n_freq_bins: int, n_time_bins: int, n_c
     if isinstance(time_pool_blocks, bool) or not isinstance(time_pool_blocks, int) \
             or not 0 <= time_pool_blocks <= len(cnn_channels):
         raise ValueError(f"time_pool_blocks={time_pool_blocks!r} is invalid; allowed: 0 .. the number of CNN "
-                         f"blocks ({len(cnn_channels)})")
+                         f"blocks, len(cnn_channels) = {len(cnn_channels)}")
     if model_type == "standard" and order_blind:
         raise ValueError("order_blind=True is the control of the 'dynamic' model (it averages the time axis); "
                          "'standard' never sees time order")
@@ -145,12 +147,6 @@ def check_sequence(model_type: str, n_channels: int, n_time_bins: int, time_pool
         raise ValueError(f"the BiGRU would run over {steps} step(s) (model_type={model_type!r}, "
                          f"n_time_bins={n_time_bins}, time_pool_blocks={time_pool_blocks}); allowed: at least 2")
     return steps
-
-
-DEFAULT_BANDPASS_HZ = {"SEEDIV": [0.5, 70.0], "GAMEEMO": [0.5, 60.0]}
-"""Band-pass applied by default to unfiltered recordings (SEED-IV eeg_raw_data, GAMEEMO raw CSVs)."""
-MAINS_HZ = 50.0
-"""Mains frequency where SEED-IV (China) and GAMEEMO (Turkey) were recorded: notched in their raw signals."""
 
 
 class _Section:
@@ -316,6 +312,9 @@ class DataConfig(_Section):
     gameemo_label: str = "valence"
     gameemo_positive_games: typing.Optional[list[int]] = None
     gameemo_source: str = "preprocessed"
+    dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Reader options per dataset, e.g. {"DREAMER": {"label_dimension": "arousal"}}; see each reader's
+    check_options. The older data.deap_* / seediv_* / gameemo_* keys set the same options of their datasets."""
 
     def validate(self) -> None:
         if not self.datasets:
@@ -352,22 +351,9 @@ class DataConfig(_Section):
                   [self.train_ratio, self.val_ratio, self.test_ratio], f"ratios summing to 1 (sum is {total:g})")
         if self.train_ratio == 0:
             _fail("data.train_ratio", self.train_ratio, "a value > 0")
-        _one_of("data.deap_label", self.deap_label, ("valence", "arousal", "dominance", "liking"))
-        _in_range("data.deap_threshold", self.deap_threshold, 1.0, 9.0)
-        _one_of("data.deap_comparison", self.deap_comparison, (">=", ">"))
-        _one_of("data.seediv_classes", self.seediv_classes, (2, 4))
-        if self.seediv_classes == 4 and len(self.datasets) > 1:
-            _fail("data.seediv_classes", 4, "2 when SEEDIV is combined with other (binary) datasets")
-        bad = [c for c in self.seediv_negative_classes if c not in (0, 1, 2, 3)]
-        if bad or not 0 < len(set(self.seediv_negative_classes)) < 4:
-            _fail("data.seediv_negative_classes", self.seediv_negative_classes,
-                  "a non-empty proper subset of 0 neutral, 1 sad, 2 fear, 3 happy")
-        _in_range("data.seediv_sampling_rate", self.seediv_sampling_rate, 1.0, 100000.0)
-        _one_of("data.gameemo_label", self.gameemo_label, ("valence", "arousal"))
-        games = self.gameemo_positive_games
-        if games is not None and (not games or any(g not in (1, 2, 3, 4) for g in games) or len(set(games)) > 3):
-            _fail("data.gameemo_positive_games", games, "a non-empty proper subset of games 1-4, or null")
-        _one_of("data.gameemo_source", self.gameemo_source, ("preprocessed", "raw"))
+        self.dataset_options = {_dataset_name("data.dataset_options key", k): v for k, v in self.dataset_options.items()}
+        for name in DATASET_NAMES:
+            self.checked_options(name)
         self.bandpass_hz = {_dataset_name("data.bandpass_hz key", k): v for k, v in self.bandpass_hz.items()}
         self.notch_hz = {_dataset_name("data.notch_hz key", k): v for k, v in self.notch_hz.items()}
         for name in DATASET_NAMES:
@@ -383,24 +369,51 @@ class DataConfig(_Section):
             try:
                 self.stft(name)
             except ValueError as exc:
-                rate_key = ", data.seediv_sampling_rate" if name == "SEEDIV" else ""
+                takes_rate = "sampling_rate" in inspect.signature(READERS[name].check_options).parameters
+                rate_key = f", {self.option_key(name, 'sampling_rate')}" if takes_rate else ""
                 raise ConfigError(f"config keys data.stft_window_seconds, data.stft_overlap, data.freq_range{rate_key} "
                                   f"give no usable STFT for {name} at {self.sampling_rate(name):g} Hz: {exc}") from None
 
+    def option_key(self, dataset: str, option: str) -> str:
+        """The config key that sets a reader option: its older data.* key, else data.dataset_options[...]."""
+        legacy = {opt: key for key, opt in READERS[dataset].config_keys.items()}
+        return f"data.{legacy[option]}" if option in legacy else f"data.dataset_options[{dataset!r}].{option}"
+
+    def _options(self, dataset: str) -> dict[str, Any]:
+        """A dataset's options as set: its older data.* keys, then data.dataset_options."""
+        reader = READERS[dataset]
+        legacy = {option: getattr(self, key) for key, option in reader.config_keys.items()}
+        listed = {k: tuple(v) if isinstance(v, list) else v for k, v in legacy.items()}
+        return {**listed, **self.dataset_options.get(dataset, {})}
+
+    def checked_options(self, dataset: str) -> dict[str, Any]:
+        """A dataset's options checked by its reader (ConfigError naming the key), as the reader will use them."""
+        reader = READERS[dataset]
+        options = self._options(dataset)
+        known = [p for p in inspect.signature(reader.check_options).parameters if p != "joint"]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown config key 'data.dataset_options[{dataset!r}].{unknown[0]}'; {dataset} takes "
+                              f"{', '.join(known) or 'no options'}")
+        try:
+            return reader.check_options(joint=len(self.datasets) > 1 and dataset in self.datasets, **options)
+        except OptionError as exc:
+            raise ConfigError(f"config key '{self.option_key(dataset, exc.option)}' = {exc.value!r} is invalid: "
+                              f"expected {exc.allowed}") from None
+
     def sampling_rate(self, dataset: str) -> float:
-        """The rate `dataset`'s reader delivers (SEED-IV's is a setting: data.seediv_sampling_rate)."""
-        return self.seediv_sampling_rate if dataset == "SEEDIV" else READERS[dataset].sampling_rate
+        """The rate `dataset`'s reader delivers under this config's options."""
+        return READERS[dataset].rate(self._options(dataset))
 
     def signal_filters(self, dataset: str) -> dict[str, Any]:
         """Zero-phase filters for each trial of `dataset` before windowing: this config's or the dataset's default.
 
-        Defaults: DEAP's preprocessed files are already band-passed 4-45 Hz (none); SEED-IV's
-        eeg_raw_data and GAMEEMO's raw CSVs are unfiltered (band-pass and a 50 Hz mains notch);
-        GAMEEMO's preprocessed CSVs none. An empty band or a 0 Hz notch turns a filter off.
+        The dataset says what its files need (e.g. SEED-IV's unfiltered eeg_raw_data: band-pass and a 50 Hz
+        notch; DEAP's files, already band-passed: none). An empty band or a 0 Hz notch turns a filter off.
         """
-        raw = dataset == "SEEDIV" or (dataset == "GAMEEMO" and self.gameemo_source == "raw")
-        band = self.bandpass_hz.get(dataset, DEFAULT_BANDPASS_HZ[dataset] if raw else [])
-        notch = self.notch_hz.get(dataset, MAINS_HZ if raw else 0.0)
+        default = READERS[dataset].default_filters(self._options(dataset))
+        band = self.bandpass_hz.get(dataset, default["bandpass_hz"] or [])
+        notch = self.notch_hz.get(dataset, default["notch_hz"] or 0.0)
         return {"bandpass_hz": list(band) or None, "notch_hz": float(notch) or None}
 
     def stft(self, dataset: str) -> STFTPreprocessor:
@@ -414,26 +427,19 @@ class DataConfig(_Section):
 
     @property
     def n_classes(self) -> int:
-        """Number of classes the selected datasets are labelled with."""
-        return 4 if self.datasets == ["SEEDIV"] and self.seediv_classes == 4 else 2
+        """Number of classes: a single dataset's own; datasets trained together share the binary mapping."""
+        if len(self.datasets) > 1:
+            return 2
+        return READERS[self.datasets[0]].classes(self.checked_options(self.datasets[0]))
 
     def root_for(self, dataset: str) -> str:
         """The folder given for `dataset`: its own entry in data_roots, else the shared data_root."""
         return os.path.expanduser(self.data_roots.get(dataset, self.data_root))
 
     def reader_options(self, dataset: str) -> dict[str, Any]:
-        """Keyword options for the dataset's reader, from the dataset-prefixed keys."""
-        common = {"skip_bad_trials": self.skip_bad_trials}
-        if dataset == "DEAP":
-            return {**common, "label_dimension": self.deap_label, "threshold": self.deap_threshold,
-                    "comparison": self.deap_comparison}
-        if dataset == "SEEDIV":
-            return {**common, "n_classes": self.seediv_classes,
-                    "negative_classes": tuple(self.seediv_negative_classes),
-                    "sampling_rate": self.seediv_sampling_rate}
-        games = None if self.gameemo_positive_games is None else tuple(self.gameemo_positive_games)
-        return {**common, "label_dimension": self.gameemo_label, "positive_games": games,
-                "source": self.gameemo_source}
+        """Keyword options for the dataset's reader: the checked options, bad-trial policy and joint training."""
+        return {"skip_bad_trials": self.skip_bad_trials, "joint": len(self.datasets) > 1,
+                **self.checked_options(dataset)}
 
 
 @dataclass
@@ -534,7 +540,7 @@ class ExperimentConfig(_Section):
 
 
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
-                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0}
+                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {}}
 """Keys added after configs were first hashed: left out of `fingerprint()` while at these defaults."""
 
 

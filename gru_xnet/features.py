@@ -26,6 +26,7 @@ import numpy as np
 from gru_xnet.config import DataConfig
 from gru_xnet.datasets import Reader, find_dataset_root, get_reader
 from gru_xnet.datasets.base import DatasetError
+from gru_xnet.datasets.registry import USER_DATASETS
 from gru_xnet.preprocessing import zero_phase_filter
 from gru_xnet.representations import REPRESENTATIONS, Representation, passband_notes
 
@@ -84,6 +85,8 @@ class FeatureSet:
     synthetic: bool
     protocol: dict[str, Any] = field(default_factory=dict)
     representation: str = "stft"
+    stimulus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    """(N,) what each window's trial showed, ids equal across subjects ('DEAP/v07', 'SEEDIV/s2-c05', 'GAMEEMO/G3')."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -166,6 +169,7 @@ class FeatureSet:
         return dataclasses.replace(
             self, features=np.ascontiguousarray(self.features[rows]), labels=self.labels[rows],
             subject_index=remap[self.subject_index[rows]], trials=self.trials[rows], sessions=self.sessions[rows],
+            stimulus=self.stimulus[rows] if len(self.stimulus) else self.stimulus,
             subjects=[self.subjects[i] for i in keep],
             datasets=[d for d in self.datasets if any(self.subjects[i].dataset == d for i in keep)])
 
@@ -217,7 +221,8 @@ class SubjectJob:
         blob = json.dumps({"format": CACHE_FORMAT, "dataset": self.dataset, "subject": self.subject,
                            "reader": reader.options(), "files": files, "channels": self.channels,
                            "window": [self.window_seconds, self.window_overlap],
-                           **self.representation.cache_fields(), "filters": self.filters},
+                           **self.representation.cache_fields(), "filters": self.filters,
+                           **({"module": USER_DATASETS[self.dataset]} if self.dataset in USER_DATASETS else {})},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -235,6 +240,10 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
             raise DatasetError(f"{where}: cannot filter with {job.filters}: {exc}") from exc
         try:
             cut = job.representation.windows(picked, trial.sampling_rate, job.window_seconds, job.window_overlap)
+            if trial.baseline is not None and len(cut):
+                baseline = zero_phase_filter(trial.baseline[[names.index(c) for c in job.channels]],
+                                             trial.sampling_rate, **job.filters)
+                cut = cut - job.representation.baseline_reference(baseline, trial.sampling_rate).astype(np.float32)
         except ValueError as exc:
             raise DatasetError(f"{where} ({job.representation.name} features, channels {job.channels}): {exc}") from exc
         if len(cut) == 0:
@@ -359,6 +368,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         raise DatasetError(f"feature shapes differ between subjects/datasets: {sorted(shapes)}; "
                            f"window and {chosen.name} settings must give one {chosen.layout}")
     synthetic = any(r.synthetic for r in readers)
+    stimulus = [stimulus_ids(type(by_name[key.dataset]), s.sessions, s.trials) for key, s in zip(subjects, per_subject)]
     return FeatureSet(
         features=np.concatenate([s.features for s in per_subject]),
         labels=np.concatenate([s.labels for s in per_subject]),
@@ -368,17 +378,26 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         sessions=np.concatenate([s.sessions for s in per_subject]),
         subjects=subjects, datasets=[r.name for r in readers], channel_names=channels,
         frequencies=frequencies, n_classes=readers[0].n_classes, class_names=readers[0].class_names,
-        synthetic=synthetic, representation=chosen.name,
+        synthetic=synthetic, representation=chosen.name, stimulus=np.concatenate(stimulus),
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
                                         "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic,
-                                        "stimulus": r.stimulus_statement()} for r in readers},
+                                        "stimulus": r.stimulus_statement(),
+                                        **({"module": USER_DATASETS[r.name]} if r.name in USER_DATASETS else {})}
+                               for r in readers},
                   "channels": list(channels), "window_seconds": config.window_seconds,
                   "window_overlap": config.window_overlap, **chosen.cache_fields(),
                   "representation": chosen.describe(),
                   "passband_notes": passband_notes(chosen, {r.name: r.passband_hz for r in readers if r.passband_hz}),
                   "data_fingerprint": fingerprint[:16]},
     )
+
+
+def stimulus_ids(reader: type[Reader], sessions: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Each window's stimulus id, '<DATASET>/<the reader's id of (session, trial)>'."""
+    keys, inverse = np.unique(np.stack([sessions, trials], axis=1), axis=0, return_inverse=True)
+    ids = np.array([f"{reader.name}/{reader.stimulus(int(session), int(trial))}" for session, trial in keys])
+    return ids[inverse.ravel()]
 
 
 def check_grids(readers: Sequence[Reader], representation: Representation, rates: Sequence[float]) -> np.ndarray:

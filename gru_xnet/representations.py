@@ -65,6 +65,10 @@ class Representation:
         """Values along the feature axis (frequencies, band edges) that every dataset must share."""
         return np.zeros(0)
 
+    def baseline_reference(self, baseline: np.ndarray, rate: float) -> np.ndarray:
+        """The mean feature of a filtered pre-stimulus `baseline` (C, T), to subtract from each window."""
+        raise ValueError(f"baseline subtraction is defined for stft and de features, not {self.name}")
+
     def statement(self) -> str:
         raise NotImplementedError
 
@@ -92,6 +96,9 @@ class STFT(Representation):
 
     def grid(self, rate):
         return self._stft(rate).frequencies
+
+    def baseline_reference(self, baseline, rate):
+        return self._stft(rate).transform(baseline).mean(axis=-1, keepdims=True)  # (C, F, 1): mean log power
 
     def statement(self):
         low, high = self.params["freq_range"]
@@ -149,6 +156,10 @@ class DifferentialEntropy(Representation):
 
     def grid(self, rate):
         return np.asarray(list(self.params["bands"].values()), dtype=np.float64)
+
+    def baseline_reference(self, baseline, rate):
+        seconds = baseline.shape[-1] / rate
+        return self.windows(baseline, rate, seconds, 0.0)[0].mean(axis=-1, keepdims=True)  # (C, B, 1)
 
     def statement(self):
         bands = ", ".join(f"{name} {low:g}-{high:g}" for name, (low, high) in self.params["bands"].items())

@@ -76,6 +76,12 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def user_datasets(features) -> dict:
+    """`{"dataset_modules": {name: {path, source_sha256}}}` for datasets read by a user's module, else nothing."""
+    modules = {name: info["module"] for name, info in features.protocol["datasets"].items() if "module" in info}
+    return {"dataset_modules": modules} if modules else {}
+
+
 def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, seeds: list[int],
                  folds: list[Fold], spec: ModelSpec) -> dict:
     """The protocol every artefact states: datasets, labels, sessions, seeds, the fold plan, filters, the model, its
@@ -102,6 +108,7 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 "planned_folds": [fold.fold_id for fold in folds],
                 "filters": {name: config.data.signal_filters(name) for name in features.datasets},
                 "stimulus": {k: v["stimulus"] for k, v in features.protocol["datasets"].items()},
+                **user_datasets(features),
                 "model_parameters": (None if is_estimator(model) else
                                      sum(p.numel() for p in model.parameters() if p.requires_grad))}
     return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}

@@ -416,6 +416,9 @@ CLI_CASES = [
     ("loso.aggregate", ["{tmp}/run_a"], "run_a"),
     ("gru_xnet.datasets.synthetic", ["--out", "{tmp}/syn", "--datasets", "NOPE"], "NOPE"),
     ("gru_xnet.datasets.synthetic", ["--out", "{tmp}/syn", "--subjects", "0"], "n_subjects"),
+    ("loso.run", ["--dataset-module", "{tmp}/missing.py"], "missing.py"),
+    ("gru_xnet.datasets.check", ["--data-root", "{tmp}/nope"], "nope"),
+    ("loso.run", ["--data.dataset_options", '{"DREAMER": {"comparison": "=="}}'], "dataset_options['DREAMER'].comparison"),
 ]
 
 

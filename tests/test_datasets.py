@@ -93,7 +93,7 @@ def synthetic_roots(tmp_path_factory) -> dict[str, Path]:
 
 def test_generator_layout_and_marker(synthetic_roots):
     roots = synthetic_roots
-    assert set(roots) == set(DATASET_NAMES)
+    assert set(roots) == {"DEAP", "SEEDIV", "GAMEEMO"}
     assert sorted(p.name for p in (roots["DEAP"] / "data_preprocessed_python").iterdir()) == ["s01.dat", "s02.dat"]
     session_files = sorted(p.name for p in (roots["SEEDIV"] / "eeg_raw_data" / "2").iterdir())
     assert [name.split("_")[0] for name in session_files] == ["1", "2"]
@@ -456,11 +456,11 @@ def test_gameemo_empty_folder(tmp_path):
 # ---------------------------------------------------------------- registry and options
 
 def test_registry_names():
-    assert DATASET_NAMES == ("DEAP", "SEEDIV", "GAMEEMO")
+    assert DATASET_NAMES[:3] == ["DEAP", "SEEDIV", "GAMEEMO"]
     assert [canonical_name(n) for n in ("deap", "Seed-IV", "seed_iv", "SEEDIV", "gameemo")] == [
         "DEAP", "SEEDIV", "SEEDIV", "SEEDIV", "GAMEEMO"]
-    with pytest.raises(DatasetError, match="unknown dataset 'AMIGOS'.*DEAP, SEEDIV, GAMEEMO"):
-        canonical_name("AMIGOS")
+    with pytest.raises(DatasetError, match="unknown dataset 'MNIST'.*DEAP, SEEDIV, GAMEEMO"):
+        canonical_name("MNIST")
 
 
 @pytest.mark.parametrize("name, options, message", [

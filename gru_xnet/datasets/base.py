@@ -1,9 +1,17 @@
-"""Shared pieces of the dataset readers: the Trial record, the Reader contract, errors and checks."""
+"""Shared pieces of the dataset readers: the Trial record, the Reader contract, errors and checks.
+
+A dataset is one module: its `Reader` subclass says how its folder looks, which files it reads, its
+channels and rate, its options (and the older `data.*` config keys that set them), default filters,
+classes, each trial's stimulus, its stimulus statement and how the synthetic generator writes a subject.
+The registry, the config, the feature cache and the generator ask the reader; none branches on a name.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,12 +23,24 @@ logger = logging.getLogger(__name__)
 MARKER_NAME = "SYNTHETIC.json"
 """File the synthetic generator leaves in each dataset folder, so outputs can say the data are synthetic."""
 
-INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data")
-"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV)."""
+INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data", "Preprocessed_EEG")
+"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV, SEED)."""
 
 
 class DatasetError(ValueError):
     """Bad dataset input: the message names the file (and variable/column), what was expected and what was found."""
+
+
+class OptionError(DatasetError):
+    """A reader option holds a value that is not allowed; `option` names it (the config maps it to its key)."""
+
+    def __init__(self, option: str, value: Any, allowed: str):
+        super().__init__(f"option {option}={value!r} is not allowed; allowed values: {allowed}")
+        self.option, self.value, self.allowed = option, value, allowed
+
+
+MAINS_HZ = 50.0
+"""Mains frequency where the Chinese and Turkish datasets were recorded: notched in their unfiltered signals."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,8 @@ class Trial:
     channel_names: tuple[str, ...]
     sampling_rate: float
     dataset: str
+    baseline: np.ndarray | None = None
+    """(C, T) pre-stimulus signal whose mean feature is subtracted from every window (a reader option), or None."""
 
 
 def natural_key(text: str) -> list[Any]:
@@ -43,10 +65,17 @@ def natural_key(text: str) -> list[Any]:
 
 
 def check_option(option: str, value: Any, allowed: Iterable[Any]) -> None:
-    """Raise a DatasetError naming the option, the value and the allowed values when value is not allowed."""
+    """Raise an OptionError naming the option, the value and the allowed values when value is not allowed."""
     allowed = tuple(allowed)
     if value not in allowed:
-        raise DatasetError(f"option {option}={value!r} is not allowed; allowed values: {allowed}")
+        raise OptionError(option, value, str(allowed))
+
+
+def check_number(option: str, value: Any, low: float, high: float) -> float:
+    """`value` as a float within [low, high], or an OptionError naming the option."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise OptionError(option, value, f"a number in [{low:g}, {high:g}]")
+    return float(value)
 
 
 def check_subset(option: str, values: Iterable[Any], allowed: Iterable[Any]) -> tuple:
@@ -54,12 +83,10 @@ def check_subset(option: str, values: Iterable[Any], allowed: Iterable[Any]) -> 
     allowed = tuple(allowed)
     try:
         chosen = tuple(sorted(set(values)))
-    except TypeError as exc:
-        raise DatasetError(f"option {option}={values!r} must be a collection of values from {allowed}") from exc
+    except TypeError:
+        raise OptionError(option, values, f"a collection of values from {allowed}") from None
     if not chosen or len(chosen) == len(allowed) or any(v not in allowed for v in chosen):
-        raise DatasetError(
-            f"option {option}={values!r} must be a non-empty proper subset of {allowed}"
-        )
+        raise OptionError(option, values, f"a non-empty proper subset of {allowed}")
     return chosen
 
 
@@ -103,21 +130,76 @@ def is_synthetic(root: str | Path) -> bool:
 
 
 class Reader:
-    """Reads one dataset as the user unpacked it and yields its trials subject by subject."""
+    """Reads one dataset as the user unpacked it and yields its trials subject by subject.
+
+    Class-level facts and classmethods are the dataset contract (usable without a folder); an instance
+    reads one copy on disk with validated options.
+    """
 
     name: str = ""
+    aliases: tuple[str, ...] = ()
+    """Folder names besides `name` tried under a common data root (any case, '-', '_' and spaces ignored)."""
     n_classes: int = 2
     class_names: tuple[str, ...] = ()
     sampling_rate: float = 0.0
     channel_names: tuple[str, ...] = ()
     passband_hz: tuple[float, float] | None = None
     """The band the distributed files were already filtered to by the dataset's authors (None: unfiltered)."""
+    config_keys: dict[str, str] = {}
+    """Older `data.*` config keys -> this reader's options (datasets added since take `data.dataset_options`)."""
+    synthetic_trials: tuple[int, int] = (8, 40)
+    """(default, most) trials per subject (per session where there are sessions) the synthetic generator writes."""
 
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False) -> None:
         self.root = Path(root)
         self.skip_bad_trials = bool(skip_bad_trials)
         if not self.root.is_dir():
             raise DatasetError(f"{self.name}: dataset folder {self.root} does not exist")
+
+    @classmethod
+    def check_options(cls, joint: bool = False, **options: Any) -> dict[str, Any]:
+        """The options an instance would use, validated (OptionError naming the option); `joint`: trained with
+        other datasets, so labelled by the shared binary mapping."""
+        return options
+
+    @classmethod
+    def looks_like(cls, folder: Path) -> bool:
+        """Whether `folder` is this dataset's folder (or its inner data folder)."""
+        raise NotImplementedError
+
+    @classmethod
+    def rate(cls, options: dict[str, Any]) -> float:
+        """The sampling rate of the trials under these options."""
+        return cls.sampling_rate
+
+    @classmethod
+    def default_filters(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Band-pass and notch applied before windowing unless the config says otherwise (None: off)."""
+        return {"bandpass_hz": None, "notch_hz": None}
+
+    @classmethod
+    def classes(cls, options: dict[str, Any]) -> int:
+        """The number of classes under these (checked) options."""
+        return cls.n_classes
+
+    @classmethod
+    def stimulus(cls, session: int, trial: int) -> str:
+        """The id of what every subject was shown in that trial, equal across subjects (e.g. 'v07')."""
+        return f"t{trial:02d}"
+
+    @classmethod
+    def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
+        """Write one synthetic subject in the dataset's exact format under `root` (see synthetic_signal)."""
+        raise NotImplementedError
+
+    @classmethod
+    def write_synthetic(cls, root: Path, n_subjects: int, trials: int, seconds: float, planting: Any,
+                        seed: int) -> None:
+        """Write subjects 1..n_subjects, on threads (FFT and zlib release the GIL); a dataset kept in one file
+        overrides this."""
+        with ThreadPoolExecutor(max_workers=min(n_subjects, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda subject: cls.write_subject(root, subject, trials, seconds, planting, seed),
+                          range(1, n_subjects + 1)))
 
     def subjects(self) -> list[str]:
         """Subject ids found on disk, sorted naturally."""

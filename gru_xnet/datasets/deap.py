@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import operator
 import re
+import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .base import DatasetError, Reader, Trial, check_option, inner_folder, is_real_array, natural_key, signal_problem
+from .base import (DatasetError, Reader, Trial, check_number, check_option, inner_folder, is_real_array, natural_key,
+                   signal_problem)
 from .safe_pickle import load_pickle
+from .synthetic_signal import SubjectModel, rating
 
 DEAP_CHANNELS = (
     "FP1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "OZ", "PZ",
@@ -37,26 +41,43 @@ class DEAPReader(Reader):
     sampling_rate = SAMPLING_RATE
     channel_names = DEAP_CHANNELS
     passband_hz = (4.0, 45.0)
+    config_keys = {"deap_label": "label_dimension", "deap_threshold": "threshold", "deap_comparison": "comparison"}
+    synthetic_trials = (8, 40)
 
     def __init__(
         self,
         root: str | Path,
         *,
         skip_bad_trials: bool = False,
+        joint: bool = False,
         label_dimension: str = "valence",
         threshold: float = 5.0,
         comparison: str = ">=",
     ) -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
-        check_option("label_dimension", label_dimension, LABEL_DIMENSIONS)
-        check_option("comparison", comparison, tuple(COMPARISONS))
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
-            raise DatasetError(f"option threshold={threshold!r} is not allowed; allowed values: a finite number")
-        self.label_dimension = label_dimension
-        self.threshold = float(threshold)
-        self.comparison = comparison
+        options = self.check_options(label_dimension=label_dimension, threshold=threshold, comparison=comparison)
+        self.label_dimension, self.threshold, self.comparison = (options[k] for k in ("label_dimension", "threshold",
+                                                                                      "comparison"))
         self.class_names = (f"low {label_dimension}", f"high {label_dimension}")
         self.data_dir = inner_folder(self.root, "data_preprocessed_python")
+
+    @classmethod
+    def check_options(cls, joint: bool = False, label_dimension: str = "valence", threshold: float = 5.0,
+                      comparison: str = ">=") -> dict[str, Any]:
+        """A rating dimension, a threshold on the 1-9 scale and '>=' or '>'."""
+        check_option("label_dimension", label_dimension, LABEL_DIMENSIONS)
+        check_option("comparison", comparison, tuple(COMPARISONS))
+        return {"label_dimension": label_dimension, "threshold": check_number("threshold", threshold, 1.0, 9.0),
+                "comparison": comparison}
+
+    @classmethod
+    def looks_like(cls, folder: Path) -> bool:
+        entries = [p.name for p in folder.iterdir()]
+        return "data_preprocessed_python" in entries or any(FILE_PATTERN.match(e) for e in entries)
+
+    @classmethod
+    def stimulus(cls, session: int, trial: int) -> str:
+        return f"v{trial:02d}"  # the 40 music videos, in the order of the files' trials
 
     def subjects(self) -> list[str]:
         """Subject ids ('s01', ...) of the sXX.dat files present."""
@@ -112,6 +133,29 @@ class DEAPReader(Reader):
                 "out the subject does not hold out the stimulus, and the within-subject label permutation does not "
                 "guard against it.")
 
+    @classmethod
+    def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
+        """DEAP/data_preprocessed_python/sXX.dat: 'labels' (trials, 4) and 'data' (trials, 40, 384 + stimulus)."""
+        folder = root / "data_preprocessed_python"
+        folder.mkdir(parents=True, exist_ok=True)
+        n_stimulus = int(round(seconds * SAMPLING_RATE))
+        rng = np.random.default_rng([seed, 0, subject])
+        model = SubjectModel.draw(rng, len(DEAP_CHANNELS), planting)
+        written = np.stack([rng.permutation(np.arange(trials) % 2) for _ in range(2)], axis=1)  # (trials, 2)
+        planted = rng.integers(0, 2, size=written.shape) if planting.shuffle else written
+        data = np.empty((trials, N_RECORDED_CHANNELS, BASELINE_SAMPLES + n_stimulus))
+        labels = np.empty((trials, len(LABEL_DIMENSIONS)))
+        n_other = N_RECORDED_CHANNELS - len(DEAP_CHANNELS)
+        for t in range(trials):
+            data[t, : len(DEAP_CHANNELS), :BASELINE_SAMPLES] = model.trial(rng, DEAP_CHANNELS, BASELINE_SAMPLES, SAMPLING_RATE, None)
+            data[t, : len(DEAP_CHANNELS), BASELINE_SAMPLES:] = model.trial(
+                rng, DEAP_CHANNELS, n_stimulus, SAMPLING_RATE, (int(planted[t, 0]), int(planted[t, 1]))
+            )
+            data[t, len(DEAP_CHANNELS):] = rng.normal(0.0, 50.0, size=(n_other, 1)) + rng.normal(0.0, 5.0, size=(n_other, data.shape[2]))
+            labels[t] = [rating(rng, written[t, 0]), rating(rng, written[t, 1]),
+                         round(float(rng.uniform(1, 9)), 2), round(float(rng.uniform(1, 9)), 2)]
+        (folder / f"s{subject:02d}.dat").write_bytes(py2_pickle({"labels": labels, "data": data}))
+
     @staticmethod
     def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         """The 'data' (trials, 40, samples) and 'labels' (trials, 4) arrays of one file, shape-checked."""
@@ -137,3 +181,23 @@ class DEAPReader(Reader):
                 f"{labels.shape}"
             )
         return data, labels
+
+
+def py2_pickle(content: dict[str, np.ndarray]) -> bytes:
+    """Protocol-2 pickle of a dict of arrays as Python 2 wrote DEAP's files (str keys and data, numpy.core names)."""
+    # Opcodes: \x80\x02 PROTO 2, } EMPTY_DICT, ( MARK, u SETITEMS, . STOP, U/T SHORT_BINSTRING/BINSTRING,
+    # c GLOBAL, K/J BININT1/BININT, t TUPLE, \x85/\x87 TUPLE1/TUPLE3, R REDUCE, b BUILD, N None, \x89 False.
+
+    def string(data: bytes) -> bytes:
+        return (b"U" + struct.pack("<B", len(data)) if len(data) < 256 else b"T" + struct.pack("<I", len(data))) + data
+
+    def array(value: np.ndarray) -> bytes:
+        value = np.ascontiguousarray(value)
+        shape = b"(" + b"".join(b"J" + struct.pack("<i", n) for n in value.shape) + b"t"
+        dtype = (b"cnumpy\ndtype\n" + string(value.dtype.str[1:].encode()) + b"K\x00K\x01\x87R"
+                 + b"(K\x03" + string(b"<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + string(b"b") + b"\x87R"
+                + b"(K\x01" + shape + dtype + b"\x89" + string(value.tobytes()) + b"tb")
+
+    body = b"".join(string(key.encode("ascii")) + array(value) for key, value in content.items())
+    return b"\x80\x02}(" + body + b"u."

@@ -7,10 +7,12 @@ import math
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .base import DatasetError, Reader, Trial, check_option, check_subset, natural_key, signal_problem
+from .base import MAINS_HZ, DatasetError, Reader, Trial, check_option, check_subset, natural_key, signal_problem
+from .synthetic_signal import SubjectModel
 
 GAMEEMO_CHANNELS = ("AF3", "AF4", "F3", "F4", "F7", "F8", "FC5", "FC6", "O1", "O2", "P7", "P8", "T7", "T8")
 """The 14 Emotiv EPOC channels, alphabetical as in the CSV header."""
@@ -29,6 +31,8 @@ SOURCES = {
 """source -> (folder inside each subject folder, accepted file-name suffixes in order of preference)."""
 
 SUBJECT_FOLDER = re.compile(r"^\(?(S\d+)\)?$", re.IGNORECASE)
+SYNTHETIC_FACTORS = {1: (0, 0), 2: (1, 0), 3: (0, 1), 4: (1, 1)}
+"""Game -> (valence level, arousal level) planted by the generator."""
 
 
 class GAMEEMOReader(Reader):
@@ -38,25 +42,66 @@ class GAMEEMOReader(Reader):
     n_classes = 2
     sampling_rate = SAMPLING_RATE
     channel_names = GAMEEMO_CHANNELS
+    config_keys = {"gameemo_label": "label_dimension", "gameemo_positive_games": "positive_games",
+                   "gameemo_source": "source"}
+    synthetic_trials = (len(GAMES), len(GAMES))
 
     def __init__(
         self,
         root: str | Path,
         *,
         skip_bad_trials: bool = False,
+        joint: bool = False,
         label_dimension: str = "valence",
         positive_games: tuple[int, ...] | None = None,
         source: str = "preprocessed",
     ) -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
+        options = self.check_options(label_dimension=label_dimension, positive_games=positive_games, source=source)
+        self.label_dimension, self.positive_games, self.source = (options[k] for k in ("label_dimension",
+                                                                                      "positive_games", "source"))
+        self.class_names = CLASS_NAMES[label_dimension]
+
+    @classmethod
+    def check_options(cls, joint: bool = False, label_dimension: str = "valence",
+                      positive_games: tuple[int, ...] | None = None, source: str = "preprocessed") -> dict[str, Any]:
+        """Valence or arousal, the games on the positive side (default: Alakus et al. 2020's), the CSV folder."""
         check_option("label_dimension", label_dimension, tuple(DEFAULT_POSITIVE_GAMES))
         check_option("source", source, tuple(SOURCES))
-        self.label_dimension = label_dimension
-        self.positive_games = check_subset(
-            "positive_games", DEFAULT_POSITIVE_GAMES[label_dimension] if positive_games is None else positive_games, GAMES
-        )
-        self.source = source
-        self.class_names = CLASS_NAMES[label_dimension]
+        games = DEFAULT_POSITIVE_GAMES[label_dimension] if positive_games is None else positive_games
+        return {"label_dimension": label_dimension, "positive_games": check_subset("positive_games", games, GAMES),
+                "source": source}
+
+    @classmethod
+    def looks_like(cls, folder: Path) -> bool:
+        return any(SUBJECT_FOLDER.match(p.name) for p in folder.iterdir())
+
+    @classmethod
+    def default_filters(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Raw CSVs are unfiltered (band-pass 0.5-60 Hz, 50 Hz notch); the preprocessed ones get nothing more."""
+        if options.get("source") == "raw":
+            return {"bandpass_hz": [0.5, 60.0], "notch_hz": MAINS_HZ}
+        return super().default_filters(options)
+
+    @classmethod
+    def stimulus(cls, session: int, trial: int) -> str:
+        return f"G{trial}"  # the game
+
+    @classmethod
+    def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
+        """GAMEEMO/(Sxx)/{Preprocessed,Raw} EEG Data/.csv format/SxxGy{AllChannels,AllRawChannels}.csv."""
+        n_samples = int(round(seconds * SAMPLING_RATE))
+        rng = np.random.default_rng([seed, 2, subject])
+        model = SubjectModel.draw(rng, len(GAMEEMO_CHANNELS), planting)
+        dc_offset = 4200.0 + rng.normal(0.0, 50.0, size=(len(GAMEEMO_CHANNELS), 1))
+        line_noise = 5.0 * np.sin(2 * np.pi * 50.0 * np.arange(n_samples) / SAMPLING_RATE)
+        folder = root / f"(S{subject:02d})"
+        for game in GAMES:
+            planted = int(rng.choice(GAMES)) if planting.shuffle else game
+            signal = model.trial(rng, GAMEEMO_CHANNELS, n_samples, SAMPLING_RATE, SYNTHETIC_FACTORS[planted])
+            name = f"S{subject:02d}G{game}"
+            write_csv(folder / "Preprocessed EEG Data" / ".csv format" / f"{name}AllChannels.csv", signal)
+            write_csv(folder / "Raw EEG Data" / ".csv format" / f"{name}AllRawChannels.csv", signal + dc_offset + line_noise)
 
     def _subject_folders(self) -> dict[str, Path]:
         """subject id ('S01') -> its folder ('(S01)')."""
@@ -146,3 +191,9 @@ def read_channels_csv(path: Path, channels: tuple[str, ...]) -> np.ndarray:
     if data.shape[0] == 0:
         raise DatasetError(f"{path}: expected rows of samples after the header, found none")
     return data.T
+
+
+def write_csv(path: Path, signal: np.ndarray) -> None:
+    """GAMEEMO CSV: alphabetical header, one row per sample, a trailing comma on every line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, signal.T, fmt="%.4f", delimiter=",", newline=",\n", header=",".join(GAMEEMO_CHANNELS), comments="")

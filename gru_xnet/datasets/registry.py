@@ -1,20 +1,36 @@
-"""Dataset names -> readers, and finding each dataset's folder under a common data root."""
+"""Dataset names -> readers, finding each dataset's folder under a common data root, and a user's own datasets.
+
+Each dataset is one module with one `Reader` subclass (see `base.Reader` for the contract); this registry
+lists them. `register_dataset_module(path)` adds the readers a user's file defines (`--dataset-module`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import types
 from pathlib import Path
 from typing import Any
 
 from .base import DatasetError, Reader, is_synthetic
-from .deap import FILE_PATTERN as DEAP_FILE, DEAPReader
-from .gameemo import SUBJECT_FOLDER, GAMEEMOReader
-from .seediv import SESSION_LABELS, SEEDIVReader
+from .amigos import AMIGOSReader
+from .deap import DEAPReader
+from .dreamer import DREAMERReader
+from .faced import FACEDReader
+from .gameemo import GAMEEMOReader
+from .seed import SEEDReader
+from .seediv import SEEDIVReader
 
-DATASET_NAMES = ("DEAP", "SEEDIV", "GAMEEMO")
-READERS: dict[str, type[Reader]] = {"DEAP": DEAPReader, "SEEDIV": SEEDIVReader, "GAMEEMO": GAMEEMOReader}
+READERS: dict[str, type[Reader]] = {reader.name: reader for reader in (DEAPReader, SEEDIVReader, GAMEEMOReader,
+                                                                        SEEDReader, DREAMERReader, AMIGOSReader,
+                                                                        FACEDReader)}
+DATASET_NAMES: list[str] = list(READERS)
+"""Registered names, in registration order (a user's datasets join at the end)."""
+USER_DATASETS: dict[str, dict[str, str]] = {}
+"""A user's dataset name -> the `path` of the module defining it and its `source_sha256` (cache keys, run.json)."""
 
-__all__ = ["DATASET_NAMES", "READERS", "canonical_name", "get_reader", "find_dataset_root", "is_synthetic"]
+__all__ = ["DATASET_NAMES", "READERS", "canonical_name", "get_reader", "find_dataset_root", "is_synthetic",
+           "register_dataset_module"]
 
 
 def _normalise(name: str) -> str:
@@ -23,11 +39,12 @@ def _normalise(name: str) -> str:
 
 
 def canonical_name(name: str) -> str:
-    """The canonical dataset name ('DEAP', 'SEEDIV', 'GAMEEMO') for any spelling; unknown names list the known ones."""
+    """The registered name for any spelling of a dataset's name or alias; unknown names list the known ones."""
     normalised = _normalise(name)
-    if normalised not in READERS:
-        raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
-    return normalised
+    for reader in READERS.values():
+        if normalised in {_normalise(n) for n in (reader.name, *reader.aliases)}:
+            return reader.name
+    raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
 
 
 def get_reader(name: str, root: str | Path, **options: Any) -> Reader:
@@ -40,30 +57,51 @@ def get_reader(name: str, root: str | Path, **options: Any) -> Reader:
     return reader(root, **options)
 
 
-ALIASES = {"DEAP": ("DEAP",), "SEEDIV": ("SEEDIV", "SEED-IV", "SEED_IV"), "GAMEEMO": ("GAMEEMO",)}
-"""Folder names tried under a common data root (any case; listed in errors)."""
-
-
-def _looks_like(name: str, folder: Path) -> bool:
-    """True when folder is that dataset's own folder (or its inner data folder)."""
-    entries = [p.name for p in folder.iterdir()]
-    if name == "DEAP":
-        return "data_preprocessed_python" in entries or any(DEAP_FILE.match(e) for e in entries)
-    if name == "SEEDIV":
-        return "eeg_raw_data" in entries or all(s in entries for s in SESSION_LABELS)
-    return any(SUBJECT_FOLDER.match(e) for e in entries)
-
-
 def find_dataset_root(name: str, data_root: str | Path) -> Path:
     """The dataset's folder: data_root itself if it is one, else its child named like the dataset (any case)."""
-    name = canonical_name(name)
+    reader = READERS[canonical_name(name)]
+    names = {_normalise(n) for n in (reader.name, *reader.aliases)}
     data_root = Path(data_root)
     if data_root.is_dir():
-        if _looks_like(name, data_root):
+        if reader.looks_like(data_root):
             return data_root
         for child in sorted(data_root.iterdir()):
-            if child.is_dir() and _normalise(child.name) == name and _looks_like(name, child):
+            if child.is_dir() and _normalise(child.name) in names and reader.looks_like(child):
                 return child
-    tried = [str(data_root)] + [str(data_root / alias) for alias in ALIASES[name]]
-    raise DatasetError(f"{name}: expected the dataset folder at one of {tried} (any case), found none with its "
-                       "files; point data.data_root (--data-root) at your copy, or use --synthetic")
+    tried = [str(data_root)] + [str(data_root / alias) for alias in (reader.name, *reader.aliases)]
+    raise DatasetError(f"{reader.name}: expected the dataset folder at one of {tried} (any case), found none with "
+                       "its files; point data.data_root (--data-root) at your copy, or use --synthetic")
+
+
+def register_dataset_module(path: str | Path) -> list[str]:
+    """Run a user's dataset file and register every Reader subclass it defines; their names.
+
+    The file is the user's own code, chosen to run (as a model file is); its path and SHA-256 are kept in
+    `USER_DATASETS`. Registering the same file again replaces its readers.
+    """
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"--dataset-module {path}: cannot read it: {exc}") from exc
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    module = types.ModuleType(f"gru_xnet_user_dataset_{sha[:12]}")
+    module.__file__ = str(path)
+    try:
+        exec(compile(text, str(path), "exec"), module.__dict__)  # noqa: S102 - the user's own dataset file
+    except Exception as exc:  # a user's file may fail in any way: name it and the error
+        raise DatasetError(f"--dataset-module {path}: running it failed: {type(exc).__name__}: {exc}") from exc
+    readers = [value for value in vars(module).values()
+               if isinstance(value, type) and issubclass(value, Reader) and value.__module__ == module.__name__]
+    if not readers:
+        raise DatasetError(f"--dataset-module {path}: expected a subclass of gru_xnet.datasets.Reader, found none")
+    for reader in readers:
+        built_in = reader.name in READERS and READERS[reader.name].__module__.startswith(__package__ + ".")
+        if not reader.name or built_in:
+            raise DatasetError(f"--dataset-module {path}: {reader.__name__}.name = {reader.name!r}: expected a new "
+                               f"name, not one of {', '.join(DATASET_NAMES)}")
+        READERS[reader.name] = reader
+        USER_DATASETS[reader.name] = {"path": str(path), "source_sha256": sha}
+        if reader.name not in DATASET_NAMES:
+            DATASET_NAMES.append(reader.name)
+    return [reader.name for reader in readers]

@@ -1,4 +1,4 @@
-"""Restricted unpickling for DEAP's .dat files: numpy arrays and plain containers only, no code execution."""
+"""Restricted unpickling for DEAP's .dat and FACED's .pkl files: numpy arrays and plain containers only, no code."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ def _allowed_globals() -> dict[tuple[str, str], Callable[..., Any]]:
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(module, "_reconstruct")] = multiarray._reconstruct
         allowed[(module, "scalar")] = multiarray.scalar
+    try:
+        numeric = importlib.import_module("numpy._core.numeric")
+    except ImportError:
+        numeric = importlib.import_module("numpy.core.numeric")
+    for module in ("numpy.core.numeric", "numpy._core.numeric"):  # protocol-5 pickles: an array from its bytes
+        allowed[(module, "_frombuffer")] = numeric._frombuffer
     for module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(module, "ndarray")] = np.ndarray
         allowed[(module, "dtype")] = np.dtype

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
 
-from .base import DatasetError, Reader, Trial, check_option, check_subset, inner_folder, natural_key, signal_problem
+from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_number, check_option, check_subset,
+                   inner_folder, natural_key, signal_problem)
+from .synthetic_signal import SubjectModel
 
 SEEDIV_CHANNELS = (
     "FP1", "FPZ", "FP2", "AF3", "AF4", "F7", "F5", "F3", "F1", "FZ", "F2", "F4", "F6", "F8", "FT7", "FC5",
@@ -30,6 +34,10 @@ SAMPLING_RATE = 200.0
 SUBJECT_PREFIXES = ("cz", "ha", "hql", "ldy", "ly", "mhw", "mz", "qyt", "rx", "tyc", "whh", "wll", "wq", "zjd", "zjy")
 """Variable-name prefixes of subjects 1..15 in the released files (the reader matches any prefix)."""
 
+SYNTHETIC_FACTORS = {0: (1, 0), 1: (0, 0), 2: (0, 1), 3: (1, 1)}
+"""Emotion -> (valence level, arousal level) planted by the generator: neutral non-negative/low, sad negative/low,
+fear negative/high, happy non-negative/high."""
+
 _TRIAL_VARIABLE = re.compile(r"^.*_eeg(\d+)$")
 _FILE_PATTERN = re.compile(r"^([^_]+)_(\d+)\.mat$")
 
@@ -42,30 +50,67 @@ class SEEDIVReader(Reader):
     """
 
     name = "SEEDIV"
+    aliases = ("SEED-IV", "SEED_IV")
     channel_names = SEEDIV_CHANNELS
+    sampling_rate = SAMPLING_RATE
+    config_keys = {"seediv_classes": "n_classes", "seediv_negative_classes": "negative_classes",
+                   "seediv_sampling_rate": "sampling_rate"}
+    synthetic_trials = (4, len(SESSION_LABELS["1"]))
 
     def __init__(
         self,
         root: str | Path,
         *,
         skip_bad_trials: bool = False,
+        joint: bool = False,
         n_classes: int = 2,
         negative_classes: tuple[int, ...] = (1, 2),
         sampling_rate: float = SAMPLING_RATE,
         sessions: tuple[str, ...] = ("1", "2", "3"),
     ) -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
-        check_option("n_classes", n_classes, (2, 4))
-        if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, float)) or not sampling_rate > 0:
-            raise DatasetError(f"option sampling_rate={sampling_rate!r} is not allowed; allowed values: a number > 0")
-        self.n_classes = n_classes
-        self.negative_classes = check_subset("negative_classes", negative_classes, range(len(EMOTIONS)))
-        self.sampling_rate = float(sampling_rate)
-        self.sessions = tuple(sorted({str(s) for s in sessions}, key=natural_key))
-        if not self.sessions or any(s not in SESSION_LABELS for s in self.sessions):
-            raise DatasetError(f"option sessions={sessions!r} is not allowed; allowed values: non-empty subset of ('1', '2', '3')")
-        self.class_names = EMOTIONS if n_classes == 4 else ("negative", "non-negative")
+        options = self.check_options(joint, n_classes=n_classes, negative_classes=negative_classes,
+                                     sampling_rate=sampling_rate, sessions=sessions)
+        self.n_classes, self.negative_classes, self.sampling_rate, self.sessions = (
+            options[k] for k in ("n_classes", "negative_classes", "sampling_rate", "sessions"))
+        self.class_names = EMOTIONS if self.n_classes == 4 else ("negative", "non-negative")
         self.data_dir = inner_folder(self.root, "eeg_raw_data")
+
+    @classmethod
+    def check_options(cls, joint: bool = False, n_classes: int = 2, negative_classes: tuple[int, ...] = (1, 2),
+                      sampling_rate: float = SAMPLING_RATE, sessions: tuple[str, ...] = ("1", "2", "3")) -> dict[str, Any]:
+        """4 emotions (alone) or 2 (negative_classes -> 0), the files' rate and the sessions read."""
+        check_option("n_classes", n_classes, (2, 4))
+        if joint and n_classes == 4:
+            raise OptionError("n_classes", 4, "2 when SEEDIV is combined with other (binary) datasets")
+        chosen = tuple(sorted({str(s) for s in sessions}, key=natural_key))
+        if not chosen or any(s not in SESSION_LABELS for s in chosen):
+            raise OptionError("sessions", sessions, "a non-empty subset of ('1', '2', '3')")
+        return {"n_classes": n_classes,
+                "negative_classes": check_subset("negative_classes", negative_classes, range(len(EMOTIONS))),
+                "sampling_rate": check_number("sampling_rate", sampling_rate, 1.0, 100000.0), "sessions": chosen}
+
+    @classmethod
+    def looks_like(cls, folder: Path) -> bool:
+        entries = [p.name for p in folder.iterdir()]
+        return "eeg_raw_data" in entries or all(s in entries for s in SESSION_LABELS)
+
+    @classmethod
+    def rate(cls, options: dict[str, Any]) -> float:
+        return float(options.get("sampling_rate", SAMPLING_RATE))
+
+    @classmethod
+    def default_filters(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The released eeg_raw_data are unfiltered: band-pass 0.5-70 Hz and a 50 Hz mains notch."""
+        return {"bandpass_hz": [0.5, 70.0], "notch_hz": MAINS_HZ}
+
+    @classmethod
+    def classes(cls, options: dict[str, Any]) -> int:
+        return int(options.get("n_classes", 2))
+
+    @classmethod
+    def stimulus(cls, session: int, trial: int) -> str:
+        return f"s{session}-c{trial:02d}"  # clip `trial` of session `session`: the same for every subject
 
     def _files(self) -> dict[str, dict[str, list[Path]]]:
         """subject -> session -> .mat files found, for the selected sessions."""
@@ -109,7 +154,7 @@ class SEEDIVReader(Reader):
         skipped: list[str] = []
         for path in self.source_files(subject):
             session = path.parent.name
-            for number, variable, data in self._load(path):
+            for number, variable, data in read_eeg_variables(path, len(SESSION_LABELS["1"])):
                 problem = signal_problem(data, f"{path} variable {variable!r}", len(SEEDIV_CHANNELS))
                 if problem is not None:
                     self._bad_trial(skipped, problem)
@@ -146,24 +191,49 @@ class SEEDIVReader(Reader):
                 "(or its place in the session) rather than the emotion; holding out the subject does not hold out "
                 "the stimulus, and the within-subject label permutation does not guard against it.")
 
-    @staticmethod
-    def _load(path: Path) -> list[tuple[int, str, object]]:
-        """(trial number, variable name, value) of the `<prefix>_eegN` variables, numbered 1..N without gaps."""
-        try:
-            content = scipy.io.loadmat(path, verify_compressed_data_integrity=False)
-        except Exception as exc:  # scipy raises many types (ValueError, zlib.error, MatReadError...) for bad files
-            raise DatasetError(f"{path}: expected a readable MAT v5 file, found an unreadable or truncated file ({exc})") from exc
-        matched = [(int(m.group(1)), name) for name in content if (m := _TRIAL_VARIABLE.match(name))]
-        variables = dict(matched)
-        found = sorted(name for name in content if not name.startswith("__"))
-        if not variables:
-            raise DatasetError(f"{path}: expected variables <prefix>_eeg1..<prefix>_eeg24, found {found}")
-        numbers = sorted(variables)
-        last = min(numbers[-1], len(SESSION_LABELS["1"]))
-        missing = [n for n in range(1, last + 1) if n not in variables]
-        if missing or numbers[0] < 1 or numbers[-1] > last or len(matched) > len(variables):
-            raise DatasetError(
-                f"{path}: expected trial variables <prefix>_eeg1..<prefix>_eegN (N <= 24), one per trial number, "
-                f"without gaps, found {found} (missing trial numbers {missing})"
-            )
-        return [(n, variables[n], content[variables[n]]) for n in numbers]
+    @classmethod
+    def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
+        """SEEDIV/eeg_raw_data/{1,2,3}/<subject>_<date>.mat with variables <prefix>_eeg1..N of shape (62, T)."""
+        n_samples = int(round(seconds * SAMPLING_RATE))
+        rng = np.random.default_rng([seed, 1, subject])
+        model = SubjectModel.draw(rng, len(SEEDIV_CHANNELS), planting)
+        prefix = SUBJECT_PREFIXES[subject - 1] if subject <= len(SUBJECT_PREFIXES) else f"sub{subject}"
+        for session, labels in SESSION_LABELS.items():
+            variables = {}
+            for number, label in enumerate(labels[:trials], start=1):
+                emotion = int(rng.integers(0, 4)) if planting.shuffle else label
+                length = n_samples + int(rng.integers(0, int(SAMPLING_RATE)))  # trial lengths differ, as in the real files
+                variables[f"{prefix}_eeg{number}"] = model.trial(rng, SEEDIV_CHANNELS, length, SAMPLING_RATE,
+                                                                 SYNTHETIC_FACTORS[emotion])
+            folder = root / "eeg_raw_data" / session
+            folder.mkdir(parents=True, exist_ok=True)
+            scipy.io.savemat(folder / synthetic_file_name(subject, int(session)), variables, do_compression=True)
+
+
+def read_eeg_variables(path: Path, most: int) -> list[tuple[int, str, object]]:
+    """(trial number, variable name, value) of a MAT file's `<prefix>_eegN` variables, numbered 1..N (N <= `most`)
+    without gaps: trials are found by their suffix, never by key order (the prefix is each subject's initials)."""
+    try:
+        content = scipy.io.loadmat(path, verify_compressed_data_integrity=False)
+    except Exception as exc:  # scipy raises many types (ValueError, zlib.error, MatReadError...) for bad files
+        raise DatasetError(f"{path}: expected a readable MAT v5 file, found an unreadable or truncated file ({exc})") from exc
+    matched = [(int(m.group(1)), name) for name in content if (m := _TRIAL_VARIABLE.match(name))]
+    variables = dict(matched)
+    found = sorted(name for name in content if not name.startswith("__"))
+    if not variables:
+        raise DatasetError(f"{path}: expected variables <prefix>_eeg1..<prefix>_eeg{most}, found {found}")
+    numbers = sorted(variables)
+    last = min(numbers[-1], most)
+    missing = [n for n in range(1, last + 1) if n not in variables]
+    if missing or numbers[0] < 1 or numbers[-1] > last or len(matched) > len(variables):
+        raise DatasetError(
+            f"{path}: expected trial variables <prefix>_eeg1..<prefix>_eegN (N <= {most}), one per trial number, "
+            f"without gaps, found {found} (missing trial numbers {missing})"
+        )
+    return [(n, variables[n], content[variables[n]]) for n in numbers]
+
+
+def synthetic_file_name(subject: int, session: int) -> str:
+    """`<subject>_<YYYYMMDD>.mat` with a made-up recording date, later for later sessions."""
+    day = datetime.date(2015, 3, 2) + datetime.timedelta(days=13 * subject + 9 * session)
+    return f"{subject}_{day:%Y%m%d}.mat"
