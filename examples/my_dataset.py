@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from gru_xnet.datasets import DatasetError, Reader, Trial
-from gru_xnet.datasets.base import check_option, natural_key, signal_problem
+from gru_xnet.datasets.base import check_option, natural_key, signal_problem, stimulus_confound
 from gru_xnet.datasets.synthetic_signal import SubjectModel
 
 CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
@@ -74,7 +74,8 @@ class MyEEGReader(Reader):
         return "MYEEG stored labels: 1 high valence, 0 low" + (" (flipped)" if self.flip_labels else "")
 
     def stimulus_statement(self):
-        return "STIMULI: MYEEG trial k showed every subject the same stimulus k."
+        return stimulus_confound("every MYEEG subject saw the same stimuli, trial k the k-th", "stimuli", "stimulus",
+                                 rated=False)
 
     @classmethod
     def write_subject(cls, root, subject, trials, seconds, planting, seed):

@@ -24,7 +24,7 @@ from gru_xnet.checkpoint import CheckpointError
 from gru_xnet.config import DataConfig
 from gru_xnet.data_loader import EvalBatches, Normalizer, Windows, fits_on_device
 from gru_xnet.datasets import canonical_name
-from gru_xnet.datasets.registry import register_dataset_module
+from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
 from gru_xnet.engine import Evaluation, evaluate, resolve_device, resolve_precision
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores, trial_probabilities
@@ -173,8 +173,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gru_xnet.predict", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a gru_xnet checkpoint, e.g. best_model.pth")
     parser.add_argument("--dataset", required=True, help="a registered dataset name, e.g. DEAP, SEED, SEEDIV")
-    parser.add_argument("--dataset-module", action="append", default=[], metavar="FILE.py",
-                        help="a file defining your own dataset (a gru_xnet.datasets.Reader subclass); repeatable")
+    add_dataset_module_argument(parser)
     parser.add_argument("--data-root", required=True, help="folder holding the dataset folder (or the folder itself)")
     parser.add_argument("--subjects", nargs="+", help="subject ids as the reader names them (default: all)")
     parser.add_argument("--output", help="CSV of per-trial predictions (default: predictions_<DATASET>.csv)")
@@ -204,8 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
-        for path in args.dataset_module:
-            register_dataset_module(path)
+        register_dataset_modules(args.dataset_module)
         result = predict(args.checkpoint, args.dataset, args.data_root, args.subjects, device=args.device,
                          batch_size=args.batch_size, attention=bool(args.attention))
         output = Path(args.output or f"predictions_{canonical_name(args.dataset)}.csv")

@@ -20,7 +20,7 @@ import torch
 from gru_xnet.checkpoint import read_checkpoint, save_checkpoint
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
 from gru_xnet.data_loader import Split, make_loaders, subject_split
-from gru_xnet.datasets.registry import register_dataset_module
+from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
 from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_device, resolve_precision, resume, rng_state, set_rng_state, snapshot)
 from gru_xnet.estimators import fit_on_loaders, is_estimator
@@ -227,8 +227,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m gru_xnet.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="quick", help="'quick', 'full' or a JSON config file")
     parser.add_argument("--datasets", nargs="+", help="registered dataset names, e.g. DEAP SEED SEEDIV")
-    parser.add_argument("--dataset-module", action="append", default=[], metavar="FILE.py",
-                        help="a file defining your own dataset (a gru_xnet.datasets.Reader subclass); repeatable")
+    add_dataset_module_argument(parser)
     parser.add_argument("--model", help="a registered model name, path/to/file.py:function or package.module:function "
                                         "(default: the config's model.name, gru_xnet)")
     parser.add_argument("--data-root", help="folder holding the dataset folders (or one dataset's folder)")
@@ -252,8 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     from gru_xnet.datasets.synthetic import ensure_synthetic_data
     try:
-        for path in args.dataset_module:
-            register_dataset_module(path)
+        register_dataset_modules(args.dataset_module)
         config = resolve_config(args.config)
         if args.model:
             config.set_option("model.name", args.model)

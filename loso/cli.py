@@ -18,7 +18,7 @@ from typing import Iterator
 import ray
 
 from gru_xnet.config import ExperimentConfig, resolve_config
-from gru_xnet.datasets.registry import register_dataset_module
+from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
 from gru_xnet.train import apply_overrides
 from loso.reaper import watch_local_instance
 
@@ -30,8 +30,7 @@ LOCAL_STARTUP_CONCURRENCY = 8
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """Data, config and cluster options shared by `loso.run` and `tune.search` (read by `configure`)."""
     p.add_argument("--datasets", nargs="+", help="registered dataset names, e.g. DEAP SEED SEEDIV (default: the config's)")
-    p.add_argument("--dataset-module", action="append", default=[], metavar="FILE.py",
-                   help="a file defining your own dataset (a gru_xnet.datasets.Reader subclass); repeatable")
+    add_dataset_module_argument(p)
     p.add_argument("--data-root", nargs="+", metavar="DIR",
                    help="one folder holding the dataset folders, or NAME=DIR per dataset")
     p.add_argument("--synthetic", action="store_true",
@@ -75,8 +74,7 @@ def _gpu_share(text: str) -> str:
 
 def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
     """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides."""
-    for path in args.dataset_module:  # before any config is read: its datasets must be known to validation
-        register_dataset_module(path)
+    register_dataset_modules(args.dataset_module)  # before any config is read: validation must know its datasets
     config = resolve_config(args.config)
     if args.model:
         config.set_option("model.name", args.model)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gru_xnet.config import ConfigError, DataConfig
 from gru_xnet.datasets import DatasetError, get_reader, write_synthetic
 from gru_xnet.datasets.base import MARKER_NAME
-from gru_xnet.datasets.registry import USER_DATASETS, register_dataset_module
+from gru_xnet.datasets.registry import DATASET_NAMES, READERS, USER_DATASETS, register_dataset_module
 from gru_xnet.datasets.safe_pickle import load_pickle
 from gru_xnet.features import build_feature_set
 from loso.run import main as loso_main
@@ -118,7 +118,16 @@ def test_dataset_options_reach_the_reader_and_bad_ones_name_their_key():
         DataConfig(deap_threshold=12.0)
 
 
-def test_a_dataset_defined_outside_the_package_runs_through_loso(tmp_path):
+@pytest.fixture
+def own_registry():
+    """The dataset registry as it was before the test: a user's dataset registered by it is forgotten after."""
+    saved = dict(READERS), list(DATASET_NAMES), dict(USER_DATASETS)
+    yield
+    READERS.clear(), USER_DATASETS.clear(), DATASET_NAMES.clear()
+    READERS.update(saved[0]), DATASET_NAMES.extend(saved[1]), USER_DATASETS.update(saved[2])
+
+
+def test_a_dataset_defined_outside_the_package_runs_through_loso(tmp_path, own_registry):
     module = tmp_path / "elsewhere" / "my_dataset.py"
     module.parent.mkdir()
     shutil.copy(REPO / "examples" / "my_dataset.py", module)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from .base import DatasetError, Reader, Trial, check_number, check_option, inner_folder, natural_key, signal_problem
+from .base import (DatasetError, Reader, Trial, check_number, check_option, inner_folder, natural_key, signal_problem,
+                   stimulus_confound)
 from .synthetic_signal import SubjectModel, rating
 
 AMIGOS_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
@@ -152,10 +153,7 @@ class AMIGOSReader(Reader):
                 f"{'the 16 short' if self.videos == 'short' else 'all 20'} videos, first {BASELINE_SECONDS} s dropped")
 
     def stimulus_statement(self) -> str:
-        return ("STIMULI: every AMIGOS participant watched the same videos. The labels are each participant's own "
-                "ratings, but the training subjects saw the very videos the test subject saw, so cross-subject "
-                "accuracy can partly reflect recognising the video rather than the emotion; holding out the subject "
-                "does not hold out the stimulus, and the within-subject label permutation does not guard against it.")
+        return stimulus_confound("every AMIGOS participant watched the same videos", "videos", "video", rated=True)
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:

@@ -59,6 +59,15 @@ class Trial:
     """(C, T) pre-stimulus signal whose mean feature is subtracted from every window (a reader option), or None."""
 
 
+def stimulus_confound(shown: str, stimuli: str, recognised: str, *, rated: bool, verb: str = "saw") -> str:
+    """The statement every dataset makes about its stimuli: what every subject was `shown`, whether the labels are
+    the subjects' own ratings (`rated`) or fixed by the stimulus, and why holding out the subject is not enough."""
+    lead = "The labels are each subject's own ratings, but the training subjects" if rated else "The training subjects"
+    return (f"STIMULI: {shown}. {lead} {verb} the very {stimuli} the test subject {verb}, so cross-subject accuracy can "
+            f"partly reflect recognising the {recognised} rather than the emotion; holding out the subject does not hold "
+            "out the stimulus, and the within-subject label permutation does not guard against it.")
+
+
 def natural_key(text: str) -> list[Any]:
     """Sort key that orders embedded numbers numerically (s2 < s10, '2' < '10')."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .base import DatasetError
-from .registry import DATASET_NAMES, READERS, canonical_name, find_dataset_root, get_reader, register_dataset_module
+from .registry import (DATASET_NAMES, READERS, add_dataset_module_argument, canonical_name, find_dataset_root,
+                       get_reader, register_dataset_modules)
 
 
 @dataclass
@@ -78,12 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gru_xnet.datasets.check", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True, type=Path, help="the folder holding your dataset folders")
     parser.add_argument("--datasets", nargs="+", help="check only these (default: every dataset found)")
-    parser.add_argument("--dataset-module", action="append", default=[], metavar="FILE.py",
-                        help="a file defining your own dataset; repeatable")
+    add_dataset_module_argument(parser)
     args = parser.parse_args(argv)
     try:
-        for path in args.dataset_module:
-            register_dataset_module(path)
+        register_dataset_modules(args.dataset_module)
         names = [canonical_name(n) for n in args.datasets] if args.datasets else list(DATASET_NAMES)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)

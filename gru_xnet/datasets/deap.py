@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .base import (DatasetError, Reader, Trial, check_number, check_option, inner_folder, is_real_array, natural_key,
-                   signal_problem)
+                   signal_problem, stimulus_confound)
 from .safe_pickle import load_pickle
 from .synthetic_signal import SubjectModel, rating
 
@@ -127,11 +127,8 @@ class DEAPReader(Reader):
 
     def stimulus_statement(self) -> str:
         """DEAP: the same 40 music videos for everyone; labels are each subject's own ratings."""
-        return ("STIMULI: every DEAP subject watched the same 40 music videos (one trial each). The labels are each "
-                "subject's own ratings, but the training subjects saw the very videos the test subject saw, so "
-                "cross-subject accuracy can partly reflect recognising the video rather than the emotion; holding "
-                "out the subject does not hold out the stimulus, and the within-subject label permutation does not "
-                "guard against it.")
+        return stimulus_confound("every DEAP subject watched the same 40 music videos (one trial each)", "videos",
+                                 "video", rated=True)
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from .base import DatasetError, Reader, Trial, check_number, check_option, natural_key, signal_problem
+from .base import DatasetError, Reader, Trial, check_number, check_option, natural_key, signal_problem, stimulus_confound
 from .synthetic_signal import SubjectModel
 
 DREAMER_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
@@ -169,11 +169,8 @@ class DREAMERReader(Reader):
         return f"DREAMER {self.label_dimension} {self.comparison} {self.threshold:g} (1-5) -> high (1), else low (0){base}"
 
     def stimulus_statement(self) -> str:
-        return ("STIMULI: every DREAMER subject watched the same 18 film clips (one trial each). The labels are each "
-                "subject's own ratings, but the training subjects saw the very clips the test subject saw, so "
-                "cross-subject accuracy can partly reflect recognising the clip rather than the emotion; holding out "
-                "the subject does not hold out the stimulus, and the within-subject label permutation does not guard "
-                "against it.")
+        return stimulus_confound("every DREAMER subject watched the same 18 film clips (one trial each)", "clips", "clip",
+                                 rated=True)
 
     @classmethod
     def write_synthetic(cls, root: Path, n_subjects: int, trials: int, seconds: float, planting: Any,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .base import DatasetError, OptionError, Reader, Trial, check_option, inner_folder, is_real_array, natural_key
-from .base import signal_problem
+from .base import signal_problem, stimulus_confound
 from .safe_pickle import load_pickle
 from .synthetic_signal import SubjectModel
 
@@ -126,11 +126,8 @@ class FACEDReader(Reader):
         return "FACED clips: negative 1-12 (0), neutral 13-16 (1), positive 17-28 (2)"
 
     def stimulus_statement(self) -> str:
-        return ("STIMULI: every FACED subject watched the same 28 film clips, and a trial's label is fixed by its clip "
-                "(not rated by the subject). The training subjects saw the very clips the test subject saw, so "
-                "cross-subject accuracy can partly reflect recognising the clip rather than the emotion; holding out "
-                "the subject does not hold out the stimulus, and the within-subject label permutation does not guard "
-                "against it.")
+        return stimulus_confound("every FACED subject watched the same 28 film clips, and a trial's label is fixed by "
+                                 "its clip (not rated by the subject)", "clips", "clip", rated=False)
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:

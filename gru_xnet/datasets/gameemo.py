@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import MAINS_HZ, DatasetError, Reader, Trial, check_option, check_subset, natural_key, signal_problem
+from .base import (MAINS_HZ, DatasetError, Reader, Trial, check_option, check_subset, natural_key, signal_problem,
+                   stimulus_confound)
 from .synthetic_signal import SubjectModel
 
 GAMEEMO_CHANNELS = ("AF3", "AF4", "F3", "F4", "F7", "F8", "FC5", "FC6", "O1", "O2", "P7", "P8", "T7", "T8")
@@ -163,11 +164,9 @@ class GAMEEMOReader(Reader):
         positive = len(self.positive_games)
         levels = sorted({100.0 * np.mean([np.mean(guess[:positive]), 1 - np.mean(guess[positive:])])
                          for guess in itertools.product((0, 1), repeat=len(GAMES))})
-        return ("STIMULI: every GAMEEMO subject played the same 4 games (one trial each), and a trial's label is "
-                "fixed by its game. The training subjects played the very games the test subject played, so "
-                "cross-subject accuracy can partly reflect recognising the game rather than the emotion; holding "
-                "out the subject does not hold out the stimulus, and the within-subject label permutation does not "
-                f"guard against it. TRIAL LEVEL: each subject has {len(GAMES)} trials, so trial-level balanced "
+        shown = "every GAMEEMO subject played the same 4 games (one trial each), and a trial's label is fixed by its game"
+        return (stimulus_confound(shown, "games", "game", rated=False, verb="played")
+                + f" TRIAL LEVEL: each subject has {len(GAMES)} trials, so trial-level balanced "
                 f"accuracy can only be {'/'.join(f'{v:.3g}' for v in levels)} %, and the within-subject permutation "
                 f"has only {math.comb(len(GAMES), positive)} distinct labellings.")
 

@@ -6,6 +6,7 @@ lists them. `register_dataset_module(path)` adds the readers a user's file defin
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import inspect
 import types
@@ -30,7 +31,7 @@ USER_DATASETS: dict[str, dict[str, str]] = {}
 """A user's dataset name -> the `path` of the module defining it and its `source_sha256` (cache keys, run.json)."""
 
 __all__ = ["DATASET_NAMES", "READERS", "canonical_name", "get_reader", "find_dataset_root", "is_synthetic",
-           "register_dataset_module"]
+           "register_dataset_module", "add_dataset_module_argument", "register_dataset_modules"]
 
 
 def _normalise(name: str) -> str:
@@ -105,3 +106,15 @@ def register_dataset_module(path: str | Path) -> list[str]:
         if reader.name not in DATASET_NAMES:
             DATASET_NAMES.append(reader.name)
     return [reader.name for reader in readers]
+
+
+def add_dataset_module_argument(parser: argparse.ArgumentParser) -> None:
+    """`--dataset-module FILE.py` (repeatable) on a command line; `register_dataset_modules` reads what it got."""
+    parser.add_argument("--dataset-module", action="append", default=[], metavar="FILE.py",
+                        help="a file defining your own dataset (a gru_xnet.datasets.Reader subclass); repeatable")
+
+
+def register_dataset_modules(paths: list[str]) -> None:
+    """Register every `--dataset-module` file, before any config naming its datasets is read."""
+    for path in paths:
+        register_dataset_module(path)

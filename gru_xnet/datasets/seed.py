@@ -16,7 +16,7 @@ import numpy as np
 import scipy.io
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, inner_folder, natural_key,
-                   signal_problem)
+                   signal_problem, stimulus_confound)
 from .seediv import SEEDIV_CHANNELS, SUBJECT_PREFIXES, read_eeg_variables
 from .synthetic_signal import SubjectModel
 
@@ -155,11 +155,9 @@ class SEEDReader(Reader):
         return "SEED clips: negative -> 0, neutral and positive -> non-negative (1)"
 
     def stimulus_statement(self) -> str:
-        return ("STIMULI: every SEED subject watched the same 15 film clips in every session, in the same order, and a "
-                "trial's label is fixed by its clip (not rated by the subject). The training subjects saw the very "
-                "clips the test subject saw (three times each), so cross-subject accuracy can partly reflect "
-                "recognising the clip rather than the emotion; holding out the subject does not hold out the "
-                "stimulus, and the within-subject label permutation does not guard against it.")
+        return stimulus_confound("every SEED subject watched the same 15 film clips in every session (three times "
+                                 "each), in the same order, and a trial's label is fixed by its clip (not rated by the "
+                                 "subject)", "clips", "clip", rated=False)
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:

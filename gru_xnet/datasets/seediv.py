@@ -11,7 +11,7 @@ import numpy as np
 import scipy.io
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_number, check_option, check_subset,
-                   inner_folder, natural_key, signal_problem)
+                   inner_folder, natural_key, signal_problem, stimulus_confound)
 from .synthetic_signal import SubjectModel
 
 SEEDIV_CHANNELS = (
@@ -185,11 +185,9 @@ class SEEDIVReader(Reader):
 
     def stimulus_statement(self) -> str:
         """SEED-IV: the same clips in the same order for everyone, labels fixed per clip."""
-        return ("STIMULI: every SEED-IV subject watched the same 24 film clips per session, in the same order, and "
-                "a trial's label is fixed by its clip (not rated by the subject). The training subjects saw the "
-                "very clips the test subject saw, so cross-subject accuracy can partly reflect recognising the clip "
-                "(or its place in the session) rather than the emotion; holding out the subject does not hold out "
-                "the stimulus, and the within-subject label permutation does not guard against it.")
+        return stimulus_confound("every SEED-IV subject watched the same 24 film clips per session, in the same order, "
+                                 "and a trial's label is fixed by its clip (not rated by the subject)", "clips",
+                                 "clip (or its place in the session)", rated=False)
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:

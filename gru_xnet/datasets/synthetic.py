@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .base import MARKER_NAME, DatasetError
-from .registry import DATASET_NAMES, READERS, canonical_name, register_dataset_module
+from .registry import DATASET_NAMES, READERS, add_dataset_module_argument, canonical_name, register_dataset_modules
 from .synthetic_signal import SIGNALS, Planting
 
 DEFAULT_SECONDS = 20.0
@@ -128,12 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--signal", choices=SIGNALS, default="band",
                         help="band: class in band power; temporal: class only in the order of band bursts")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dataset-module", action="append", default=[], metavar="FILE.py",
-                        help="a file defining your own dataset (a Reader subclass with write_subject); repeatable")
+    add_dataset_module_argument(parser)
     args = parser.parse_args(argv)
     try:
-        for path in args.dataset_module:
-            register_dataset_module(path)
+        register_dataset_modules(args.dataset_module)
         roots = write_synthetic(args.out, args.datasets, args.subjects, trials=args.trials, seconds=args.seconds,
                                 signal_strength=args.signal_strength, shuffle_labels=args.shuffle_labels,
                                 seed=args.seed, signal=args.signal)
