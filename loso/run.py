@@ -393,6 +393,13 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
                                                         run.features.features.nbytes),
                         max_failures=args.max_failures)
                     concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
+                    if concurrent > resources.memory_limit(cluster):
+                        raise ConfigError(
+                            f"--max-concurrent-folds {concurrent}: {concurrent} runners need about "
+                            f"{concurrent * resources.runner_bytes() / 2 ** 30:.1f} GB of host memory beyond the "
+                            f"shared features ({run.features.features.nbytes / 2 ** 30:.2f} GB), the cluster schedules "
+                            f"{cluster.get('memory', 0) / 2 ** 30:.1f} GB: use at most "
+                            f"{resources.memory_limit(cluster)} or a larger node")
                     log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g "
                              "GPU(s), %d torch thread(s) per worker (training.num_threads)", concurrent,
                              resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,

@@ -152,3 +152,14 @@ def test_a_fold_holds_no_copy_of_the_features_and_the_chunked_device_fill_equals
     chunked = windows.to_device(chunk_bytes=3 * window_bytes)  # 3 windows per chunk: several chunks and a tail
     np.testing.assert_array_equal(chunked.numpy(), windows.array())
     np.testing.assert_array_equal(windows.array(), loaders.normalizer(features.features[windows.indices]))
+
+
+def test_runners_in_flight_are_limited_by_the_nodes_memory_too():
+    from loso.worker import FoldResources
+
+    resources = FoldResources(workers=1, cpus_per_worker=0.5)
+    per_runner = resources.runner_bytes()
+    assert resources.concurrent_folds({"CPU": 64.0}) == 128  # no memory figure: CPUs decide
+    assert resources.concurrent_folds({"CPU": 64.0, "memory": 5.5 * per_runner}) == 5
+    assert FoldResources(workers=2).runner_bytes() > per_runner  # each DDP worker adds its own
+    assert resources.concurrent_folds({"CPU": 64.0, "memory": 0.5 * per_runner}) == 1  # never below one
