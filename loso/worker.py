@@ -165,10 +165,11 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
     ray.train.report({"runner_done": True})
 
 
-RUNNER_BASE_BYTES = 1.0 * 2 ** 30
+RUNNER_BASE_BYTES = 1.1 * 2 ** 30
 WORKER_BYTES = 0.5 * 2 ** 30
 """Host memory of one runner's Ray processes (task, Train controller, actors) and of one training worker
-(torch, its fold's batches), the features being shared: measured by bench/bench_memory.py."""
+(torch, its fold's batches), the features being shared: bench/bench_memory.py measured 1.5-1.7 GB per
+runner of one worker on full-size DEAP."""
 
 
 @dataclass(frozen=True)
