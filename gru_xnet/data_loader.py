@@ -1,10 +1,10 @@
 """Features to tensors on the training device: subject-wise splits, train-only normalisation, batched
 augmentation and balanced sampling, sharded by rank.
 
-A fold's normalised windows are built once, as one tensor on the training device when they fit (else
-in pinned host memory, copied asynchronously batch by batch), and every epoch's sampling and
-augmentation are batched tensor operations driven by seeded `torch.Generator`s: no per-window Python
-or numpy work and no host synchronisation per batch. The single-process Trainer, the Ray worker and
+A fold's windows are read from the feature set's array where the batches are cut (on CPU, and on a GPU
+the fold does not fit: gathered and normalised per batch, so no copy of the dataset per fold), or
+written once into one tensor on the GPU when they fit there; every epoch's sampling and augmentation are
+batched tensor operations driven by seeded `torch.Generator`s, with no per-window Python work. The single-process Trainer, the Ray worker and
 Tune trials all call `make_loaders`; only the `(rank, world_size, device)` they pass differs, which
 shards the training epoch like a DistributedSampler would.
 """
@@ -122,44 +122,66 @@ class Normalizer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
-    def to_tensor(self, features: np.ndarray, indices: np.ndarray, chunk: int = 1024) -> torch.Tensor:
-        """The chosen windows, normalised, as one float32 CPU tensor `(len(indices), *window_shape)` (read in chunks)."""
-        out = torch.empty((len(indices), *features.shape[1:]), dtype=torch.float32)
-        for start in range(0, len(indices), chunk):
-            rows = indices[start:start + chunk]
-            out[start:start + len(rows)] = torch.from_numpy(self(np.asarray(features[rows], dtype=np.float32)))
-        return out
+
+
+CHUNK_BYTES = 256 * 2 ** 20
+"""Host memory a GPU-resident fold's windows pass through at a time while their device tensor is filled."""
 
 
 @dataclass
 class Windows:
-    """Normalised windows of one split side: features `x` where the batches are cut, labels and groups."""
+    """One split side's windows, normalised where the batches are cut, with their labels and groups.
 
-    x: torch.Tensor              # (N, *window_shape) float32, on the device or in (pinned) host memory
+    The features stay in the FeatureSet's array (in a Ray worker, the object store's shared read-only copy):
+    on CPU, and on a GPU whose memory the fold does not fit, each batch is gathered and normalised when it is
+    cut (the normaliser is two small arrays), so no process holds a copy of the dataset. On a GPU that fits
+    the fold, the normalised windows are written once into one device tensor, `CHUNK_BYTES` at a time.
+    """
+
+    source: np.ndarray           # (N_all, *window_shape) the feature set's array, never copied whole
+    normalizer: Normalizer
     y: torch.Tensor              # (N,) int64, on the device
     dataset: torch.Tensor        # (N,) int64 dataset index, on the device
-    indices: np.ndarray          # (N,) window indices into the FeatureSet (host: leakage checks, predictions)
+    indices: np.ndarray          # (N,) window indices into the FeatureSet (host: gathering, leakage checks)
     device: torch.device
+    resident: torch.Tensor | None = None  # (N, *window_shape) normalised, on the GPU when the fold fits there
 
     @classmethod
     def build(cls, features: FeatureSet, indices: np.ndarray, normalizer: Normalizer, device: torch.device,
               on_device: bool) -> "Windows":
-        x = normalizer.to_tensor(features.features, indices)
-        if on_device:
-            x = x.to(device)
-        elif device.type == "cuda":
-            x = x.pin_memory()
         take = lambda a: torch.as_tensor(np.asarray(a)[indices], dtype=torch.int64, device=device)  # noqa: E731
-        return cls(x, take(features.labels), take(features.dataset_index), np.asarray(indices, dtype=np.int64), device)
+        windows = cls(features.features, normalizer, take(features.labels), take(features.dataset_index),
+                      np.asarray(indices, dtype=np.int64), device)
+        if on_device and device.type == "cuda":
+            windows.resident = windows.to_device()
+        return windows
 
     def __len__(self) -> int:
         return len(self.indices)
 
+    def gather(self, positions: np.ndarray) -> np.ndarray:
+        """Normalised float32 windows at `positions` (into this side), read from the shared array."""
+        return self.normalizer(np.asarray(self.source[self.indices[positions]], dtype=np.float32))
+
+    def to_device(self, chunk_bytes: int = CHUNK_BYTES) -> torch.Tensor:
+        """All windows, normalised, in one tensor on the device, filled chunk by chunk (host transient <= a chunk)."""
+        out = torch.empty((len(self), *self.source.shape[1:]), dtype=torch.float32, device=self.device)
+        step = max(1, chunk_bytes // (4 * math.prod(self.source.shape[1:])))
+        for start in range(0, len(self), step):
+            positions = np.arange(start, min(start + step, len(self)))
+            out[start:start + len(positions)] = torch.from_numpy(self.gather(positions)).to(self.device)
+        return out
+
+    def array(self) -> np.ndarray:
+        """Every window of this side, normalised, as one host array (scikit-learn models; tests)."""
+        return self.gather(np.arange(len(self)))
+
     def batch(self, rows: torch.Tensor) -> torch.Tensor:
         """Features of `rows` (a device index tensor) on the device."""
-        if self.x.device == self.device:
-            return self.x[rows]
-        return self.x[rows.cpu()].to(self.device, non_blocking=True)
+        if self.resident is not None:
+            return self.resident[rows]
+        x = torch.from_numpy(self.gather(rows.cpu().numpy()))
+        return x.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else x
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -286,7 +308,7 @@ def make_loaders(features: FeatureSet, split: Split, config: DataConfig, *, batc
     window_shape = features.features.shape[1:]
     on_device = fits_on_device(sum(len(rows) for rows in sides.values()), window_shape, device)
     if not on_device:
-        log.info("the fold's windows exceed %.0f%% of the free GPU memory: kept in pinned host memory and copied "
+        log.info("the fold's windows exceed %.0f%% of the free GPU memory: gathered from host memory and copied "
                  "per batch", 100 * DEVICE_MEMORY_SHARE)
     windows = {side: Windows.build(features, rows, normalizer, device, on_device) if len(rows) else None
                for side, rows in sides.items()}

@@ -83,7 +83,7 @@ def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.
         if batches is None:
             return None
         windows = batches.windows
-        return windows.x.cpu().numpy(), windows.y.cpu().numpy(), subject_index[windows.indices]
+        return windows.array(), windows.y.cpu().numpy(), subject_index[windows.indices]
 
     x, y, _ = side(loaders.train)
     fitted, history, chosen = fit_estimator(estimator, dict(grid), (x, y), side(loaders.val), loaders.n_classes)

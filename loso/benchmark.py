@@ -115,10 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("=== %s: its LOSO into %s", model, out / folder_name(model))
             run_args = copy.copy(args)
             run_args.model, run_args.output = model, str(out / folder_name(model))
-            config, spec, features, folds, seeds, run_out, manifest = prepare(run_args, extra)
-            with run_lock(run_out):
-                check_output(run_out, manifest, args.resume)
-                codes.append(execute(run_args, config, spec, features, folds, seeds, run_out, manifest))
+            run = prepare(run_args, extra)
+            with run_lock(run.out):
+                check_output(run.out, run.manifest, args.resume)
+                codes.append(execute(run_args, run))
+            del run  # this model's features leave memory before the next model's are built
             if codes[-1] >= 128:  # interrupted: what is saved stays; --resume continues
                 return codes[-1]
         result = compare_models(out, models)

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +24,7 @@ import ray
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.engine import resolve_device
 from gru_xnet.estimators import is_estimator
-from gru_xnet.features import build_feature_set
+from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.model import build_model
 from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
@@ -179,10 +180,10 @@ def _stop(runners: list[ray.ObjectRef], grace_seconds: float = 30.0) -> None:
         ray.cancel(ref, force=True)
 
 
-def run_folds(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features, writer: ResultWriter,
-              resources: FoldResources, max_concurrent: int, storage_path: str, checkpoint_every: int = 1) -> Progress:
+def run_folds(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features_ref: ray.ObjectRef,
+              writer: ResultWriter, resources: FoldResources, max_concurrent: int, storage_path: str,
+              checkpoint_every: int = 1) -> Progress:
     """Serve the fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it arrives."""
-    features_ref = ray.put(features)
     queue = FoldQueue.remote(jobs, resources.max_failures + 1)
     names = [f"{writer.out.name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
     runners = {_runner_task.remote(name, config, spec, [features_ref], queue, resources, storage_path, len(jobs),
@@ -243,10 +244,9 @@ def _estimator_task(job: FoldJob, config: ExperimentConfig, spec: ModelSpec, fea
     return [{**result, **environment} for result in _timed(job, config, spec, ray.get(features_box[0]), Placement())]
 
 
-def run_tasks(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features, writer: ResultWriter,
-              max_concurrent: int, max_failures: int) -> Progress:
+def run_tasks(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features_ref: ray.ObjectRef,
+              writer: ResultWriter, max_concurrent: int, max_failures: int) -> Progress:
     """The fold jobs of a scikit-learn model as CPU tasks, `max_concurrent` at a time; each result written on arrival."""
-    features_ref = ray.put(features)
     waiting, running = list(jobs), {}
     progress = Progress(len(jobs), min(max_concurrent, len(jobs)))
     try:
@@ -300,7 +300,27 @@ def run_local(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, fe
     return progress
 
 
-def prepare(args: argparse.Namespace, extra: list[str]):
+@dataclass
+class Prepared:
+    """A run ready to start: config, model entry, features (the only reference the driver keeps), fold plan,
+    seeds, output folder and manifest."""
+
+    config: ExperimentConfig
+    spec: ModelSpec
+    features: FeatureSet
+    folds: list[Fold]
+    seeds: list[int]
+    out: Path
+    manifest: dict
+
+    def share(self) -> ray.ObjectRef:
+        """Put the features into the object store and keep only its zero-copy view: one copy on this node."""
+        ref = ray.put(self.features)
+        self.features = ray.get(ref)  # the driver's own arrays lose their last reference here
+        return ref
+
+
+def prepare(args: argparse.Namespace, extra: list[str]) -> Prepared:
     """Config, features, the fold plan, output folder and manifest; raises on bad input, writes nothing."""
     config = configure(args, extra)
     if args.permutations < 0:
@@ -317,33 +337,34 @@ def prepare(args: argparse.Namespace, extra: list[str]):
                        seeds=seeds, subjects=args.subjects,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
-    return config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec)
+    return Prepared(config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        config, spec, features, folds, seeds, out, manifest = prepare(args, extra)
-        with run_lock(out):
-            check_output(out, manifest, args.resume)
-            return execute(args, config, spec, features, folds, seeds, out, manifest)
+        run = prepare(args, extra)
+        with run_lock(run.out):
+            check_output(run.out, run.manifest, args.resume)
+            return execute(args, run)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
 
 
-def execute(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec, features, folds, seeds: list[int],
-            out: Path, manifest: dict) -> int:
+def execute(args: argparse.Namespace, run: Prepared) -> int:
     """Run the missing fold jobs (locally or on Ray), then build and print the tables; the exit code."""
-    jobs = plan_jobs(folds, args.permutations, lambda fold, variant: result_path(out, fold.fold_id, variant).exists())
-    if features.synthetic:
+    config, spec, out, manifest = run.config, run.spec, run.out, run.manifest
+    jobs = plan_jobs(run.folds, args.permutations,
+                     lambda fold, variant: result_path(out, fold.fold_id, variant).exists())
+    if run.features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
     log.info("model %s: %s", manifest["model"]["name"], manifest["model_input"])
     log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
-             "(%s protocol, SEED-IV sessions %s, seeds %s)", len(folds), args.permutations + 1, args.permutations,
-             len(jobs), args.protocol, args.seediv_sessions, " ".join(map(str, seeds)))
-    tuned = sorted({f"{f.dataset}/{f.subject}" for f in folds} & set(config.tuned_on))
+             "(%s protocol, SEED-IV sessions %s, seeds %s)", len(run.folds), args.permutations + 1, args.permutations,
+             len(jobs), args.protocol, args.seediv_sessions, " ".join(map(str, run.seeds)))
+    tuned = sorted({f"{f.dataset}/{f.subject}" for f in run.folds} & set(config.tuned_on))
     if tuned:
         log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
                     "folds are marked and are not unbiased estimates (see the README, 'What to report in a paper')",
@@ -358,24 +379,32 @@ def execute(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec,
                 if args.local:
                     log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
                              config.training.num_threads)
-                    progress = run_local(jobs, config, spec, features, writer)
+                    progress = run_local(jobs, config, spec, run.features, writer)
                 elif manifest["model_kind"] == "scikit-learn":
                     concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
                     log.info("running up to %d fold job(s) at once as CPU tasks (scikit-learn)", concurrent)
-                    progress = run_tasks(jobs, config, spec, features, writer, concurrent, args.max_failures)
+                    progress = run_tasks(jobs, config, spec, run.share(), writer, concurrent, args.max_failures)
                 else:
                     cluster = ray.cluster_resources()
+                    features_ref = run.share()
                     resources = FoldResources(
                         workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
                         gpus_per_worker=gpus_per_worker(args.gpus_per_worker, cluster, args.workers_per_fold,
-                                                        features.features.nbytes),
+                                                        run.features.features.nbytes),
                         max_failures=args.max_failures)
                     concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
+                    if concurrent > resources.memory_limit(cluster):
+                        raise ConfigError(
+                            f"--max-concurrent-folds {concurrent}: {concurrent} runners need about "
+                            f"{concurrent * resources.runner_bytes() / 2 ** 30:.1f} GB of host memory beyond the "
+                            f"shared features ({run.features.features.nbytes / 2 ** 30:.2f} GB), the cluster schedules "
+                            f"{cluster.get('memory', 0) / 2 ** 30:.1f} GB: use at most "
+                            f"{resources.memory_limit(cluster)} or a larger node")
                     log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g "
                              "GPU(s), %d torch thread(s) per worker (training.num_threads)", concurrent,
                              resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,
                              config.training.num_threads)
-                    progress = run_folds(jobs, config, spec, features, writer, resources, concurrent,
+                    progress = run_folds(jobs, config, spec, features_ref, writer, resources, concurrent,
                                          args.storage_path or str(out / "ray"), args.checkpoint_every)
             except KeyboardInterrupt:
                 return 128 + received.get("signal", signal.SIGINT)

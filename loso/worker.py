@@ -165,6 +165,13 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
     ray.train.report({"runner_done": True})
 
 
+RUNNER_BASE_BYTES = 1.1 * 2 ** 30
+WORKER_BYTES = 0.5 * 2 ** 30
+"""Host memory of one runner's Ray processes (task, Train controller, actors) and of one training worker
+(torch, its fold's batches), the features being shared: bench/bench_memory.py measured 1.5-1.7 GB per
+runner of one worker on full-size DEAP."""
+
+
 @dataclass(frozen=True)
 class FoldResources:
     """Per-fold Ray Train resources: DDP workers and what each one reserves."""
@@ -182,11 +189,20 @@ class FoldResources:
                              resources_per_worker=resources)
 
     def concurrent_folds(self, cluster: dict[str, float]) -> int:
-        """How many folds fit on the cluster at once (GPUs are the limit when folds use them)."""
-        limits = [cluster.get("CPU", 0.0) // (self.workers * self.cpus_per_worker)]
+        """How many folds fit on the cluster at once: its CPUs, its GPUs when folds use them, and its memory."""
+        limits = [cluster.get("CPU", 0.0) // (self.workers * self.cpus_per_worker), self.memory_limit(cluster)]
         if self.gpus_per_worker:
             limits.append(cluster.get("GPU", 0.0) // (self.workers * self.gpus_per_worker))
         return max(1, int(min(limits)))
+
+    def runner_bytes(self) -> float:
+        """Host memory one runner takes beyond the shared features: its Ray processes and its DDP workers."""
+        return RUNNER_BASE_BYTES + self.workers * WORKER_BYTES
+
+    def memory_limit(self, cluster: dict[str, float]) -> int:
+        """Runners the cluster's schedulable memory (Ray's `memory` resource) holds; no limit when unknown."""
+        memory = cluster.get("memory")
+        return int(memory // self.runner_bytes()) if memory else 10 ** 6
 
 
 def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, split: Split, seed: int,

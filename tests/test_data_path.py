@@ -74,7 +74,7 @@ def test_windows_are_normalised_with_training_statistics_only(fold):
     train = split.windows(features, "train")
     reference = Normalizer.fit(features.features, train)
     np.testing.assert_allclose(loaders.normalizer.mean, reference.mean)
-    x = loaders.train.windows.x.numpy()
+    x = loaders.train.windows.array()
     np.testing.assert_allclose(x, reference(features.features[train]), rtol=1e-5, atol=1e-5)
     assert np.abs(x.mean(axis=(0, 3))).max() < 1e-4 and np.abs(x.std(axis=(0, 3)) - 1).max() < 1e-3
     test = loaders.test.windows
@@ -122,11 +122,11 @@ def test_augmented_items_differ_from_their_window_and_real_items_do_not(fold):
     loaders = make_loaders(features, split, config_plain, batch_size=1000, seed=0)
     x, _ = next(iter(loaders.train))
     rows = loaders.train.order() % len(loaders.train.windows)
-    torch.testing.assert_close(x, loaders.train.windows.x[rows[:len(x)]])  # no copies: windows as they are
+    torch.testing.assert_close(x, torch.from_numpy(loaders.train.windows.gather(rows[:len(x)].numpy())))  # as they are
     augmented = make_loaders(features, split, config, batch_size=10_000, seed=0).train
     x, _ = next(iter(augmented))
     items = augmented.order()[:len(x)]
-    source = augmented.windows.x[items % len(augmented.windows)]
+    source = torch.from_numpy(augmented.windows.gather((items % len(augmented.windows)).numpy()))
     copies = items >= len(augmented.windows)
     assert torch.equal(x[~copies], source[~copies]) and not torch.isclose(x[copies], source[copies]).all()
 
@@ -140,3 +140,26 @@ def test_windows_too_large_for_the_device_stay_in_host_memory(fold):
     picked = torch.tensor([2, 0, 5])
     assert torch.equal(resident.batch(picked), host.batch(picked))
     assert torch.equal(resident.batch(picked), torch.from_numpy(features.features[rows[[2, 0, 5]]]))
+
+
+def test_a_fold_holds_no_copy_of_the_features_and_the_chunked_device_fill_equals_one_shot(fold):
+    features, split, config = fold
+    loaders = make_loaders(features, split, config, batch_size=8, seed=0)
+    for batches in (loaders.train, loaders.val, loaders.test):
+        assert batches.windows.source is features.features and batches.windows.resident is None  # CPU: no copy
+    windows = loaders.val.windows
+    window_bytes = 4 * int(np.prod(features.features.shape[1:]))
+    chunked = windows.to_device(chunk_bytes=3 * window_bytes)  # 3 windows per chunk: several chunks and a tail
+    np.testing.assert_array_equal(chunked.numpy(), windows.array())
+    np.testing.assert_array_equal(windows.array(), loaders.normalizer(features.features[windows.indices]))
+
+
+def test_runners_in_flight_are_limited_by_the_nodes_memory_too():
+    from loso.worker import FoldResources
+
+    resources = FoldResources(workers=1, cpus_per_worker=0.5)
+    per_runner = resources.runner_bytes()
+    assert resources.concurrent_folds({"CPU": 64.0}) == 128  # no memory figure: CPUs decide
+    assert resources.concurrent_folds({"CPU": 64.0, "memory": 5.5 * per_runner}) == 5
+    assert FoldResources(workers=2).runner_bytes() > per_runner  # each DDP worker adds its own
+    assert resources.concurrent_folds({"CPU": 64.0, "memory": 0.5 * per_runner}) == 1  # never below one
