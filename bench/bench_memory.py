@@ -32,16 +32,30 @@ def in_use() -> int:
     return info["MemTotal"] - info["MemAvailable"]
 
 
-def pss(pid: int) -> int:
-    """Proportional set size of a process and all its descendants (bytes; shared pages split between sharers)."""
-    total = 0
+def pss(pid: int) -> dict[str, list[int]]:
+    """Proportional set size (bytes; shared pages split between sharers) of a process and all its descendants,
+    listed per role: Ray names its workers by what they run (`ray::TrainController`, `ray::RayTrainWorker`...)."""
+    roles: dict[str, list[int]] = {}
     for child in [pid, *descendants(pid)]:
         try:
             rollup = Path(f"/proc/{child}/smaps_rollup").read_text()
-            total += int(rollup.split("\nPss:")[1].split()[0]) * 1024
+            role = _role(Path(f"/proc/{child}/cmdline").read_bytes())
+            roles.setdefault(role, []).append(int(rollup.split("\nPss:")[1].split()[0]) * 1024)
         except (OSError, IndexError):
             pass
-    return total
+    return roles
+
+
+def _role(cmdline: bytes) -> str:
+    """A process's role from its command line: Ray's title for its workers and actors, else the program's name."""
+    words = cmdline.decode(errors="replace").replace("\0", " ").split()
+    if not words:
+        return "?"
+    if words[0].startswith("ray::"):
+        return words[0].split(".")[0].split("(")[0]
+    programs = [Path(word).name for word in words[:4] if not word.startswith("-")]
+    return "driver (loso.run)" if "loso.run" in words else (programs[1] if programs[0].startswith("python") and
+                                                            len(programs) > 1 else programs[0])
 
 
 def descendants(pid: int) -> list[int]:
@@ -61,9 +75,9 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def measure(command: list[str]) -> tuple[int, int, float]:
-    """(peak memory in use, run's PSS at that peak, seconds) while `command` runs."""
-    peak, peak_pss, stop = [in_use(), 0], [0], threading.Event()
+def measure(command: list[str]) -> tuple[int, dict[str, list[int]], float]:
+    """(peak memory in use, PSS of the run's processes per role at that peak, seconds) while `command` runs."""
+    peak, peak_pss, stop = [in_use(), 0], [{}], threading.Event()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def sample() -> None:
@@ -119,8 +133,18 @@ def main() -> None:
     for runners, above, run_pss, seconds in rows:
         marginal = (above - base[1]) / (runners - base[0]) / GB if runners > base[0] else float("nan")
         target = 1.5 * features_gb + 1.5 + 1.5 * runners
-        print(f"| {runners} | {above / GB:.2f} | {above / feature_bytes:.1f}x | {run_pss / GB:.2f} | {marginal:.2f} "
-              f"| {target:.2f} ({'met' if above / GB <= target else 'NOT met'}) | {seconds:.0f} |")
+        print(f"| {runners} | {above / GB:.2f} | {above / feature_bytes:.1f}x | {sum(map(sum, run_pss.values())) / GB:.2f} "
+              f"| {marginal:.2f} | {target:.2f} ({'met' if above / GB <= target else 'NOT met'}) | {seconds:.0f} |")
+    print("\n## PSS per process role at the peak (GB; count of processes in brackets where more than one)\n")
+    roles = sorted({role for row in rows for role in row[2]}, key=lambda role: -sum(rows[-1][2].get(role, [])))
+    print("| role | " + " | ".join(f"{row[0]} runner(s)" for row in rows) + " |\n|---|" + "---|" * len(rows))
+    for role in roles:
+        print(f"| {role} | " + " | ".join(_share(row[2].get(role, [])) for row in rows) + " |")
+
+
+def _share(sizes: list[int]) -> str:
+    """A role's summed PSS in GB, with its number of processes where more than one."""
+    return f"{sum(sizes) / GB:.3f}" + (f" ({len(sizes)})" if len(sizes) > 1 else "")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ training subjects only, so the held-out subject is touched once, for the test.""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.features import FeatureSet
+from loso.training import OBSERVED
 
 PROTOCOLS = ("within", "joint")
 SEEDIV_SESSIONS = ("pooled", "separate")
@@ -66,3 +67,31 @@ def plan_folds(features: FeatureSet, *, protocol: str = "within", seediv_session
                     split=Split(train, val, (test,), None if session is None else (session,))))
     return folds
 
+
+
+VARIANTS_PER_JOB = 20
+"""Label variants (the real labels and permutations) one fold job trains in turn."""
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """One fold's label variants that one worker group trains in turn (0 = the real labels)."""
+
+    fold: Fold
+    variants: tuple[int, ...]
+
+    @property
+    def job_id(self) -> str:
+        if self.variants == (OBSERVED,):
+            return self.fold.fold_id
+        return f"{self.fold.fold_id}-variants{self.variants[0]:03d}-{self.variants[-1]:03d}"
+
+
+def plan_jobs(folds: list[Fold], permutations: int, done: Callable[[Fold, int], bool]) -> list[FoldJob]:
+    """The variants not `done` yet, in jobs of at most VARIANTS_PER_JOB; every fold's first job first."""
+    chunks = []
+    for fold in folds:
+        missing = [v for v in range(permutations + 1) if not done(fold, v)]
+        chunks += [(i, FoldJob(fold, tuple(missing[i:i + VARIANTS_PER_JOB])))
+                   for i in range(0, len(missing), VARIANTS_PER_JOB)]
+    return [job for _, job in sorted(chunks, key=lambda chunk: chunk[0])]

@@ -30,14 +30,14 @@ from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables
 from loso.cli import add_common_arguments, configure, init_ray, interrupts_as_keyboard_interrupt
-from loso.fold_queue import FoldJob, FoldQueue, plan_jobs
-from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, plan_folds
+from loso.fold_queue import FoldQueue
+from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, FoldJob, plan_folds, plan_jobs
 from loso.gpu_packing import gpus_per_worker
 from loso.outputs import check_output, result_path, run_lock
 from loso.progress import Progress
 from loso.protocol import protocol_lines
 from loso.training import PERMUTATION_SCHEME, Placement, train_variant
-from loso.worker import FoldResources, node, run_runner
+from loso.worker import FoldResources, node, run_runner, shared
 
 log = logging.getLogger("loso")
 
@@ -156,19 +156,6 @@ def _interrupted(progress: Progress, out: Path) -> None:
           "run again with --resume to finish the rest", file=sys.stderr)
 
 
-@ray.remote(num_cpus=0, max_calls=1)
-def _runner_task(name: str, config: ExperimentConfig, spec: ModelSpec, features_box: list, queue,
-                 resources: FoldResources, storage_path: str, n_jobs: int, checkpoint_every: int) -> None:
-    """Drives one runner's TorchTrainer; reserves no CPU itself so it cannot starve its own workers.
-
-    Its worker process exits after it (`max_calls=1`), and with it the Train controller it owns.
-
-    The features' ObjectRef arrives inside a list so Ray passes the reference, not the data.
-    """
-    run_runner(name=name, config=config, spec=spec, features_ref=features_box[0], queue=queue, resources=resources,
-               storage_path=storage_path, n_jobs=n_jobs, checkpoint_every=checkpoint_every)
-
-
 def _stop(runners: list[ray.ObjectRef], grace_seconds: float = 30.0) -> None:
     """Stop runners: a cancel reaches Ray Train as a Ctrl-C, whose controller then releases its workers and
     placement group; a runner still there after `grace_seconds` is killed (its workers' reservation then
@@ -184,22 +171,23 @@ def run_folds(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, fe
               writer: ResultWriter, resources: FoldResources, max_concurrent: int, storage_path: str,
               checkpoint_every: int = 1) -> Progress:
     """Serve the fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it arrives."""
-    queue = FoldQueue.remote(jobs, resources.max_failures + 1)
+    by_id = {job.job_id: job for job in jobs}
+    queue = FoldQueue.remote(list(by_id), resources.max_failures + 1)
     names = [f"{writer.out.name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
-    runners = {_runner_task.remote(name, config, spec, [features_ref], queue, resources, storage_path, len(jobs),
-                                   checkpoint_every): name for name in names}
+    runners = {run_runner.remote(name, config, spec, [features_ref], queue, by_id, resources, storage_path,
+                                 checkpoint_every): name for name in names}
     progress = Progress(len(jobs), len(runners))
 
     def handle(events) -> None:
         for event in events:
             if event.kind == "started":
-                progress.start(event.job.job_id)
+                progress.start(event.job_id)
             elif event.kind == "done":
-                writer.results(event.job, event.results)
-                progress.finish(event.job.job_id)
+                writer.results(by_id[event.job_id], event.results)
+                progress.finish(event.job_id)
             else:
-                writer.error(event.job, event.error)
-                progress.finish(event.job.job_id, ok=False)
+                writer.error(by_id[event.job_id], event.error)
+                progress.finish(event.job_id, ok=False)
 
     try:
         while runners:
@@ -214,9 +202,9 @@ def run_folds(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, fe
                     log.error("%s stopped: %s", name, _last_line(str(exc)))
             progress.show()
         handle(ray.get(queue.drain.remote()))
-        for job in ray.get(queue.leftover.remote()):  # no runner was left to take them
-            writer.error(job, "every runner stopped before this job was taken; run again with --resume")
-            progress.finish(job.job_id, ok=False)
+        for job_id in ray.get(queue.leftover.remote()):  # no runner was left to take them
+            writer.error(by_id[job_id], "every runner stopped before this job was taken; run again with --resume")
+            progress.finish(job_id, ok=False)
     except BaseException as exc:  # Ctrl-C, SIGTERM, or a result that cannot be written: stop every runner
         _stop(list(runners))
         if isinstance(exc, KeyboardInterrupt):
@@ -315,8 +303,7 @@ class Prepared:
 
     def share(self) -> ray.ObjectRef:
         """Put the features into the object store and keep only its zero-copy view: one copy on this node."""
-        ref = ray.put(self.features)
-        self.features = ray.get(ref)  # the driver's own arrays lose their last reference here
+        ref, self.features = shared(self.features)  # the driver's own arrays lose their last reference here
         return ref
 
 

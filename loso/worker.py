@@ -39,7 +39,7 @@ from gru_xnet.engine import rng_state
 from gru_xnet.features import FeatureSet
 from gru_xnet.models import ModelSpec
 from gru_xnet.provenance import provenance
-from loso.fold_queue import FoldJob
+from loso.folds import FoldJob
 from loso.training import OBSERVED, Placement, train_variant
 
 RESULT_FILE = "fold_result.json"
@@ -148,10 +148,11 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
     """
     config = ExperimentConfig.from_dict(loop_config["config"])
     features: FeatureSet = ray.get(loop_config["features"])
-    queue, runner = loop_config["queue"], loop_config["runner"]
+    queue, runner, jobs = loop_config["queue"], loop_config["runner"], loop_config["jobs"]
     where = _placement()
     environment = {"provenance": provenance(), "node": node()}
-    while (job := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
+    while (job_id := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
+        job = jobs[job_id]
         progress = JobProgress(job, where, loop_config["checkpoint_every"])
         progress.results, saved = progress.saved()
         placement = replace(where, after_epoch=progress.after_epoch)
@@ -163,6 +164,13 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
         if where.rank == 0:
             ray.get(queue.done.remote(runner, [{**result, **environment} for result in progress.results]))
     ray.train.report({"runner_done": True})
+
+
+def shared(features: FeatureSet) -> tuple[ray.ObjectRef, FeatureSet]:
+    """Put the features into Ray's object store: its reference and the store's zero-copy view, which the caller
+    keeps instead of its own arrays, so a node holds one copy however many folds read it."""
+    ref = ray.put(features)
+    return ref, ray.get(ref)
 
 
 RUNNER_BASE_BYTES = 1.1 * 2 ** 30
@@ -227,20 +235,24 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
             return json.load(fh)
 
 
-def run_runner(*, name: str, config: ExperimentConfig, spec: ModelSpec | None, features_ref: ray.ObjectRef,
-               queue: ray.actor.ActorHandle, resources: FoldResources, storage_path: str, n_jobs: int,
+@ray.remote(num_cpus=0, max_calls=1)
+def run_runner(name: str, config: ExperimentConfig, spec: ModelSpec | None, features_box: list,
+               queue: ray.actor.ActorHandle, jobs: dict[str, FoldJob], resources: FoldResources, storage_path: str,
                checkpoint_every: int = 1) -> None:
-    """One runner: a TorchTrainer serving fold jobs from `queue` until it is empty.
+    """One runner, a Ray task driving a TorchTrainer that serves the `jobs` the queue hands out until it is empty.
 
-    Ray Train restarts the worker group after a failure as long as some job may still need it (the
-    queue stops re-leasing a job after `resources.max_failures + 1` attempts); the job resumes from its
-    checkpoint of the last multiple of `checkpoint_every` epochs (0: no checkpoints, it starts over).
+    The task reserves no CPU, so it cannot starve its own workers; its process exits after it
+    (`max_calls=1`), and with it the Train controller it owns. The features' ObjectRef arrives inside a
+    list so Ray passes the reference, not the data. Ray Train restarts the worker group after a failure
+    as long as some job may still need it (the queue stops re-leasing a job after
+    `resources.max_failures + 1` attempts); the job resumes from its checkpoint of the last multiple of
+    `checkpoint_every` epochs (0: no checkpoints, it starts over).
     """
     drop_half_written_state(storage_path, name)
-    _fit(serve_folds, {"config": config.to_dict(), "spec": spec, "features": features_ref, "queue": queue,
-                       "runner": name, "checkpoint_every": checkpoint_every},
+    _fit(serve_folds, {"config": config.to_dict(), "spec": spec, "features": features_box[0], "queue": queue,
+                       "runner": name, "jobs": jobs, "checkpoint_every": checkpoint_every},
          run_name=name, resources=resources, storage_path=storage_path, callbacks=(),
-         max_failures=(resources.max_failures + 1) * n_jobs)
+         max_failures=(resources.max_failures + 1) * len(jobs))
 
 
 SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"

@@ -24,7 +24,7 @@ from gru_xnet.metrics import confusion_matrix, scores
 from loso.run import main as loso_main
 from tests.conftest import tiny_config
 from tune.report import subject_records, subject_tables
-from tune.search import choose_test_subjects, keep_only, main
+from tune.search import choose_test_subjects, main, refuse_held_out
 from gru_xnet.models import MODELS
 from tune.space import load_space
 
@@ -117,9 +117,7 @@ def test_no_trial_loads_a_test_subject(searched):
     features = build_feature_set(config.data)
     test_ids = choose_test_subjects(features, None, seed=0)
     assert {str(features.subjects[i]) for i in test_ids} == test
-    searched_set = keep_only(features, [i for i in range(len(features.subjects)) if i not in test_ids])
-    assert not test & {str(s) for s in searched_set.subjects}
-    assert len(searched_set) == len(features) - len(features.windows_of(test_ids))
+    assert set(summary["searches"][0]["search_subjects"]) == {str(s) for s in features.subjects} - test
     finals = [reports[-1] for reports in trial_results(searched / "ray" / "search")]
     assert len(finals) == 4 and any(r.get("fold_complete") for r in finals)
     for final in finals:
@@ -127,6 +125,14 @@ def test_no_trial_loads_a_test_subject(searched):
             seen = set(final["seen_train"].split()) | set(final["seen_val"].split())
             assert final["seen_test"] == "" and seen and not seen & test
     assert set(summary["searches"][0]["seen_subjects"]["test"]) == test  # the one evaluation that sees them
+
+
+def test_a_trial_that_loaded_a_held_out_subject_voids_the_search():
+    rows = [{"trial": "t1", "seen_train": "DEAP/s02 DEAP/s03", "seen_val": "DEAP/s04", "seen_test": ""},
+            {"trial": "t2", "seen_train": "DEAP/s02", "seen_val": "DEAP/s01", "seen_test": ""}]
+    assert refuse_held_out(rows[:1], ["DEAP/s01"]) == rows[:1]
+    with pytest.raises(RuntimeError, match="trial t2 loaded held-out subject.*DEAP/s01"):
+        refuse_held_out(rows, ["DEAP/s01"])
 
 
 def test_trials_are_scored_by_the_mean_over_validation_subjects_of_the_kept_epoch(searched):

@@ -4,8 +4,10 @@ Every trial is one Ray Train job (`loso.worker.fit_fold`) that trains on trainin
 scored on validation subjects drawn from the training subjects by the mean over validation subjects
 of each subject's *balanced accuracy*, the number the LOSO tables lead with: each epoch's reaches Tune
 so ASHA can stop poor trials early, and a trial's final score (what Optuna optimises) is that of the
-epoch the early-stopping rule keeps. The searched feature set is built with the test subjects removed
-(`FeatureSet.without`), so their windows are not even in Ray's object store while a search runs.
+epoch the early-stopping rule keeps. A scope's features go into Ray's object store once (the driver
+keeps only the store's zero-copy view), and every search and evaluation reads its subjects' rows of
+that one array: a search's split names only its subjects, and every trial's record of the subjects its
+loaders delivered is checked against the held-out ones (`refuse_held_out`).
 
 Pools (`--pool`, as `loso.run --protocol`):
   within   a model only ever trains and is validated on subjects of one dataset: with several
@@ -67,7 +69,7 @@ from loso.cli import add_common_arguments, configure, init_ray, storage_join
 from loso.folds import PROTOCOLS, plan_folds
 from loso.gpu_packing import gpus_per_worker
 from loso.tables import write_table
-from loso.worker import FoldResources, fit_fold
+from loso.worker import FoldResources, fit_fold, shared
 from tune.figures import plot_param_importance, plot_scores
 from tune.release_stopped_workers import ReleaseWorkersOnStop
 from tune.report import (METRIC, NOT_FOR_PAPER, PAPER_FIT, POOL_NOTES, json_records, print_report, subject_records,
@@ -216,17 +218,22 @@ def choose_test_subjects(features: FeatureSet, names: Sequence[str] | None, seed
     return sorted(chosen)
 
 
-def keep_only(features: FeatureSet, subjects: Sequence[int]) -> FeatureSet:
-    """The feature set reduced to `subjects` (indices renumbered in their original order)."""
-    return features.without([i for i in range(len(features.subjects)) if i not in set(subjects)])
-
-
-def inner_split(features: FeatureSet, val_fraction: float, seed: int) -> Split:
-    """Train/validation subjects of a search: every subject of `features`, validation per dataset."""
-    train, val = validation_subjects(features, range(len(features.subjects)), val_fraction, seed=seed)
+def inner_split(features: FeatureSet, searched: Sequence[int], val_fraction: float, seed: int) -> Split:
+    """Train/validation subjects of a search: the `searched` subjects, validation drawn per dataset."""
+    train, val = validation_subjects(features, searched, val_fraction, seed=seed)
     if not val:
         raise ValueError("the search needs at least two subjects per dataset (one for validation)")
     return Split(train, val, ())
+
+
+def refuse_held_out(rows: list[dict[str, Any]], held_out: Sequence[str]) -> list[dict[str, Any]]:
+    """The trial rows, after checking that no trial's loaders delivered a held-out subject's window."""
+    for row in rows:
+        seen = {name for side in ("train", "val", "test") for name in str(row[f"seen_{side}"] or "").split()}
+        if seen & set(held_out):
+            raise RuntimeError(f"trial {row['trial']} loaded held-out subject(s) {' '.join(sorted(seen & set(held_out)))}: "
+                               "the search is void")
+    return rows
 
 
 def concurrent_trials(resources: FoldResources, cluster: dict[str, float]) -> int:
@@ -284,9 +291,8 @@ def make_scheduler(settings: SearchSettings):
                          stop_last_trials=False)
 
 
-def run_search(experiment: str, features: FeatureSet, split: Split, settings: SearchSettings) -> tune.ResultGrid:
-    """One Tune search over `features` (test subjects already removed); restores an existing one on --resume."""
-    features_ref = ray.put(features)
+def run_search(experiment: str, features_ref: ray.ObjectRef, split: Split, settings: SearchSettings) -> tune.ResultGrid:
+    """One Tune search over the split's subjects of the shared features; restores an existing one on --resume."""
     trainable = make_trainable(features_ref, split, experiment, settings)
     path = storage_join(settings.storage, experiment)
     if tune.Tuner.can_restore(path):
@@ -337,12 +343,11 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return max(complete, key=lambda r: r["val_score"])
 
 
-def evaluate_once(run_name: str, config: ExperimentConfig, features: FeatureSet, split: Split,
+def evaluate_once(run_name: str, config: ExperimentConfig, features_ref: ray.ObjectRef, split: Split,
                   settings: SearchSettings, out: Path) -> dict[str, Any]:
     """Train the chosen config on the split's train/val subjects and test once; cached (with its predictions) in `out`."""
     if out.exists():
         return json.loads(out.read_text())
-    features_ref = ray.put(features)
     [result] = fit_fold(run_name=run_name, config=config, features_ref=features_ref, split=split,
                         seed=settings.seed, resources=settings.resources, spec=settings.spec,
                         storage_path=storage_join(settings.storage, "evaluation"))
@@ -369,30 +374,29 @@ class Outcome:
     """nested: per outer subject, its search's winner and test."""
 
 
-def run_holdout(scope: Scope, settings: SearchSettings, out: Path) -> Outcome:
+def run_holdout(scope: Scope, features_ref: ray.ObjectRef, settings: SearchSettings, out: Path) -> Outcome:
     """Search without the test subjects, then test the winner once on them."""
     features = scope.features
     test = choose_test_subjects(features, scope.test_names, settings.seed)
     names = [str(features.subjects[i]) for i in test]
     log.info("holdout test subjects (never loaded by a trial): %s", " ".join(names))
     pool = [i for i in range(len(features.subjects)) if i not in test]
-    searched = keep_only(features, pool)
-    split = inner_split(searched, val_fraction(settings.base), settings.seed)
-    rows = trial_rows(run_search(f"search{scope.tag}", searched, split, settings), list(settings.space.parameters),
-                      **scope.columns)
+    split = inner_split(features, pool, val_fraction(settings.base), settings.seed)
+    rows = refuse_held_out(trial_rows(run_search(f"search{scope.tag}", features_ref, split, settings),
+                                      list(settings.space.parameters), **scope.columns), names)
     best = best_row(rows)
-    config = best_config(settings, best, tuned_on=[str(s) for s in searched.subjects])
+    config = best_config(settings, best, tuned_on=[str(features.subjects[i]) for i in pool])
     train, val = validation_subjects(features, pool, val_fraction(settings.base), seed=settings.seed)
     final = Split(train, val, tuple(test))
-    record = evaluate_once(f"holdout-test{scope.tag}", config, features, final, settings,
+    record = evaluate_once(f"holdout-test{scope.tag}", config, features_ref, final, settings,
                            out / f"holdout_test{scope.tag}.json")
     summary = {"test_subjects": names, "search_subjects": config.tuned_on,
-               "validation_subjects": [str(searched.subjects[i]) for i in split.val],
+               "validation_subjects": [str(features.subjects[i]) for i in split.val],
                "seen_subjects": record["seen_subjects"], "tuned_on": config.tuned_on}
     return Outcome(rows, best, config, subject_records(record, features, final, settings.seed), summary)
 
 
-def run_nested(scope: Scope, settings: SearchSettings, out: Path) -> Outcome:
+def run_nested(scope: Scope, features_ref: ray.ObjectRef, settings: SearchSettings, out: Path) -> Outcome:
     """For every LOSO subject: a search on the other subjects of its pool, its winner tested on it."""
     features = scope.features
     folds = plan_folds(features, protocol=settings.pool, subjects=scope.test_names, seeds=[settings.seed],
@@ -400,17 +404,18 @@ def run_nested(scope: Scope, settings: SearchSettings, out: Path) -> Outcome:
     rows, outer, winners, records, tuned_on = [], [], [], [], set()
     for fold in folds:
         subject = str(features.subjects[fold.split.test[0]])
-        searched = keep_only(features, fold.split.train + fold.split.val)
-        log.info("nested: searching for %s on %d other subject(s)", subject, len(searched.subjects))
-        grid = run_search(f"search-{fold.fold_id}", searched,
-                          inner_split(searched, val_fraction(settings.base), settings.seed), settings)
-        fold_rows = trial_rows(grid, list(settings.space.parameters), **scope.columns, outer_subject=subject)
+        searched = fold.split.train + fold.split.val
+        log.info("nested: searching for %s on %d other subject(s)", subject, len(searched))
+        grid = run_search(f"search-{fold.fold_id}", features_ref,
+                          inner_split(features, searched, val_fraction(settings.base), settings.seed), settings)
+        fold_rows = refuse_held_out(trial_rows(grid, list(settings.space.parameters), **scope.columns,
+                                               outer_subject=subject), [subject])
         best = best_row(fold_rows)
-        record = evaluate_once(f"test-{fold.fold_id}", best_config(settings, best), features, fold.split,
+        record = evaluate_once(f"test-{fold.fold_id}", best_config(settings, best), features_ref, fold.split,
                                settings, out / "nested" / f"{fold.fold_id}.json")
         rows += fold_rows
         winners.append(best)
-        tuned_on |= {str(s) for s in searched.subjects}
+        tuned_on |= {str(features.subjects[i]) for i in searched}
         records += subject_records(record, features, fold.split, settings.seed)
         outer.append({"subject": subject, "best_params": params_of(best, settings), "val_score": best["val_score"],
                       "test": record["test"], "seen_subjects": record["seen_subjects"]})
@@ -557,7 +562,11 @@ def main(argv: Sequence[str] | None = None) -> int:
              settings.resources.workers)
     runner = run_holdout if args.protocol == "holdout" else run_nested
     try:
-        outcomes = [runner(scope, dataclasses.replace(settings, base=scope.config), out) for scope in scopes]
+        outcomes = []
+        for i in range(len(scopes)):  # the driver keeps the store's view of a scope's features, not its own copy
+            features_ref, view = shared(scopes[i].features)
+            scopes[i] = dataclasses.replace(scopes[i], features=view)
+            outcomes.append(runner(scopes[i], features_ref, dataclasses.replace(settings, base=scopes[i].config), out))
     except SearchInterrupted as exc:
         log.error("%s; run again with --resume (same arguments) to finish it without repeating finished trials", exc)
         return 130
