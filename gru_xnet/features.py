@@ -104,6 +104,10 @@ class FeatureSet:
             mask &= np.isin(self.sessions, np.asarray(sessions))
         return np.flatnonzero(mask)
 
+    def session_counts(self) -> dict[str, int]:
+        """Each dataset's number of distinct sessions."""
+        return {d: int(len(np.unique(self.sessions[self.dataset_index == i]))) for i, d in enumerate(self.datasets)}
+
     def subjects_of(self, dataset: str) -> list[int]:
         return [i for i, s in enumerate(self.subjects) if s.dataset == dataset]
 

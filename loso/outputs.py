@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Iterator
 
 from gru_xnet.config import ConfigError, write_text_atomic
+from loso.protocol import with_legacy_keys
 
 log = logging.getLogger("loso")
 
-RESUME_KEYS = ("config_hash", "data_fingerprint", "protocol", "seediv_sessions", "datasets", "labels", "synthetic",
+RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "protocol", "sessions", "datasets", "labels", "synthetic",
                "seeds", "tuned_on", "model_source_sha256")
 """What must match between run.json and a new invocation for their folds to share one folder and one table."""
 
@@ -51,7 +52,7 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
     """Refuse to mix results of different protocols, seeds or data, or to overwrite finished folds without --resume."""
     path = out / "run.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = with_legacy_keys(json.loads(path.read_text()))
         changed = [k for k in RESUME_KEYS if old.get(k) != manifest.get(k)]
         if changed:
             why = " (its data files changed since)" if "data_fingerprint" in changed else ""

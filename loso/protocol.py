@@ -45,21 +45,46 @@ def _permutation_line(manifest: dict) -> str:
             "labels, so a replicate is a whole LOSO under one labelling")
 
 
+LOSO_STATEMENT = "leave-one-subject-out: each fold tests one subject and trains on other subjects only"
+
+
+def with_legacy_keys(manifest: dict) -> dict:
+    """A run.json written before `--split` and `--sessions` existed, read as the LOSO run it was (its only
+    multi-session dataset then was SEED-IV)."""
+    legacy = {"split": "loso", "split_statement": LOSO_STATEMENT, "sessions": manifest.get("seediv_sessions", "pooled"),
+              "multi_session": {"SEEDIV": 3} if "SEEDIV" in manifest.get("datasets", ()) else {}}
+    return {**legacy, **manifest}
+
+
+POOLS = {"within": "a fold trains on other subjects of the same dataset",
+         "joint": "a fold trains on other subjects of every selected dataset"}
+
+
+def _split_line(manifest: dict) -> str:
+    return f"Split '{manifest['split']}': {manifest['split_statement']}"
+
+
+def _sessions_line(manifest: dict) -> str | None:
+    """What `sessions` meant for the multi-session datasets of the run (None when it has none)."""
+    several = manifest.get("multi_session") or {}
+    if not several:
+        return None
+    how = ("a subject's sessions tested together" if manifest["sessions"] == "pooled" else
+           "one session at a time, trained on that session of the other subjects; sessions averaged within each subject")
+    return f"sessions '{manifest['sessions']}' ({', '.join(f'{d}: {n}' for d, n in several.items())} sessions): {how}"
+
+
 def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None = None) -> list[str]:
     """Human-readable statement of what was run: the caption of every table and the head of the printout."""
+    manifest = with_legacy_keys(manifest)
     lines = []
     if manifest.get("synthetic"):
         lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
     if completeness:
         lines.append(completeness)
-    within = manifest["protocol"] == "within"
-    lines.append(f"Leave-one-subject-out, protocol '{manifest['protocol']}' "
-                 f"({'train on other subjects of the same dataset' if within else 'train on other subjects of all datasets'})")
-    lines.append("datasets: " + "; ".join(f"{k}: {v}" for k, v in manifest["labels"].items()))
-    if "SEEDIV" in manifest["datasets"]:
-        lines.append(f"SEED-IV sessions: {manifest['seediv_sessions']}"
-                     + (" (a subject's three sessions held out together)" if manifest["seediv_sessions"] == "pooled"
-                        else " (one LOSO per session; sessions averaged within each subject)"))
+    lines.append(f"{_split_line(manifest)}; protocol '{manifest['protocol']}' ({POOLS[manifest['protocol']]})")
+    if _sessions_line(manifest):
+        lines.append(_sessions_line(manifest))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
                  f"channels: {len(manifest['channels'])}")
     if manifest.get("model"):
@@ -119,20 +144,18 @@ def _data_section(manifest: dict) -> list[str]:
 
 
 def _split_section(manifest: dict, completeness: str | None) -> list[str]:
+    manifest = with_legacy_keys(manifest)
     data = _get(manifest, "config", "data", default={})
-    within = manifest["protocol"] == "within"
-    lines = [f"- Held-out unit: the subject (leave-one-subject-out), each subject once per seed; protocol "
-             f"'{manifest['protocol']}': a fold trains on the other subjects of "
-             f"{'the same dataset' if within else 'every selected dataset'}."]
-    if "SEEDIV" in manifest["datasets"]:
-        lines.append(f"- SEED-IV sessions: {manifest['seediv_sessions']}.")
+    lines = [f"- {_split_line(manifest)}; protocol '{manifest['protocol']}': {POOLS[manifest['protocol']]}."]
+    if _sessions_line(manifest):
+        lines.append(f"- {_sessions_line(manifest)}.")
     if data:
         fraction = data["val_ratio"] / (data["train_ratio"] + data["val_ratio"])
         lines.append(f"- Validation (early stopping only): {fraction:.0%} of each dataset's training subjects (at "
                      "least one), drawn per fold with a generator seeded by (seed, test subject); never the test "
                      "subject, never a window of it.")
     planned = manifest.get("planned_folds")
-    lines.append(f"- Folds planned: {len(planned)} (test subject x seed{' x session' if manifest.get('seediv_sessions') == 'separate' else ''}), "
+    lines.append(f"- Results planned: {len(planned)} (test subject x seed{' x session' if manifest['sessions'] == 'separate' else ''}), "
                  f"each with {manifest.get('permutations', 0) + 1} label variant(s) (the real labels + permutations)."
                  if planned is not None else f"- Fold plan: {NOT_RECORDED}.")
     if completeness:

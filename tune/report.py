@@ -39,7 +39,7 @@ def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, 
     reports = subject_reports(saved_evaluation(record["predictions"]), features, training)
     return [{"fold": {"fold_id": f"{key.dataset}-{key.subject}-seed{seed}", "dataset": key.dataset,
                       "subject": key.subject, "session": None, "seed": seed}, "variant": 0, "test": report}
-            for subject, report in reports.items() for key in [features.subjects[subject]]]
+            for subject, (report, _) in reports.items() for key in [features.subjects[subject]]]
 
 
 def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:

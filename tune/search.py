@@ -66,7 +66,8 @@ from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
 from loso.aggregate import SCORES, datasets_display, subjects_display
 from loso.cli import add_common_arguments, configure, init_ray, storage_join
-from loso.folds import PROTOCOLS, plan_folds
+from loso.folds import PROTOCOLS
+from loso.splits import plan_folds
 from loso.gpu_packing import gpus_per_worker
 from loso.tables import write_table
 from loso.worker import FoldResources, fit_fold, shared

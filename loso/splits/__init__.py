@@ -1,0 +1,50 @@
+"""Split planners behind `--split`: each module here registers one `SplitSpec` (see `spec.py`); the rest of the
+code asks this registry, never a split's name.
+
+    loso                  every subject held out once (the default)
+    kfold:K               each dataset's subjects in K seeded groups, each group held out once
+"""
+
+from __future__ import annotations
+
+from gru_xnet.config import ConfigError
+from gru_xnet.features import FeatureSet
+from loso.folds import PROTOCOLS, SESSIONS, Fold
+from loso.splits import kfold, subject
+from loso.splits.spec import PlanOptions, SplitSpec
+
+SPLITS: dict[str, SplitSpec] = {spec.name: spec for spec in (subject.SPLIT, kfold.SPLIT)}
+
+
+def split_spec(text: str) -> tuple[SplitSpec, int | None]:
+    """The registered split and its parameter from 'name' or 'name:N'; one error naming what is known."""
+    name, colon, parameter = text.partition(":")
+    if name not in SPLITS:
+        raise ConfigError(f"--split {text}: unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+    spec = SPLITS[name]
+    return spec, spec.parse(parameter if colon else None)
+
+
+def split_record(text: str) -> dict[str, str]:
+    """What run.json records of a split: its label as given (parameter filled in) and its statement."""
+    spec, parameter = split_spec(text)
+    return {"split": spec.label(parameter), "split_statement": spec.statement(parameter)}
+
+
+def plan_folds(features: FeatureSet, split: str = "loso", **options) -> list[Fold]:
+    """The folds of `split` on `features` (options: see `PlanOptions`), after checking what every split shares."""
+    spec, parameter = split_spec(split)
+    chosen = PlanOptions(**options)
+    if chosen.protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol {chosen.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    if chosen.sessions not in SESSIONS:
+        raise ConfigError(f"sessions {chosen.sessions!r}: expected one of {', '.join(SESSIONS)}")
+    if chosen.sessions == "separate" and chosen.protocol == "joint" and len(features.datasets) > 1:
+        raise ConfigError("sessions 'separate' restricts training to one session of each dataset; combine it with "
+                          "protocol 'within', not 'joint'")
+    if not chosen.seeds:
+        raise ConfigError("seeds: expected at least one seed")
+    if chosen.subjects and not spec.takes_subjects:
+        raise ConfigError(f"--split {spec.label(parameter)} holds out groups of subjects: every subject is tested, "
+                          "so --subjects does not apply; leave it out")
+    return spec.plan(features, chosen, parameter)
