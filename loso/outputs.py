@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gru_xnet.config import ConfigError, write_text_atomic
+from loso.pooling import pool_subjects
 from loso.protocol import with_legacy_keys
 
 log = logging.getLogger("loso")
@@ -38,9 +39,10 @@ def result_path(out: Path, fold_id: str, variant: int) -> Path:
 
 
 def load_results(out: Path) -> tuple[list[dict], list[dict]]:
-    """(observed fold results, permutation-null results) of a run folder, in file-name order."""
+    """(observed results, permutation-null results) of a run folder in file-name order, a subject tested in several
+    folds pooled into one record (`loso.pooling`)."""
     read = lambda folder: [json.loads(p.read_text()) for p in sorted((out / folder).glob("*.json"))]  # noqa: E731
-    return read("folds"), read("permutations")
+    return pool_subjects(read("folds")), pool_subjects(read("permutations"))
 
 
 def _shown(value) -> str:

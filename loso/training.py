@@ -59,11 +59,14 @@ def fold_labels(config: ExperimentConfig, features: FeatureSet, split: Split, va
 
     A replicate relabels the training and validation subjects as one whole-dataset permutation salted by
     the config's seed, never by the fold's seed or test subject: every fold and seed of replicate k trains
-    on one labelling, as every fold of the observed run trains on the real one.
+    on one labelling, as every fold of the observed run trains on the real one. Only the trials on the
+    training and validation sides are permuted: under a trial-level split the test side's trials of the
+    same subject keep their real labels.
     """
     if variant == OBSERVED:
         return features
-    return features.with_permuted_labels(split.train + split.val, salt=config.seed, replicate=variant)
+    pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
+    return features.with_permuted_labels(split.train + split.val, salt=config.seed, replicate=variant, windows=pool)
 
 
 def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,

@@ -82,7 +82,7 @@ def test_kfold_refusals_name_the_problem(features):
         plan_folds(features, "kfold:9")
     with pytest.raises(ValueError, match="expected K an integer >= 2"):
         plan_folds(features, "kfold:1")
-    with pytest.raises(ValueError, match="unknown split 'leave-one-out'.*loso, kfold"):
+    with pytest.raises(ValueError, match="unknown split 'leave-one-out'.*loso, leave-stimulus-out, kfold"):
         plan_folds(features, "leave-one-out")
 
 

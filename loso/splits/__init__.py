@@ -1,8 +1,11 @@
 """Split planners behind `--split`: each module here registers one `SplitSpec` (see `spec.py`); the rest of the
 code asks this registry, never a split's name.
 
-    loso                  every subject held out once (the default)
-    kfold:K               each dataset's subjects in K seeded groups, each group held out once
+    loso                    every subject held out once (the default)
+    leave-stimulus-out[:G]  a subject tested on one group of stimuli, trained on other subjects' other stimuli
+    kfold[:K]               each dataset's subjects in K seeded groups, each group held out once
+    cross-session           per subject, its earlier sessions against its last one
+    within-subject          per subject and session, disjoint trials on each side
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 from gru_xnet.config import ConfigError
 from gru_xnet.features import FeatureSet
 from loso.folds import PROTOCOLS, SESSIONS, Fold
-from loso.splits import kfold, subject
+from loso.splits import kfold, session, stimulus, subject, trials
 from loso.splits.spec import PlanOptions, SplitSpec
 
-SPLITS: dict[str, SplitSpec] = {spec.name: spec for spec in (subject.SPLIT, kfold.SPLIT)}
+SPLITS: dict[str, SplitSpec] = {spec.name: spec for spec in (subject.SPLIT, stimulus.SPLIT, kfold.SPLIT, session.SPLIT,
+                                                               trials.SPLIT)}
 
 
 def split_spec(text: str) -> tuple[SplitSpec, int | None]:

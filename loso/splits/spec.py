@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
+
 from gru_xnet.config import ConfigError
 from gru_xnet.features import FeatureSet
 from loso.folds import Fold
@@ -71,3 +73,42 @@ def sessions_of(features: FeatureSet, subject: int, sessions: str) -> list[int |
     """The sessions a subject is tested in one at a time (`separate`, datasets with several), else [None] (all)."""
     present = sorted({int(s) for s in features.sessions[features.windows_of([subject])]})
     return present if sessions == "separate" and len(present) > 1 else [None]
+
+
+def deal(items: Sequence, labels: Sequence[int] | None, groups: int, rng: np.random.Generator) -> list[list]:
+    """`items` in `groups` seeded groups of sizes differing by at most one; with `labels`, class-stratified: each
+    class's items shuffled and dealt round-robin, continuing where the previous class stopped."""
+    if labels is None:
+        order = [items[i] for i in rng.permutation(len(items))]
+    else:
+        order = []
+        for label in sorted(set(labels)):
+            members = [item for item, own in zip(items, labels) if own == label]
+            order += [members[i] for i in rng.permutation(len(members))]
+    dealt: list[list] = [[] for _ in range(groups)]
+    for position, item in enumerate(order):
+        dealt[position % groups].append(item)
+    return [sorted(group) for group in dealt]
+
+
+def subject_trials(features: FeatureSet, subject: int, sessions: Sequence[int] | None = None) -> tuple[list, list[int]]:
+    """A subject's (session, trial) pairs (of some sessions) in order, and each one's label."""
+    rows = features.windows_of([subject], sessions)
+    keys, first = np.unique(np.stack([features.sessions[rows], features.trials[rows]], axis=1), axis=0,
+                            return_index=True)
+    return [(int(s), int(t)) for s, t in keys], [int(label) for label in features.labels[rows[first]]]
+
+
+def validation_trials(trials: list, labels: list[int], fraction: float, rng: np.random.Generator) -> tuple[list, list]:
+    """(training, validation) whole trials: a seeded, class-stratified share of about `fraction`, never a class's
+    last training trial (so the training side keeps every class it had)."""
+    groups = max(2, round(1 / fraction)) if fraction > 0 else 0
+    if not groups or len(trials) < 2:
+        return sorted(trials), []
+    label_of = dict(zip(trials, labels))
+    val: list = []
+    for trial in deal(trials, labels, groups, rng)[0]:
+        left = [t for t in trials if t not in val and t != trial and label_of[t] == label_of[trial]]
+        if left:
+            val.append(trial)
+    return sorted(t for t in trials if t not in set(val)), sorted(val)
