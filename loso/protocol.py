@@ -99,9 +99,17 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
                      f"test one of them are marked ({TUNED_NOTE}) and left out of every test")
     if n_failed:
         lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
-    lines += [statement for dataset, statement in manifest.get("stimulus", {}).items()
-              if dataset in manifest["datasets"]]
-    return lines
+    return lines + _stimulus_lines(manifest)
+
+
+def _stimulus_lines(manifest: dict) -> list[str]:
+    """Each dataset's stimulus confound, or, under a split that keeps every stimulus on one side, that it is removed."""
+    statements = [statement for dataset, statement in manifest.get("stimulus", {}).items()
+                  if dataset in manifest["datasets"]]
+    if statements and manifest.get("split_removes_stimulus"):
+        return ["STIMULI: no stimulus is on two sides of any fold (checked on the fold plan), so the stimulus "
+                "confound of these datasets does not apply"]
+    return statements
 
 
 def _get(mapping: dict, *keys: str, default: Any = None) -> Any:
@@ -139,7 +147,7 @@ def _data_section(manifest: dict) -> list[str]:
     lines.append("- Filters (zero-phase, per trial, before windowing): " + (
         "; ".join(f"{d}: " + (", ".join(f"{k.replace('_hz', '')} {v} Hz" for k, v in f.items() if v) or "none")
                   for d, f in filters.items()) if filters else NOT_RECORDED) + ".")
-    lines += [f"- {statement}" for statement in manifest.get("stimulus", {}).values()] or [f"- Stimuli: {NOT_RECORDED}."]
+    lines += [f"- {statement}" for statement in _stimulus_lines(manifest)] or [f"- Stimuli: {NOT_RECORDED}."]
     return lines
 
 

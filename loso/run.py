@@ -94,7 +94,7 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
     shape = features.features.shape[1:]
     model = build_model(config.model, shape, features.n_classes, spec)
     manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
-                "config": config.to_dict(), **split_record(args.split), "protocol": args.protocol,
+                "config": config.to_dict(), **split_record(args.split, features, folds), "protocol": args.protocol,
                 "sessions": args.sessions,
                 "seeds": seeds, "permutations": args.permutations, "tuned_on": list(config.tuned_on),
                 "permutation_scheme": PERMUTATION_SCHEME, "permutation_salt": config.seed,

@@ -105,11 +105,10 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     if loaders.test is not None:
         evaluation = evaluate(model, loaders.test, device=device, precision=precision,
                               n_classes=loaders.n_classes, dataset_names=features.datasets)
-        if len(split.test) == 1:
-            result["test"] = evaluation_report(evaluation, features, dataset_windows(features, pool, split.test))
-            result["predictions"] = _predictions(features, evaluation)
-        else:  # each test subject scored on its own windows (pooled windows would reward each one's class balance)
-            result["per_test_subject"] = {
+        result["test"] = evaluation_report(evaluation, features, dataset_windows(features, pool, split.test))
+        result["predictions"] = _predictions(features, evaluation)
+        if len(split.test) > 1:  # each test subject scored on its own windows (pooled windows would reward each
+            result["per_test_subject"] = {  # one's class balance): loso.run saves one result per subject
                 str(features.subjects[subject]): {"test": report, "predictions": _predictions(features, part)}
                 for subject, (report, part) in subject_reports(evaluation, features, pool).items()}
     result["train_seconds"] = time.time() - started

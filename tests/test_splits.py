@@ -9,7 +9,7 @@ import pytest
 from gru_xnet.config import DataConfig
 from gru_xnet.data_loader import SIDES
 from gru_xnet.features import build_feature_set
-from loso.splits import SPLITS, plan_folds
+from loso.splits import SPLITS, plan_folds, split_record
 
 SEEDS = [0, 1]
 
@@ -66,6 +66,8 @@ def test_leave_stimulus_out_keeps_subjects_and_stimuli_apart(features):
     assert all(len(np.unique(features.labels[sides(features, f)["test"]])) == 2 for f in gameemo)
     again = plan_folds(features, "leave-stimulus-out", seeds=SEEDS)
     assert [f.split for f in again] == [f.split for f in folds]
+    assert split_record("leave-stimulus-out", features, folds)["split_removes_stimulus"]
+    assert not split_record("loso", features, plan_folds(features))["split_removes_stimulus"]
 
 
 def test_kfold_over_subjects(features):

@@ -10,6 +10,8 @@ code asks this registry, never a split's name.
 
 from __future__ import annotations
 
+import numpy as np
+
 from gru_xnet.config import ConfigError
 from gru_xnet.features import FeatureSet
 from loso.folds import PROTOCOLS, SESSIONS, Fold
@@ -29,10 +31,26 @@ def split_spec(text: str) -> tuple[SplitSpec, int | None]:
     return spec, spec.parse(parameter if colon else None)
 
 
-def split_record(text: str) -> dict[str, str]:
-    """What run.json records of a split: its label as given (parameter filled in) and its statement."""
+def split_record(text: str, features: FeatureSet, folds: list[Fold]) -> dict:
+    """What run.json records of a split: its label (parameter filled in), its statement, and whether its folds keep
+    every stimulus on one side (checked on the plan, not assumed: SEED's cross-session tests the clips it trained on)."""
     spec, parameter = split_spec(text)
-    return {"split": spec.label(parameter), "split_statement": spec.statement(parameter)}
+    return {"split": spec.label(parameter), "split_statement": spec.statement(parameter),
+            "split_removes_stimulus": not any(shared_stimuli(features, fold) for fold in folds)}
+
+
+def shared_stimuli(features: FeatureSet, fold: Fold) -> set[str]:
+    """The stimuli a fold both learns from (training, validation) and tests on."""
+    if not len(features.stimulus):
+        return {"unknown"}
+    learnt = np.concatenate([fold.split.windows(features, "train"), fold.split.windows(features, "val")])
+    return set(features.stimulus[learnt].tolist()) & set(features.stimulus[fold.split.windows(features, "test")].tolist())
+
+
+def subject_level_splits() -> list[str]:
+    """The splits whose folds hold out whole subjects, as written on the command line."""
+    return [spec.label(None) + (f":{spec.parameter}" if spec.parameter else "") for spec in SPLITS.values()
+            if spec.subject_level]
 
 
 def plan_folds(features: FeatureSet, split: str = "loso", **options) -> list[Fold]:

@@ -38,6 +38,8 @@ class SplitSpec:
     minimum: int = 2
     takes_subjects: bool = True
     """Whether `--subjects` may restrict the tested subjects."""
+    subject_level: bool = False
+    """Whether every fold holds out whole subjects (what a nested search's outer folds must do)."""
 
     def parse(self, text: str | None) -> int | None:
         """The parameter given after the colon (its default when absent); one error naming the split and the range."""
