@@ -54,11 +54,11 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
     """Refuse to mix results of different protocols, seeds or data, or to overwrite finished folds without --resume."""
     path = out / "run.json"
     if path.exists():
-        old = with_legacy_keys(json.loads(path.read_text()))
-        changed = [k for k in RESUME_KEYS if old.get(k) != manifest.get(k)]
+        old, now = with_legacy_keys(json.loads(path.read_text())), with_legacy_keys(manifest)
+        changed = [k for k in RESUME_KEYS if old.get(k) != now.get(k)]
         if changed:
             why = " (its data files changed since)" if "data_fingerprint" in changed else ""
-            details = "; ".join(f"{k}: {_shown(old.get(k))} there, {_shown(manifest.get(k))} now" for k in changed)
+            details = "; ".join(f"{k}: {_shown(old.get(k))} there, {_shown(now.get(k))} now" for k in changed)
             raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}{why} ({details}); "
                               "its folds cannot be mixed with this run's: use another --output")
         _check_permutation_scheme(out, old, manifest)
