@@ -189,7 +189,10 @@ def test_compare_refuses_runs_that_cannot_be_paired(tmp_path, caplog):
     flipped = fold_record("DEAP", "s02", *predictions(60))
     flipped["predictions"]["y_true"] = flipped["predictions"]["y_true"][::-1]
     d = write_run(tmp_path / "d", [fold_record("DEAP", "s01", *predictions(60)), flipped])
+    e = write_run(tmp_path / "e", [fold_record("DEAP", f"s0{i}", *predictions(60)) for i in (1, 2)],
+                  split="leave-stimulus-out:2")
     for other, message in ((b, "their protocol differs ('joint' vs 'within')"),
+                           (e, "their split differs ('leave-stimulus-out:2' vs 'loso')"),
                            (c, "different subjects (only in one: DEAP/s02, DEAP/s03)"),
                            (d, "the test labels of DEAP/s02 differ")):
         assert compare_main([str(a), str(other), "--output", str(tmp_path / "cmp")]) == 2

@@ -106,3 +106,21 @@ def test_within_subject_splits_trials_of_one_session(features):
         plan_folds(features, "within-subject", subjects=["SEEDIV/1"])
     with pytest.raises(ValueError, match="protocol joint does not apply"):
         plan_folds(features, "within-subject", protocol="joint")
+
+
+def test_stimulus_signal_fixes_labels_per_stimulus_and_seediv_sessions_hold_both_classes(tmp_path):
+    from gru_xnet.datasets import write_synthetic
+
+    write_synthetic(tmp_path / "data", ["DEAP"], 3, trials=4, seconds=8.0, signal="stimulus")
+    write_synthetic(tmp_path / "data", ["SEEDIV"], 1, seconds=8.0)  # the generator's default trials per session
+    features = build_feature_set(DataConfig(datasets=["DEAP"], data_root=str(tmp_path / "data"),
+                                            cache_dir=str(tmp_path / "cache")))
+    per_stimulus = {}
+    for stimulus, label in zip(features.stimulus.tolist(), features.labels.tolist()):
+        per_stimulus.setdefault(stimulus, set()).add(label)
+    assert len(per_stimulus) == 4 and all(len(labels) == 1 for labels in per_stimulus.values())
+    assert {label for labels in per_stimulus.values() for label in labels} == {0, 1}
+    seediv = build_feature_set(DataConfig(datasets=["SEEDIV"], data_root=str(tmp_path / "data"),
+                                          cache_dir=str(tmp_path / "cache")))
+    for session in (1, 2, 3):
+        assert set(seediv.labels[seediv.sessions == session]) == {0, 1}, session
