@@ -82,7 +82,8 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
         lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
     if completeness:
         lines.append(completeness)
-    lines.append(f"{_split_line(manifest)}; protocol '{manifest['protocol']}' ({POOLS[manifest['protocol']]})")
+    lines.append(_split_line(manifest) + ("" if manifest.get("split_subject_dependent") else
+                                          f"; protocol '{manifest['protocol']}' ({POOLS[manifest['protocol']]})"))
     if _sessions_line(manifest):
         lines.append(_sessions_line(manifest))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
@@ -154,16 +155,20 @@ def _data_section(manifest: dict) -> list[str]:
 def _split_section(manifest: dict, completeness: str | None) -> list[str]:
     manifest = with_legacy_keys(manifest)
     data = _get(manifest, "config", "data", default={})
-    lines = [f"- {_split_line(manifest)}; protocol '{manifest['protocol']}': {POOLS[manifest['protocol']]}."]
+    lines = [f"- {_split_line(manifest)}" + ("." if manifest.get("split_subject_dependent") else
+                                             f"; protocol '{manifest['protocol']}': {POOLS[manifest['protocol']]}.")]
     if _sessions_line(manifest):
         lines.append(f"- {_sessions_line(manifest)}.")
-    if data:
+    if data and manifest.get("split_subject_dependent"):
+        lines.append("- Validation (early stopping only): a seeded, class-stratified share of the test subject's own "
+                     "training trials (whole trials, as the split says); never a test trial.")
+    elif data:
         fraction = data["val_ratio"] / (data["train_ratio"] + data["val_ratio"])
         lines.append(f"- Validation (early stopping only): {fraction:.0%} of each dataset's training subjects (at "
-                     "least one), drawn per fold with a generator seeded by (seed, test subject); never the test "
-                     "subject, never a window of it.")
+                     "least one), drawn per fold with a generator seeded by the seed and the fold's test subject (or "
+                     "group); never a test subject, never a window of one.")
     planned = manifest.get("planned_folds")
-    lines.append(f"- Results planned: {len(planned)} (test subject x seed{' x session' if manifest['sessions'] == 'separate' else ''}), "
+    lines.append(f"- Results planned: {len(planned)} (one per fold, test subject and seed), "
                  f"each with {manifest.get('permutations', 0) + 1} label variant(s) (the real labels + permutations)."
                  if planned is not None else f"- Fold plan: {NOT_RECORDED}.")
     if completeness:

@@ -104,7 +104,7 @@ def test_within_subject_splits_trials_of_one_session(features):
         assert len(set(features.labels[rows["test"]])) <= 2
     with pytest.raises(ValueError, match="SEEDIV/1 session 1 has 6 trial.*16 to train and 8 to test"):
         plan_folds(features, "within-subject", subjects=["SEEDIV/1"])
-    with pytest.raises(ValueError, match="protocol joint does not apply"):
+    with pytest.raises(ValueError, match="its own data alone: --protocol joint does not apply"):
         plan_folds(features, "within-subject", protocol="joint")
 
 

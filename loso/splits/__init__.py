@@ -36,6 +36,7 @@ def split_record(text: str, features: FeatureSet, folds: list[Fold]) -> dict:
     every stimulus on one side (checked on the plan, not assumed: SEED's cross-session tests the clips it trained on)."""
     spec, parameter = split_spec(text)
     return {"split": spec.label(parameter), "split_statement": spec.statement(parameter),
+            "split_subject_dependent": spec.subject_dependent,
             "split_removes_stimulus": not any(shared_stimuli(features, fold) for fold in folds)}
 
 
@@ -66,6 +67,9 @@ def plan_folds(features: FeatureSet, split: str = "loso", **options) -> list[Fol
                           "protocol 'within', not 'joint'")
     if not chosen.seeds:
         raise ConfigError("seeds: expected at least one seed")
+    if spec.subject_dependent and chosen.protocol == "joint":
+        raise ConfigError(f"--split {spec.label(parameter)} trains each subject on its own data alone: --protocol "
+                          "joint does not apply")
     if chosen.subjects and not spec.takes_subjects:
         raise ConfigError(f"--split {spec.label(parameter)} holds out groups of subjects: every subject is tested, "
                           "so --subjects does not apply; leave it out")

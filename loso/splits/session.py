@@ -10,19 +10,16 @@ from gru_xnet.config import ConfigError
 from gru_xnet.data_loader import Only, Split
 from gru_xnet.features import FeatureSet
 from loso.folds import Fold
-from loso.splits.spec import PlanOptions, SplitSpec, subject_trials, validation_trials
+from loso.splits.spec import PlanOptions, SplitSpec, sessions_present, subject_trials, validation_trials
 
 
 def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[Fold]:
     """One fold per (seed, subject): its earlier sessions' trials (less validation) against its last session."""
-    if options.protocol == "joint":
-        raise ConfigError("--split cross-session trains each subject on its own sessions: --protocol joint does not "
-                          "apply")
     folds = []
     for seed in options.seeds:
         for subject in features.subject_ids(options.subjects):
             key = features.subjects[subject]
-            sessions = sorted({int(s) for s in features.sessions[features.windows_of([subject])]})
+            sessions = sessions_present(features, subject)
             if len(sessions) < 2:
                 raise ConfigError(f"--split cross-session: {key} has {len(sessions)} session(s); {key.dataset} has no "
                                   "sessions to train and test across")
@@ -37,7 +34,7 @@ def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[F
 
 
 SPLIT = SplitSpec(
-    name="cross-session", plan=plan,
+    name="cross-session", plan=plan, subject_dependent=True,
     statement=lambda _: ("cross-session: per subject, train on its earlier sessions and test on its last one; "
                          "validation is a seeded ~20% of the training sessions' trials (whole trials); a "
                          "subject-dependent protocol, no other subject is seen"))

@@ -40,6 +40,8 @@ class SplitSpec:
     """Whether `--subjects` may restrict the tested subjects."""
     subject_level: bool = False
     """Whether every fold holds out whole subjects (what a nested search's outer folds must do)."""
+    subject_dependent: bool = False
+    """Whether a fold trains on its test subject's own other data (no other subject: `--protocol` does not apply)."""
 
     def parse(self, text: str | None) -> int | None:
         """The parameter given after the colon (its default when absent); one error naming the split and the range."""
@@ -71,9 +73,14 @@ def training_pool(features: FeatureSet, tests: Sequence[int], protocol: str) -> 
     return pool
 
 
+def sessions_present(features: FeatureSet, subject: int) -> list[int]:
+    """A subject's sessions, in order."""
+    return sorted({int(s) for s in features.sessions[features.windows_of([subject])]})
+
+
 def sessions_of(features: FeatureSet, subject: int, sessions: str) -> list[int | None]:
     """The sessions a subject is tested in one at a time (`separate`, datasets with several), else [None] (all)."""
-    present = sorted({int(s) for s in features.sessions[features.windows_of([subject])]})
+    present = sessions_present(features, subject)
     return present if sessions == "separate" and len(present) > 1 else [None]
 
 

@@ -12,7 +12,7 @@ from gru_xnet.data_loader import Only, Split
 from gru_xnet.datasets.registry import READERS
 from gru_xnet.features import FeatureSet
 from loso.folds import Fold
-from loso.splits.spec import PlanOptions, SplitSpec, deal, subject_trials, validation_trials
+from loso.splits.spec import PlanOptions, SplitSpec, deal, sessions_present, subject_trials, validation_trials
 
 TEST_SHARE = 4
 """Without a published convention, one trial in TEST_SHARE (25 %) is tested, class-stratified."""
@@ -36,15 +36,12 @@ def test_trials(trials: list, labels: list[int], convention: tuple[int, int] | N
 
 def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[Fold]:
     """One fold per (seed, subject, session); the sides hold disjoint trials of that session."""
-    if options.protocol == "joint":
-        raise ConfigError("--split within-subject trains each subject on its own trials: --protocol joint does not "
-                          "apply")
     folds = []
     for seed in options.seeds:
         for subject in features.subject_ids(options.subjects):
             key = features.subjects[subject]
             convention = READERS[key.dataset].within_subject_trials
-            for session in sorted({int(s) for s in features.sessions[features.windows_of([subject])]}):
+            for session in sessions_present(features, subject):
                 rng = np.random.default_rng([seed, subject, session])
                 trials, labels = subject_trials(features, subject, [session])
                 learn, test = test_trials(trials, labels, convention, f"{key} session {session}", rng)
@@ -58,7 +55,7 @@ def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[F
 
 
 SPLIT = SplitSpec(
-    name="within-subject", plan=plan,
+    name="within-subject", plan=plan, subject_dependent=True,
     statement=lambda _: ("within-subject: per subject and session, train and test on different trials, never windows "
                          "of one trial on both sides (the dataset's published first/last trial convention where it has "
                          "one, else a seeded, class-stratified 75/25 trial split); validation is a seeded ~20% of the "
