@@ -454,7 +454,7 @@ def build_summary(args: argparse.Namespace, scopes: list[Scope], outcomes: list[
     rows = [r for o in outcomes for r in o.rows]
     searches = [{"dataset": scope.dataset, "best_config": scope.config_file, "best_params": params_of(o.best, settings),
                  "best_val_score": o.best["val_score"], **o.summary} for scope, o in zip(scopes, outcomes)]
-    summary = {"protocol": args.protocol, "pool": args.pool, "synthetic": any(s.features.synthetic for s in scopes),
+    summary = {"protocol": args.protocol, "pool": args.pool, "outer_split": settings.split, "synthetic": any(s.features.synthetic for s in scopes),
                "datasets": [d for s in scopes for d in s.features.datasets],
                "labels": {k: v["labels"] for s in scopes for k, v in s.features.protocol["datasets"].items()},
                "seed": settings.seed, "scheduler": args.scheduler, "space": settings.space.to_dict(),
@@ -504,7 +504,7 @@ def check_manifest(out: Path, manifest: dict, resume: bool) -> None:
     """Refuse to continue a search in `out` that was started with other settings."""
     path = out / "search.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = {"outer_split": "loso", **json.loads(path.read_text())}  # searches from before --split: LOSO outer folds
         changed = [k for k in manifest if old.get(k) != manifest[k]]
         if changed:
             raise ConfigError(f"{out} holds a search with a different {', '.join(changed)}; use another --output")
@@ -547,6 +547,7 @@ def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[list[Scope], Se
         storage=args.storage_path or str(out / "ray"), resume=args.resume, verbose=1 if args.verbose else 0, spec=spec)
     make_scheduler(settings)
     manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "pool": args.pool,
+                "outer_split": settings.split,
                 "space": space.to_dict(), "num_samples": args.num_samples, "scheduler": args.scheduler, "seed": seed,
                 "test_subjects": args.test_subjects, "synthetic": any(s.features.synthetic for s in scopes),
                 **({"model_source_sha256": spec.origin["source_sha256"]} if spec.origin else {})}
