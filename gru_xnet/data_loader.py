@@ -29,27 +29,63 @@ DEVICE_MEMORY_SHARE = 0.5
 """A fold's windows go onto the GPU when they take at most this share of its free memory."""
 
 
+SIDES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Only:
+    """What a side keeps of its subjects' windows; None keeps all: sessions, stimulus ids ('DEAP/12'), or
+    (session, trial) pairs. Trial-level splits (leave-stimulus-out, cross-session, within-subject) use it."""
+
+    sessions: tuple[int, ...] | None = None
+    stimuli: tuple[str, ...] | None = None
+    trials: tuple[tuple[int, int], ...] | None = None
+
+    def keep(self, features: FeatureSet, rows: np.ndarray) -> np.ndarray:
+        """The `rows` (window indices) this restriction keeps."""
+        mask = np.ones(len(rows), dtype=bool)
+        if self.sessions is not None:
+            mask &= np.isin(features.sessions[rows], np.asarray(self.sessions))
+        if self.stimuli is not None:
+            mask &= np.isin(features.stimulus[rows], np.asarray(self.stimuli))
+        if self.trials is not None:
+            code = lambda s, t: np.asarray(s, dtype=np.int64) * 1_000_000 + np.asarray(t, dtype=np.int64)  # noqa: E731
+            wanted = code(*np.asarray(self.trials, dtype=np.int64).reshape(-1, 2).T)
+            mask &= np.isin(code(features.sessions[rows], features.trials[rows]), wanted)
+        return rows[mask]
+
+
 @dataclass(frozen=True)
 class Split:
-    """Subject indices (into FeatureSet.subjects) on each side; never one subject on two sides.
+    """Subject indices (into FeatureSet.subjects) on each side, and what each side keeps of them.
 
-    `sessions`, when set, restricts every side to those sessions (SEED-IV per-session LOSO).
+    `sessions`, when set, restricts every side to those sessions (per-session LOSO). `only` restricts one
+    side (train, val, test) to some sessions, stimuli or trials; a subject may be on two sides only when both
+    are restricted, and `make_loaders` refuses a split that puts one window on two sides.
     """
 
     train: tuple[int, ...]
     val: tuple[int, ...]
     test: tuple[int, ...]
     sessions: tuple[int, ...] | None = None
+    only: tuple[Only | None, Only | None, Only | None] = (None, None, None)
 
     def __post_init__(self) -> None:
-        sides = [set(self.train), set(self.val), set(self.test)]
-        if sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2]:
-            raise ValueError(f"split puts a subject on two sides: {self}")
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            shared = set(self.subjects(SIDES[a])) & set(self.subjects(SIDES[b]))
+            if shared and (self.only[a] is None or self.only[b] is None):
+                raise ValueError(f"split puts subject(s) {sorted(shared)} on the {SIDES[a]} and {SIDES[b]} sides "
+                                 f"without restricting both to different data: {self}")
         if not self.train:
             raise ValueError("split has no training subject")
 
+    def subjects(self, side: str) -> tuple[int, ...]:
+        return getattr(self, side)
+
     def windows(self, features: FeatureSet, side: str) -> np.ndarray:
-        return features.windows_of(getattr(self, side), self.sessions)
+        rows = features.windows_of(self.subjects(side), self.sessions)
+        only = self.only[SIDES.index(side)]
+        return rows if only is None else only.keep(features, rows)
 
 
 def _partition(subjects: Sequence[int], n_val: int, n_test: int, rng: np.random.Generator):
@@ -300,9 +336,13 @@ class Loaders:
 def make_loaders(features: FeatureSet, split: Split, config: DataConfig, *, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, device: torch.device = torch.device("cpu")) -> Loaders:
     """Training batches (augmented, balanced, sharded) and unsharded val/test batches of a split, on `device`."""
-    sides = {side: split.windows(features, side) for side in ("train", "val", "test")}
+    sides = {side: split.windows(features, side) for side in SIDES}
     if len(sides["train"]) == 0:
         raise ValueError(f"split has no training windows (subjects {split.train})")
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        if len(np.intersect1d(sides[a], sides[b])):
+            raise ValueError(f"split puts {len(np.intersect1d(sides[a], sides[b]))} window(s) on the {a} and {b} "
+                             "sides: a leak")
     normalizer = (Normalizer.fit(features.features, sides["train"]) if config.normalization == "train"
                   else Normalizer.identity())
     window_shape = features.features.shape[1:]

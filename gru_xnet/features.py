@@ -104,6 +104,10 @@ class FeatureSet:
             mask &= np.isin(self.sessions, np.asarray(sessions))
         return np.flatnonzero(mask)
 
+    def session_counts(self) -> dict[str, int]:
+        """Each dataset's number of distinct sessions."""
+        return {d: int(len(np.unique(self.sessions[self.dataset_index == i]))) for i, d in enumerate(self.datasets)}
+
     def subjects_of(self, dataset: str) -> list[int]:
         return [i for i, s in enumerate(self.subjects) if s.dataset == dataset]
 
@@ -120,8 +124,11 @@ class FeatureSet:
             chosen += [m for m in matches if m not in chosen]
         return chosen
 
-    def with_permuted_labels(self, subject_ids: Sequence[int], salt: int, replicate: int) -> "FeatureSet":
-        """A copy whose labels are shuffled across whole trials within each session of each of `subject_ids`.
+    def with_permuted_labels(self, subject_ids: Sequence[int], salt: int, replicate: int,
+                             windows: np.ndarray | None = None) -> "FeatureSet":
+        """A copy whose labels are shuffled across whole trials within each session of each of `subject_ids`
+        (only among the trials with a window in `windows` when given: a fold's training side, when the test
+        side holds other trials of the same subject).
 
         Replicate `replicate` of a permutation null: each (subject, session) is shuffled by its own generator,
         seeded by (salt, replicate, the subject's `stable_id`, session), so a subject's permuted labels are
@@ -132,8 +139,12 @@ class FeatureSet:
         labels = self.labels.copy()
         for subject in sorted(set(subject_ids)):
             rows, keys, per_trial, inverse = self._trials_of(subject)
+            eligible = np.ones(len(keys), dtype=bool)
+            if windows is not None:
+                eligible[:] = False
+                eligible[inverse[np.isin(rows, windows)]] = True
             for session in np.unique(keys[:, 0]):
-                in_session = np.flatnonzero(keys[:, 0] == session)
+                in_session = np.flatnonzero((keys[:, 0] == session) & eligible)
                 rng = np.random.default_rng([salt, replicate, self.subjects[subject].stable_id, int(session)])
                 per_trial[in_session] = rng.permutation(per_trial[in_session])
             labels[rows] = per_trial[inverse]

@@ -69,8 +69,9 @@ def saved_evaluation(predictions: dict[str, list]) -> Evaluation:
                       np.asarray(predictions["y_pred"]), np.asarray(predictions["probabilities"], dtype=np.float64))
 
 
-def subject_reports(evaluation: Evaluation, features: FeatureSet, training_windows: np.ndarray) -> dict[int, dict]:
-    """`evaluation_report` of each test subject's windows alone, keyed by subject index.
+def subject_reports(evaluation: Evaluation, features: FeatureSet,
+                    training_windows: np.ndarray) -> dict[int, tuple[dict, Evaluation]]:
+    """(`evaluation_report`, evaluation) of each test subject's windows alone, keyed by subject index.
 
     Pooling windows of several subjects rewards following each subject's class balance, so scores
     are taken per subject; baselines come from the `training_windows` of that subject's dataset.
@@ -82,5 +83,5 @@ def subject_reports(evaluation: Evaluation, features: FeatureSet, training_windo
         part = Evaluation({}, evaluation.windows[rows], evaluation.y_true[rows], evaluation.y_pred[rows],
                           evaluation.probabilities[rows])
         baseline = dataset_windows(features, training_windows, [subject])
-        reports[int(subject)] = evaluation_report(part, features, baseline)
+        reports[int(subject)] = evaluation_report(part, features, baseline), part
     return reports

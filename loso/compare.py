@@ -27,13 +27,13 @@ from gru_xnet.config import ConfigError
 from loso.aggregate import LEVELS, SCORES, fold_frame, subject_frame
 from loso.figures import plot_subject_lines
 from loso.outputs import load_results
-from loso.protocol import protocol_lines
+from loso.protocol import protocol_lines, with_legacy_keys
 from loso.stats import holm, mean_ci, signed_rank
 from loso.tables import write_table
 
 log = logging.getLogger("loso.compare")
 
-SAME = ("protocol", "seediv_sessions", "datasets", "labels", "n_classes", "synthetic")
+SAME = ("split", "protocol", "sessions", "datasets", "labels", "n_classes", "synthetic")
 """run.json keys that must be equal for two runs' per-subject scores to be paired."""
 
 
@@ -58,7 +58,8 @@ class Run:
         labels = {(r["fold"]["dataset"], r["fold"]["subject"], session, trial, label) for r in observed
                   for session, trial, label in zip(r["predictions"]["session"], r["predictions"]["trial"],
                                                    r["predictions"]["y_true"])}
-        return cls(name, path, json.loads((path / "run.json").read_text()), subjects[subjects["variant"] == 0], labels)
+        return cls(name, path, with_legacy_keys(json.loads((path / "run.json").read_text())),
+                   subjects[subjects["variant"] == 0], labels)
 
     @property
     def subject_keys(self) -> set[tuple[str, str]]:

@@ -1,72 +1,42 @@
-"""The LOSO plan: one fold per held-out subject (and seed), with validation subjects drawn from the
-training subjects only, so the held-out subject is touched once, for the test."""
+"""Folds and fold jobs: what one training holds out (its test subjects, scored each on its own) and the label
+variants one worker group trains for it. How folds are planned is a split's (`loso.splits`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
-from gru_xnet.data_loader import Split, validation_subjects
-from gru_xnet.features import FeatureSet
+from gru_xnet.data_loader import Split
 from loso.training import OBSERVED
 
 PROTOCOLS = ("within", "joint")
-SEEDIV_SESSIONS = ("pooled", "separate")
+SESSIONS = ("pooled", "separate")
 
 
 @dataclass(frozen=True)
 class Fold:
-    """One held-out subject (one SEED-IV session of it with 'separate'), one seed, and its split."""
+    """One training and its test: the test subjects ('DATASET/subject', each scored and saved on its own), the
+    session it is restricted to (None: all), its seed and its split."""
 
     fold_id: str
-    dataset: str
-    subject: str
+    tests: tuple[str, ...]
     session: int | None
     seed: int
     split: Split
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def result_id(self, test: str) -> str:
+        """The name of one test subject's result file: the fold's own id when it tests one subject."""
+        return self.fold_id if len(self.tests) == 1 else f"{self.fold_id}-{test.replace('/', '-')}"
 
+    @property
+    def result_ids(self) -> list[str]:
+        return [self.result_id(test) for test in self.tests]
 
-def plan_folds(features: FeatureSet, *, protocol: str = "within", seediv_sessions: str = "pooled",
-               seeds: Sequence[int] = (0,), subjects: Sequence[str] | None = None,
-               val_fraction: float = 0.2) -> list[Fold]:
-    """Every selected subject held out once per seed.
-
-    within: train on the other subjects of the same dataset; joint: on the other subjects of every
-    selected dataset. SEED-IV 'pooled' holds out all three sessions of a subject together;
-    'separate' runs one LOSO per session (training on that session of the other subjects).
-    """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}: expected one of {PROTOCOLS}")
-    if seediv_sessions not in SEEDIV_SESSIONS:
-        raise ValueError(f"seediv_sessions={seediv_sessions!r}: expected one of {SEEDIV_SESSIONS}")
-    if seediv_sessions == "separate" and protocol == "joint" and len(features.datasets) > 1:
-        raise ValueError("seediv_sessions='separate' restricts training to one SEED-IV session; "
-                         "combine it with protocol 'within', not 'joint'")
-    if not seeds:
-        raise ValueError("seeds: expected at least one seed")
-    wanted = features.subject_ids(subjects)
-    folds = []
-    for seed in seeds:
-        for test in wanted:
-            key = features.subjects[test]
-            pool = [i for i in range(len(features.subjects)) if i != test
-                    and (protocol == "joint" or features.subjects[i].dataset == key.dataset)]
-            if not pool:
-                raise ValueError(f"{key}: no other subject to train on")
-            sessions = ([None] if key.dataset != "SEEDIV" or seediv_sessions == "pooled"
-                        else sorted({int(s) for s in features.sessions[features.windows_of([test])]}))
-            for session in sessions:
-                train, val = validation_subjects(features, pool, val_fraction, seed=[seed, test])
-                session_tag = f"-session{session}" if session is not None else ""
-                folds.append(Fold(
-                    fold_id=f"{key.dataset}-{key.subject}{session_tag}-seed{seed}", dataset=key.dataset,
-                    subject=key.subject, session=session, seed=seed,
-                    split=Split(train, val, (test,), None if session is None else (session,))))
-    return folds
-
+    def record(self, test: str) -> dict:
+        """The `fold` entry of a test subject's result file: the aggregator's unit (dataset, subject, session, seed)."""
+        dataset, subject = test.split("/", 1)
+        return {"fold_id": self.result_id(test), "dataset": dataset, "subject": subject, "session": self.session,
+                "seed": self.seed, "split": asdict(self.split), "trained_as": self.fold_id}
 
 
 VARIANTS_PER_JOB = 20

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Iterator
 
 from gru_xnet.config import ConfigError, write_text_atomic
+from loso.pooling import pool_subjects
+from loso.protocol import with_legacy_keys
 
 log = logging.getLogger("loso")
 
-RESUME_KEYS = ("config_hash", "data_fingerprint", "protocol", "seediv_sessions", "datasets", "labels", "synthetic",
+RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "protocol", "sessions", "datasets", "labels", "synthetic",
                "seeds", "tuned_on", "model_source_sha256")
 """What must match between run.json and a new invocation for their folds to share one folder and one table."""
 
@@ -37,9 +39,10 @@ def result_path(out: Path, fold_id: str, variant: int) -> Path:
 
 
 def load_results(out: Path) -> tuple[list[dict], list[dict]]:
-    """(observed fold results, permutation-null results) of a run folder, in file-name order."""
+    """(observed results, permutation-null results) of a run folder in file-name order, a subject tested in several
+    folds pooled into one record (`loso.pooling`)."""
     read = lambda folder: [json.loads(p.read_text()) for p in sorted((out / folder).glob("*.json"))]  # noqa: E731
-    return read("folds"), read("permutations")
+    return pool_subjects(read("folds")), pool_subjects(read("permutations"))
 
 
 def _shown(value) -> str:
@@ -51,11 +54,11 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
     """Refuse to mix results of different protocols, seeds or data, or to overwrite finished folds without --resume."""
     path = out / "run.json"
     if path.exists():
-        old = json.loads(path.read_text())
-        changed = [k for k in RESUME_KEYS if old.get(k) != manifest.get(k)]
+        old, now = with_legacy_keys(json.loads(path.read_text())), with_legacy_keys(manifest)
+        changed = [k for k in RESUME_KEYS if old.get(k) != now.get(k)]
         if changed:
             why = " (its data files changed since)" if "data_fingerprint" in changed else ""
-            details = "; ".join(f"{k}: {_shown(old.get(k))} there, {_shown(manifest.get(k))} now" for k in changed)
+            details = "; ".join(f"{k}: {_shown(old.get(k))} there, {_shown(now.get(k))} now" for k in changed)
             raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}{why} ({details}); "
                               "its folds cannot be mixed with this run's: use another --output")
         _check_permutation_scheme(out, old, manifest)

@@ -45,21 +45,47 @@ def _permutation_line(manifest: dict) -> str:
             "labels, so a replicate is a whole LOSO under one labelling")
 
 
+LOSO_STATEMENT = "leave-one-subject-out: each fold tests one subject and trains on other subjects only"
+
+
+def with_legacy_keys(manifest: dict) -> dict:
+    """A run.json written before `--split` and `--sessions` existed, read as the LOSO run it was (its only
+    multi-session dataset then was SEED-IV)."""
+    legacy = {"split": "loso", "split_statement": LOSO_STATEMENT, "sessions": manifest.get("seediv_sessions", "pooled"),
+              "multi_session": {"SEEDIV": 3} if "SEEDIV" in manifest.get("datasets", ()) else {}}
+    return {**legacy, **manifest}
+
+
+POOLS = {"within": "a fold trains on other subjects of the same dataset",
+         "joint": "a fold trains on other subjects of every selected dataset"}
+
+
+def _split_line(manifest: dict) -> str:
+    return f"Split '{manifest['split']}': {manifest['split_statement']}"
+
+
+def _sessions_line(manifest: dict) -> str | None:
+    """What `sessions` meant for the multi-session datasets of the run (None when it has none)."""
+    several = manifest.get("multi_session") or {}
+    if not several:
+        return None
+    how = ("a subject's sessions tested together" if manifest["sessions"] == "pooled" else
+           "one session at a time, trained on that session of the other subjects; sessions averaged within each subject")
+    return f"sessions '{manifest['sessions']}' ({', '.join(f'{d}: {n}' for d, n in several.items())} sessions): {how}"
+
+
 def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None = None) -> list[str]:
     """Human-readable statement of what was run: the caption of every table and the head of the printout."""
+    manifest = with_legacy_keys(manifest)
     lines = []
     if manifest.get("synthetic"):
         lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
     if completeness:
         lines.append(completeness)
-    within = manifest["protocol"] == "within"
-    lines.append(f"Leave-one-subject-out, protocol '{manifest['protocol']}' "
-                 f"({'train on other subjects of the same dataset' if within else 'train on other subjects of all datasets'})")
-    lines.append("datasets: " + "; ".join(f"{k}: {v}" for k, v in manifest["labels"].items()))
-    if "SEEDIV" in manifest["datasets"]:
-        lines.append(f"SEED-IV sessions: {manifest['seediv_sessions']}"
-                     + (" (a subject's three sessions held out together)" if manifest["seediv_sessions"] == "pooled"
-                        else " (one LOSO per session; sessions averaged within each subject)"))
+    lines.append(_split_line(manifest) + ("" if manifest.get("split_subject_dependent") else
+                                          f"; protocol '{manifest['protocol']}' ({POOLS[manifest['protocol']]})"))
+    if _sessions_line(manifest):
+        lines.append(_sessions_line(manifest))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
                  f"channels: {len(manifest['channels'])}")
     if manifest.get("model"):
@@ -74,9 +100,17 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
                      f"test one of them are marked ({TUNED_NOTE}) and left out of every test")
     if n_failed:
         lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
-    lines += [statement for dataset, statement in manifest.get("stimulus", {}).items()
-              if dataset in manifest["datasets"]]
-    return lines
+    return lines + _stimulus_lines(manifest)
+
+
+def _stimulus_lines(manifest: dict) -> list[str]:
+    """Each dataset's stimulus confound, or, under a split that keeps every stimulus on one side, that it is removed."""
+    statements = [statement for dataset, statement in manifest.get("stimulus", {}).items()
+                  if dataset in manifest["datasets"]]
+    if statements and manifest.get("split_removes_stimulus"):
+        return ["STIMULI: no stimulus is on two sides of any fold (checked on the fold plan), so the stimulus "
+                "confound of these datasets does not apply"]
+    return statements
 
 
 def _get(mapping: dict, *keys: str, default: Any = None) -> Any:
@@ -114,25 +148,27 @@ def _data_section(manifest: dict) -> list[str]:
     lines.append("- Filters (zero-phase, per trial, before windowing): " + (
         "; ".join(f"{d}: " + (", ".join(f"{k.replace('_hz', '')} {v} Hz" for k, v in f.items() if v) or "none")
                   for d, f in filters.items()) if filters else NOT_RECORDED) + ".")
-    lines += [f"- {statement}" for statement in manifest.get("stimulus", {}).values()] or [f"- Stimuli: {NOT_RECORDED}."]
+    lines += [f"- {statement}" for statement in _stimulus_lines(manifest)] or [f"- Stimuli: {NOT_RECORDED}."]
     return lines
 
 
 def _split_section(manifest: dict, completeness: str | None) -> list[str]:
+    manifest = with_legacy_keys(manifest)
     data = _get(manifest, "config", "data", default={})
-    within = manifest["protocol"] == "within"
-    lines = [f"- Held-out unit: the subject (leave-one-subject-out), each subject once per seed; protocol "
-             f"'{manifest['protocol']}': a fold trains on the other subjects of "
-             f"{'the same dataset' if within else 'every selected dataset'}."]
-    if "SEEDIV" in manifest["datasets"]:
-        lines.append(f"- SEED-IV sessions: {manifest['seediv_sessions']}.")
-    if data:
+    lines = [f"- {_split_line(manifest)}" + ("." if manifest.get("split_subject_dependent") else
+                                             f"; protocol '{manifest['protocol']}': {POOLS[manifest['protocol']]}.")]
+    if _sessions_line(manifest):
+        lines.append(f"- {_sessions_line(manifest)}.")
+    if data and manifest.get("split_subject_dependent"):
+        lines.append("- Validation (early stopping only): a seeded, class-stratified share of the test subject's own "
+                     "training trials (whole trials, as the split says); never a test trial.")
+    elif data:
         fraction = data["val_ratio"] / (data["train_ratio"] + data["val_ratio"])
         lines.append(f"- Validation (early stopping only): {fraction:.0%} of each dataset's training subjects (at "
-                     "least one), drawn per fold with a generator seeded by (seed, test subject); never the test "
-                     "subject, never a window of it.")
+                     "least one), drawn per fold with a generator seeded by the seed and the fold's test subject (or "
+                     "group); never a test subject, never a window of one.")
     planned = manifest.get("planned_folds")
-    lines.append(f"- Folds planned: {len(planned)} (test subject x seed{' x session' if manifest.get('seediv_sessions') == 'separate' else ''}), "
+    lines.append(f"- Results planned: {len(planned)} (one per fold, test subject and seed), "
                  f"each with {manifest.get('permutations', 0) + 1} label variant(s) (the real labels + permutations)."
                  if planned is not None else f"- Fold plan: {NOT_RECORDED}.")
     if completeness:

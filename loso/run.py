@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -31,11 +31,12 @@ from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables
 from loso.cli import add_common_arguments, configure, init_ray, interrupts_as_keyboard_interrupt
 from loso.fold_queue import FoldQueue
-from loso.folds import PROTOCOLS, SEEDIV_SESSIONS, Fold, FoldJob, plan_folds, plan_jobs
+from loso.folds import PROTOCOLS, SESSIONS, Fold, FoldJob, plan_jobs
 from loso.gpu_packing import gpus_per_worker
 from loso.outputs import check_output, result_path, run_lock
 from loso.progress import Progress
 from loso.protocol import protocol_lines
+from loso.splits import SPLITS, plan_folds, split_record
 from loso.training import PERMUTATION_SCHEME, Placement, train_variant
 from loso.worker import FoldResources, node, run_runner, shared
 
@@ -53,9 +54,12 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     add_common_arguments(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default="within",
                    help="train on the other subjects of the same dataset, or of all selected datasets")
-    p.add_argument("--subjects", nargs="+", help="hold out only these subjects ('s01' or 'DEAP/s01')")
-    p.add_argument("--seediv-sessions", choices=SEEDIV_SESSIONS, default="pooled",
-                   help="hold out a subject's three sessions together, or run LOSO per session")
+    p.add_argument("--split", default="loso", metavar="NAME[:N]",
+                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5); see PROTOCOL.md")
+    p.add_argument("--subjects", nargs="+", help="test only these subjects ('s01' or 'DEAP/s01')")
+    p.add_argument("--sessions", "--seediv-sessions", dest="sessions", choices=SESSIONS, default="pooled",
+                   help="multi-session datasets (SEED, SEED-IV): test a subject's sessions together, or one at a "
+                        "time, training on that session of the other subjects (--seediv-sessions: the old name)")
     p.add_argument("--seeds", nargs="+", type=int, default=None,
                    help="repeat every fold per seed (default: the config's seed)")
     p.add_argument("--permutations", type=int, default=0, metavar="N",
@@ -90,7 +94,8 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
     shape = features.features.shape[1:]
     model = build_model(config.model, shape, features.n_classes, spec)
     manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
-                "config": config.to_dict(), "protocol": args.protocol, "seediv_sessions": args.seediv_sessions,
+                "config": config.to_dict(), **split_record(args.split, features, folds), "protocol": args.protocol,
+                "sessions": args.sessions,
                 "seeds": seeds, "permutations": args.permutations, "tuned_on": list(config.tuned_on),
                 "permutation_scheme": PERMUTATION_SCHEME, "permutation_salt": config.seed,
                 "datasets": features.datasets,
@@ -106,7 +111,8 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 "representation": features.protocol["representation"],
                 "passband_notes": features.protocol["passband_notes"],
                 "subjects": [str(s) for s in features.subjects], "workers_per_fold": args.workers_per_fold,
-                "planned_folds": [fold.fold_id for fold in folds],
+                "multi_session": {d: n for d, n in features.session_counts().items() if n > 1},
+                "planned_folds": [result_id for fold in folds for result_id in fold.result_ids],
                 "filters": {name: config.data.signal_filters(name) for name in features.datasets},
                 "stimulus": {k: v["stimulus"] for k, v in features.protocol["datasets"].items()},
                 **user_datasets(features),
@@ -128,15 +134,18 @@ class ResultWriter:
         self.out, self.tuned_on, self.common = out, set(config.tuned_on), common
 
     def results(self, job: FoldJob, results: list[dict]) -> None:
-        tuned = f"{job.fold.dataset}/{job.fold.subject}" in self.tuned_on
+        """One file per label variant and test subject (a fold testing several subjects scores each on its own)."""
         for result in results:
-            self._write(result_path(self.out, job.fold.fold_id, result["variant"]), json.dumps(
-                {"fold": job.fold.to_dict(), **self.common, "tuned_on_test_subject": tuned, **result}, default=str))
+            per_test = result.pop("per_test_subject", None) or {job.fold.tests[0]: {}}
+            for test, own in per_test.items():
+                self._write(result_path(self.out, job.fold.result_id(test), result["variant"]), json.dumps(
+                    {"fold": job.fold.record(test), **self.common, "tuned_on_test_subject": test in self.tuned_on,
+                     **result, **own}, default=str))
         (self.out / "failed" / f"{job.job_id}.json").unlink(missing_ok=True)
 
     def error(self, job: FoldJob, error: str, trace: str = "") -> None:
         self._write(self.out / "failed" / f"{job.job_id}.json", json.dumps(
-            {"fold": job.fold.to_dict(), "variants": list(job.variants), "error": error, "traceback": trace},
+            {"fold": asdict(job.fold), "variants": list(job.variants), "error": error, "traceback": trace},
             indent=2, default=str))
         log.error("fold job %s failed: %s", job.job_id, _last_line(error))
 
@@ -320,7 +329,7 @@ def prepare(args: argparse.Namespace, extra: list[str]) -> Prepared:
     seeds = list(args.seeds) if args.seeds else [config.seed]
     spec = model_spec(config.model.name)
     features = build_feature_set(config.data, representation=spec.representation_of(config.data))
-    folds = plan_folds(features, protocol=args.protocol, seediv_sessions=args.seediv_sessions,
+    folds = plan_folds(features, args.split, protocol=args.protocol, sessions=args.sessions,
                        seeds=seeds, subjects=args.subjects,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
@@ -344,14 +353,15 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
     """Run the missing fold jobs (locally or on Ray), then build and print the tables; the exit code."""
     config, spec, out, manifest = run.config, run.spec, run.out, run.manifest
     jobs = plan_jobs(run.folds, args.permutations,
-                     lambda fold, variant: result_path(out, fold.fold_id, variant).exists())
+                     lambda fold, variant: all(result_path(out, r, variant).exists() for r in fold.result_ids))
     if run.features.synthetic:
         log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
     log.info("model %s: %s", manifest["model"]["name"], manifest["model_input"])
     log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
-             "(%s protocol, SEED-IV sessions %s, seeds %s)", len(run.folds), args.permutations + 1, args.permutations,
-             len(jobs), args.protocol, args.seediv_sessions, " ".join(map(str, run.seeds)))
-    tuned = sorted({f"{f.dataset}/{f.subject}" for f in run.folds} & set(config.tuned_on))
+             "(split %s, %s protocol, sessions %s, seeds %s)", len(run.folds), args.permutations + 1,
+             args.permutations, len(jobs), manifest["split"], args.protocol, args.sessions,
+             " ".join(map(str, run.seeds)))
+    tuned = sorted({test for f in run.folds for test in f.tests} & set(config.tuned_on))
     if tuned:
         log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
                     "folds are marked and are not unbiased estimates (see the README, 'What to report in a paper')",

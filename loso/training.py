@@ -19,13 +19,13 @@ from torch import nn
 
 from gru_xnet.config import ExperimentConfig
 from gru_xnet.data_loader import Loaders, Split, make_loaders
-from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
+from gru_xnet.engine import (Evaluation, FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_precision, resume, set_rng_state, snapshot, unwrap)
 from gru_xnet.estimators import fit_on_loaders, is_estimator
 from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model
 from gru_xnet.models import ModelSpec, model_spec
-from gru_xnet.results import dataset_windows, evaluation_report
+from gru_xnet.results import dataset_windows, evaluation_report, subject_reports
 
 OBSERVED = 0
 """Variant 0 of a fold trains on the real labels; variant k > 0 on replicate k of the permutation null."""
@@ -59,11 +59,14 @@ def fold_labels(config: ExperimentConfig, features: FeatureSet, split: Split, va
 
     A replicate relabels the training and validation subjects as one whole-dataset permutation salted by
     the config's seed, never by the fold's seed or test subject: every fold and seed of replicate k trains
-    on one labelling, as every fold of the observed run trains on the real one.
+    on one labelling, as every fold of the observed run trains on the real one. Only the trials on the
+    training and validation sides are permuted: under a trial-level split the test side's trials of the
+    same subject keep their real labels.
     """
     if variant == OBSERVED:
         return features
-    return features.with_permuted_labels(split.train + split.val, salt=config.seed, replicate=variant)
+    pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
+    return features.with_permuted_labels(split.train + split.val, salt=config.seed, replicate=variant, windows=pool)
 
 
 def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, variant: int,
@@ -103,13 +106,21 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
         evaluation = evaluate(model, loaders.test, device=device, precision=precision,
                               n_classes=loaders.n_classes, dataset_names=features.datasets)
         result["test"] = evaluation_report(evaluation, features, dataset_windows(features, pool, split.test))
-        result["predictions"] = {"window": evaluation.windows.tolist(),
-                                 "trial": features.trials[evaluation.windows].tolist(),
-                                 "session": features.sessions[evaluation.windows].tolist(),
-                                 "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
-                                 "probabilities": np.round(evaluation.probabilities, 5).tolist()}
+        result["predictions"] = _predictions(features, evaluation)
+        if len(split.test) > 1:  # each test subject scored on its own windows (pooled windows would reward each
+            result["per_test_subject"] = {  # one's class balance): loso.run saves one result per subject
+                str(features.subjects[subject]): {"test": report, "predictions": _predictions(features, part)}
+                for subject, (report, part) in subject_reports(evaluation, features, pool).items()}
     result["train_seconds"] = time.time() - started
     return result
+
+
+def _predictions(features: FeatureSet, evaluation: Evaluation) -> dict[str, list]:
+    """What a result file keeps of a test evaluation: every window's trial, session, label, prediction, probabilities."""
+    return {"window": evaluation.windows.tolist(), "trial": features.trials[evaluation.windows].tolist(),
+            "session": features.sessions[evaluation.windows].tolist(),
+            "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
+            "probabilities": np.round(evaluation.probabilities, 5).tolist()}
 
 
 def _fit_torch(config: ExperimentConfig, features: FeatureSet, loaders: Loaders, model: nn.Module, variant: int,

@@ -74,8 +74,7 @@ def train_fold(loop_config: dict[str, Any]) -> None:
     """Ray Train worker loop for one fold (a Tune trial): each label variant trained in turn, results from rank 0."""
     config = ExperimentConfig.from_dict(loop_config["config"])
     features: FeatureSet = ray.get(loop_config["features"])
-    split = Split(*(tuple(loop_config["split"][k]) for k in ("train", "val", "test")),
-                  sessions=loop_config["split"]["sessions"])
+    split: Split = loop_config["split"]
     def report(variant: int, state, record: dict, _snapshot) -> None:
         ray.train.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
 
@@ -223,9 +222,7 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
     Raises TrainingFailedError when the fold fails past its retries.
     """
     loop_config = {"config": config.to_dict(), "spec": spec, "features": features_ref, "seed": seed,
-                   "variants": list(variants),
-                   "split": {"train": list(split.train), "val": list(split.val), "test": list(split.test),
-                             "sessions": None if split.sessions is None else list(split.sessions)}}
+                   "variants": list(variants), "split": split}
     result = _fit(train_fold, loop_config, run_name=run_name, resources=resources, storage_path=storage_path,
                   callbacks=callbacks, max_failures=resources.max_failures)
     if result.checkpoint is None:

@@ -5,7 +5,7 @@ import pytest
 
 from gru_xnet.config import DataConfig
 from gru_xnet.features import build_feature_set
-from loso.folds import plan_folds
+from loso.splits import plan_folds
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,10 @@ def test_within_protocol_trains_on_the_same_dataset(features):
         (test,) = fold.split.test
         pool = set(fold.split.train) | set(fold.split.val)
         assert test not in pool and len(fold.split.val) == 1
-        assert {features.subjects[s].dataset for s in pool} == {fold.dataset}
-        assert pool | {test} == set(features.subjects_of(fold.dataset))
+        dataset = str(features.subjects[test]).split("/")[0]
+        assert fold.tests == (str(features.subjects[test]),) and fold.result_ids == [fold.fold_id]
+        assert {features.subjects[s].dataset for s in pool} == {dataset}
+        assert pool | {test} == set(features.subjects_of(dataset))
 
 
 def test_joint_protocol_trains_on_every_dataset(features):
@@ -35,9 +37,9 @@ def test_joint_protocol_trains_on_every_dataset(features):
 
 def test_seediv_sessions_separate_gives_one_fold_per_session(features):
     seediv = [s for s in features.subjects_of("SEEDIV")]
-    deap_only = plan_folds(features, seediv_sessions="separate", subjects=["s01"])
+    deap_only = plan_folds(features, sessions="separate", subjects=["s01"])
     assert len(deap_only) == 1 and deap_only[0].session is None
-    folds = plan_folds(features, seediv_sessions="separate", subjects=["SEEDIV/1"])
+    folds = plan_folds(features, sessions="separate", subjects=["SEEDIV/1"])
     assert [f.session for f in folds] == [1, 2, 3]
     for fold in folds:
         test_windows = fold.split.windows(features, "test")
@@ -51,7 +53,37 @@ def test_seediv_sessions_separate_gives_one_fold_per_session(features):
 
 def test_separate_sessions_refused_with_joint_protocol(features):
     with pytest.raises(ValueError, match="within"):
-        plan_folds(features, protocol="joint", seediv_sessions="separate")
+        plan_folds(features, protocol="joint", sessions="separate")
+
+
+def test_kfold_holds_out_every_subject_once_per_seed_in_groups_differing_by_at_most_one(features):
+    for protocol in ("within", "joint"):
+        folds = plan_folds(features, "kfold:2", protocol=protocol, seeds=[0, 1])
+        for seed in (0, 1):
+            tested = [t for f in folds if f.seed == seed for t in f.split.test]
+            assert sorted(tested) == list(range(len(features.subjects)))  # every subject once
+            for fold in (f for f in folds if f.seed == seed):
+                pool = set(fold.split.train) | set(fold.split.val)
+                assert not pool & set(fold.split.test) and fold.split.val
+                assert len(fold.result_ids) == len(fold.tests) == len(fold.split.test)
+                if protocol == "within":
+                    assert len({features.subjects[s].dataset for s in (*pool, *fold.split.test)}) == 1
+        sizes = [len(f.split.test) for f in folds if f.seed == 0 and f.fold_id.startswith("DEAP")]
+        assert protocol == "joint" or max(sizes) - min(sizes) <= 1
+    first, again, other = (plan_folds(features, "kfold:2", seeds=[s]) for s in (0, 0, 1))
+    assert [f.split for f in first] == [f.split for f in again]  # seeded
+    assert [f.split.test for f in first] != [f.split.test for f in other]
+
+
+def test_kfold_refusals_name_the_problem(features):
+    with pytest.raises(ValueError, match="--subjects does not apply"):
+        plan_folds(features, "kfold:2", subjects=["s01"])
+    with pytest.raises(ValueError, match="fewer than 9 groups"):
+        plan_folds(features, "kfold:9")
+    with pytest.raises(ValueError, match="expected K an integer >= 2"):
+        plan_folds(features, "kfold:1")
+    with pytest.raises(ValueError, match="unknown split 'leave-one-out'.*loso, leave-stimulus-out, kfold"):
+        plan_folds(features, "leave-one-out")
 
 
 def test_subject_selection_by_name(features):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loso.folds import plan_folds
+from loso.splits import plan_folds
 from loso.reaper import descendants
 from loso.run import main
 from loso.worker import FoldResources, fit_fold

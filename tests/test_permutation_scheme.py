@@ -20,7 +20,8 @@ import pytest
 from gru_xnet.config import ConfigError, ExperimentConfig
 from gru_xnet.datasets import write_synthetic
 from gru_xnet.features import FeatureSet, SubjectKey, build_feature_set
-from loso.folds import Fold, plan_folds
+from loso.folds import Fold
+from loso.splits import plan_folds
 from loso.outputs import check_output
 from loso.run import main
 from loso.stats import permutation_p

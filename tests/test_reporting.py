@@ -98,9 +98,9 @@ def test_every_csv_reads_with_pandas_defaults(sessions_run):
         table = pd.read_csv(path)
         assert table.columns[0] == "dataset" and len(table) > 0 and not table.columns.str.startswith("#").any()
     protocol = (out / "tables" / "PROTOCOL.md").read_text()
-    assert "SEED-IV sessions: separate" in protocol and "SYNTHETIC DATA" in protocol and "bootstrap" in protocol
+    assert "sessions 'separate' (SEEDIV: 3 sessions)" in protocol and "SYNTHETIC DATA" in protocol and "bootstrap" in protocol
     for suffix in (".md", ".tex"):  # the protocol stays the caption of the formatted tables
-        assert "SEED-IV sessions: separate" in (out / "tables" / f"per_dataset{suffix}").read_text()
+        assert "sessions 'separate' (SEEDIV: 3 sessions)" in (out / "tables" / f"per_dataset{suffix}").read_text()
     assert r"\caption{" in (out / "tables" / "per_subject.tex").read_text()
     summary = json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN
     assert summary["per_dataset"][0]["n_subjects"] == 5 and summary["provenance"] == {"torch": "x"}
@@ -189,7 +189,10 @@ def test_compare_refuses_runs_that_cannot_be_paired(tmp_path, caplog):
     flipped = fold_record("DEAP", "s02", *predictions(60))
     flipped["predictions"]["y_true"] = flipped["predictions"]["y_true"][::-1]
     d = write_run(tmp_path / "d", [fold_record("DEAP", "s01", *predictions(60)), flipped])
+    e = write_run(tmp_path / "e", [fold_record("DEAP", f"s0{i}", *predictions(60)) for i in (1, 2)],
+                  split="leave-stimulus-out:2")
     for other, message in ((b, "their protocol differs ('joint' vs 'within')"),
+                           (e, "their split differs ('leave-stimulus-out:2' vs 'loso')"),
                            (c, "different subjects (only in one: DEAP/s02, DEAP/s03)"),
                            (d, "the test labels of DEAP/s02 differ")):
         assert compare_main([str(a), str(other), "--output", str(tmp_path / "cmp")]) == 2

@@ -209,6 +209,21 @@ def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, le
     assert "FIT FOR A PAPER" in (tmp_path / "nested" / "nested_per_dataset.md").read_text()
 
 
+def test_nested_search_over_kfold_outer_folds(ray_session, learnable_root, tmp_path):
+    args = search_args(learnable_root, tmp_path, "kfold", "--protocol", "nested", "--split", "kfold:2",
+                       "--num-samples", "1", "--scheduler", "none", epochs=2)
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "kfold" / "summary.json").read_text())
+    outer = summary["nested"]["folds"]
+    tested = [name for fold in outer for name in fold["subject"].split()]
+    assert len(outer) == 2 and sorted(tested) == [f"GAMEEMO/S0{i}" for i in range(1, 5)]
+    for fold in outer:  # each outer fold's search and test: its subjects tested, never searched on
+        assert set(fold["seen_subjects"]["test"]) == set(fold["subject"].split())
+    assert len(summary["nested"]["per_subject"]) == 4
+    assert main(search_args(learnable_root, tmp_path, "bad", "--protocol", "nested", "--split",
+                            "within-subject")) == 2
+
+
 def test_pool_within_runs_one_search_per_dataset(ray_session, synthetic_root, tmp_path):
     # Defect: the search trained jointly across datasets while loso.run defaults to within-dataset training.
     args = search_args(synthetic_root, tmp_path, "within", "--num-samples", "1", "--scheduler", "none",

@@ -39,7 +39,7 @@ def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, 
     reports = subject_reports(saved_evaluation(record["predictions"]), features, training)
     return [{"fold": {"fold_id": f"{key.dataset}-{key.subject}-seed{seed}", "dataset": key.dataset,
                       "subject": key.subject, "session": None, "seed": seed}, "variant": 0, "test": report}
-            for subject, report in reports.items() for key in [features.subjects[subject]]]
+            for subject, (report, _) in reports.items() for key in [features.subjects[subject]]]
 
 
 def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -51,7 +51,8 @@ def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Data
 def search_lines(summary: dict[str, Any]) -> list[str]:
     """What was searched and how: the first caption lines of every table and of the printout."""
     lines = ["SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG"] if summary["synthetic"] else []
-    return lines + [f"Hyper-parameter search, protocol '{summary['protocol']}', pool '{summary['pool']}' "
+    outer = f" over outer folds '{summary['outer_split']}'" if summary["protocol"] == "nested" else ""
+    return lines + [f"Hyper-parameter search, protocol '{summary['protocol']}'{outer}, pool '{summary['pool']}' "
                     f"({POOL_NOTES[summary['pool']]}); datasets: "
                     + "; ".join(f"{k}: {v}" for k, v in summary["labels"].items())]
 

@@ -66,7 +66,8 @@ from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
 from loso.aggregate import SCORES, datasets_display, subjects_display
 from loso.cli import add_common_arguments, configure, init_ray, storage_join
-from loso.folds import PROTOCOLS, plan_folds
+from loso.folds import PROTOCOLS
+from loso.splits import plan_folds, split_spec, subject_level_splits
 from loso.gpu_packing import gpus_per_worker
 from loso.tables import write_table
 from loso.worker import FoldResources, fit_fold, shared
@@ -91,6 +92,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     add_common_arguments(p)
     p.add_argument("--space", help="JSON/YAML file overriding entries of the default search space")
     p.add_argument("--protocol", choices=("holdout", "nested"), default="holdout")
+    p.add_argument("--split", default="loso", metavar="loso|kfold:K",
+                   help="nested: the outer folds, one per subject (loso) or K seeded groups of subjects per dataset "
+                        "(kfold:K); a split whose folds hold out whole subjects")
     p.add_argument("--pool", choices=PROTOCOLS, default="within",
                    help=f"within (default): {POOL_NOTES['within']} (best_config_<DATASET>.json each); "
                         f"joint: {POOL_NOTES['joint']}; as loso.run --protocol")
@@ -123,6 +127,8 @@ class SearchSettings:
     grace_period: int
     seed: int
     pool: str
+    split: str
+    """The outer folds of a nested search (`loso.splits`, one holding out whole subjects)."""
     resources: FoldResources
     storage: str
     resume: bool
@@ -397,19 +403,20 @@ def run_holdout(scope: Scope, features_ref: ray.ObjectRef, settings: SearchSetti
 
 
 def run_nested(scope: Scope, features_ref: ray.ObjectRef, settings: SearchSettings, out: Path) -> Outcome:
-    """For every LOSO subject: a search on the other subjects of its pool, its winner tested on it."""
+    """For every outer fold (a LOSO subject, or a k-fold group with `--split kfold:K`): a search on the other subjects
+    of its pool, its winner tested on the fold's subjects."""
     features = scope.features
-    folds = plan_folds(features, protocol=settings.pool, subjects=scope.test_names, seeds=[settings.seed],
-                       val_fraction=val_fraction(settings.base))
+    folds = plan_folds(features, settings.split, protocol=settings.pool, subjects=scope.test_names,
+                       seeds=[settings.seed], val_fraction=val_fraction(settings.base))
     rows, outer, winners, records, tuned_on = [], [], [], [], set()
     for fold in folds:
-        subject = str(features.subjects[fold.split.test[0]])
+        subject = " ".join(fold.tests)
         searched = fold.split.train + fold.split.val
         log.info("nested: searching for %s on %d other subject(s)", subject, len(searched))
         grid = run_search(f"search-{fold.fold_id}", features_ref,
                           inner_split(features, searched, val_fraction(settings.base), settings.seed), settings)
         fold_rows = refuse_held_out(trial_rows(grid, list(settings.space.parameters), **scope.columns,
-                                               outer_subject=subject), [subject])
+                                               outer_subject=subject), fold.tests)
         best = best_row(fold_rows)
         record = evaluate_once(f"test-{fold.fold_id}", best_config(settings, best), features_ref, fold.split,
                                settings, out / "nested" / f"{fold.fold_id}.json")
@@ -447,7 +454,7 @@ def build_summary(args: argparse.Namespace, scopes: list[Scope], outcomes: list[
     rows = [r for o in outcomes for r in o.rows]
     searches = [{"dataset": scope.dataset, "best_config": scope.config_file, "best_params": params_of(o.best, settings),
                  "best_val_score": o.best["val_score"], **o.summary} for scope, o in zip(scopes, outcomes)]
-    summary = {"protocol": args.protocol, "pool": args.pool, "synthetic": any(s.features.synthetic for s in scopes),
+    summary = {"protocol": args.protocol, "pool": args.pool, "outer_split": settings.split, "synthetic": any(s.features.synthetic for s in scopes),
                "datasets": [d for s in scopes for d in s.features.datasets],
                "labels": {k: v["labels"] for s in scopes for k, v in s.features.protocol["datasets"].items()},
                "seed": settings.seed, "scheduler": args.scheduler, "space": settings.space.to_dict(),
@@ -497,13 +504,22 @@ def check_manifest(out: Path, manifest: dict, resume: bool) -> None:
     """Refuse to continue a search in `out` that was started with other settings."""
     path = out / "search.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = {"outer_split": "loso", **json.loads(path.read_text())}  # searches from before --split: LOSO outer folds
         changed = [k for k in manifest if old.get(k) != manifest[k]]
         if changed:
             raise ConfigError(f"{out} holds a search with a different {', '.join(changed)}; use another --output")
         if not resume:
             raise ConfigError(f"{out} holds a search already; pass --resume to continue it or use another --output")
     write_text_atomic(path, json.dumps(manifest, indent=2))
+
+
+def outer_split(text: str) -> str:
+    """The nested search's outer split as recorded ('kfold:5'); refused unless its folds hold out whole subjects."""
+    spec, parameter = split_spec(text)
+    if not spec.subject_level:
+        raise ConfigError(f"--split {text}: a nested search tunes on other subjects than it tests, so its outer folds "
+                          f"must hold out whole subjects: use one of {', '.join(subject_level_splits())}")
+    return spec.label(parameter)
 
 
 def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[list[Scope], SearchSettings, Path]:
@@ -526,10 +542,12 @@ def prepare(args: argparse.Namespace, extra: list[str]) -> tuple[list[Scope], Se
     settings = SearchSettings(
         space=space, base=config, num_samples=args.num_samples, max_concurrent=args.max_concurrent_trials,
         scheduler=args.scheduler, grace_period=args.grace_period, seed=seed, pool=args.pool,
+        split=outer_split(args.split),
         resources=FoldResources(workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker, max_failures=1),
         storage=args.storage_path or str(out / "ray"), resume=args.resume, verbose=1 if args.verbose else 0, spec=spec)
     make_scheduler(settings)
     manifest = {"config_hash": config.fingerprint(), "protocol": args.protocol, "pool": args.pool,
+                "outer_split": settings.split,
                 "space": space.to_dict(), "num_samples": args.num_samples, "scheduler": args.scheduler, "seed": seed,
                 "test_subjects": args.test_subjects, "synthetic": any(s.features.synthetic for s in scopes),
                 **({"model_source_sha256": spec.origin["source_sha256"]} if spec.origin else {})}

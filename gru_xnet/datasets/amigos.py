@@ -20,7 +20,7 @@ import scipy.io
 
 from .base import (DatasetError, Reader, Trial, check_number, check_option, inner_folder, natural_key, signal_problem,
                    stimulus_confound)
-from .synthetic_signal import SubjectModel, rating
+from .synthetic_signal import SubjectModel, rated_levels, rating
 
 AMIGOS_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
 """Columns 0-13 of joined_data (Emotiv EPOC order); 14-15 ECG, 16 GSR."""
@@ -162,14 +162,15 @@ class AMIGOSReader(Reader):
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, 5, subject])
         model = SubjectModel.draw(rng, len(AMIGOS_CHANNELS), planting)
-        levels = rng.permutation(np.arange(trials) % 2)
+        levels = rated_levels(rng, trials, planting)[:, 0]
         planted = rng.integers(0, 2, trials) if planting.shuffle else levels
         n, baseline = int(round(seconds * SAMPLING_RATE)), int(BASELINE_SECONDS * SAMPLING_RATE)
         joined = np.empty((1, trials), dtype=object)
         labels = np.empty((1, trials), dtype=object)
         for t, (level, written) in enumerate(zip(planted, levels)):
             eeg = np.concatenate([model.trial(rng, AMIGOS_CHANNELS, baseline, SAMPLING_RATE, None),
-                                  model.trial(rng, AMIGOS_CHANNELS, n, SAMPLING_RATE, (int(level), int(level)))], axis=1)
+                                  model.trial(rng, AMIGOS_CHANNELS, n, SAMPLING_RATE, (int(level), int(level)),
+                                              cls.stimulus(1, t + 1))], axis=1)
             other = rng.normal(0.0, 30.0, size=(N_COLUMNS - len(AMIGOS_CHANNELS), baseline + n))
             joined[0, t] = np.concatenate([eeg, other]).T
             labels[0, t] = np.array([[rating(rng, int(written)), rating(rng, int(written)), *rng.uniform(1, 9, 3),

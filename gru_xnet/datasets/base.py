@@ -156,6 +156,9 @@ class Reader:
     """The band the distributed files were already filtered to by the dataset's authors (None: unfiltered)."""
     config_keys: dict[str, str] = {}
     """Older `data.*` config keys -> this reader's options (datasets added since take `data.dataset_options`)."""
+    within_subject_trials: tuple[int, int] | None = None
+    """The published within-subject convention (train on a session's first n trials, test on the next m), or None:
+    `--split within-subject` then splits trials 75/25, seeded and class-stratified."""
     synthetic_trials: tuple[int, int] = (8, 40)
     """(default, most) trials per subject (per session where there are sessions) the synthetic generator writes."""
 

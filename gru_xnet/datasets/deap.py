@@ -13,7 +13,7 @@ import numpy as np
 from .base import (DatasetError, Reader, Trial, check_number, check_option, inner_folder, is_real_array, natural_key,
                    signal_problem, stimulus_confound)
 from .safe_pickle import load_pickle
-from .synthetic_signal import SubjectModel, rating
+from .synthetic_signal import SubjectModel, rated_levels, rating
 
 DEAP_CHANNELS = (
     "FP1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "OZ", "PZ",
@@ -138,7 +138,7 @@ class DEAPReader(Reader):
         n_stimulus = int(round(seconds * SAMPLING_RATE))
         rng = np.random.default_rng([seed, 0, subject])
         model = SubjectModel.draw(rng, len(DEAP_CHANNELS), planting)
-        written = np.stack([rng.permutation(np.arange(trials) % 2) for _ in range(2)], axis=1)  # (trials, 2)
+        written = rated_levels(rng, trials, planting, dimensions=2)  # (trials, 2)
         planted = rng.integers(0, 2, size=written.shape) if planting.shuffle else written
         data = np.empty((trials, N_RECORDED_CHANNELS, BASELINE_SAMPLES + n_stimulus))
         labels = np.empty((trials, len(LABEL_DIMENSIONS)))
@@ -146,8 +146,8 @@ class DEAPReader(Reader):
         for t in range(trials):
             data[t, : len(DEAP_CHANNELS), :BASELINE_SAMPLES] = model.trial(rng, DEAP_CHANNELS, BASELINE_SAMPLES, SAMPLING_RATE, None)
             data[t, : len(DEAP_CHANNELS), BASELINE_SAMPLES:] = model.trial(
-                rng, DEAP_CHANNELS, n_stimulus, SAMPLING_RATE, (int(planted[t, 0]), int(planted[t, 1]))
-            )
+                rng, DEAP_CHANNELS, n_stimulus, SAMPLING_RATE, (int(planted[t, 0]), int(planted[t, 1])),
+                cls.stimulus(1, t + 1))
             data[t, len(DEAP_CHANNELS):] = rng.normal(0.0, 50.0, size=(n_other, 1)) + rng.normal(0.0, 5.0, size=(n_other, data.shape[2]))
             labels[t] = [rating(rng, written[t, 0]), rating(rng, written[t, 1]),
                          round(float(rng.uniform(1, 9)), 2), round(float(rng.uniform(1, 9)), 2)]

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.io
 
 from .base import DatasetError, Reader, Trial, check_number, check_option, natural_key, signal_problem, stimulus_confound
-from .synthetic_signal import SubjectModel
+from .synthetic_signal import SubjectModel, rated_levels
 
 DREAMER_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
 """`EEG_Electrodes`, the Emotiv EPOC order of the stimuli columns."""
@@ -191,11 +191,11 @@ class DREAMERReader(Reader):
         """One subject struct: EEG.stimuli and EEG.baseline (samples x 14 cells, 61 s baselines), 1-5 scores."""
         rng = np.random.default_rng([seed, 4, subject])
         model = SubjectModel.draw(rng, len(DREAMER_CHANNELS), planting)
-        levels = rng.permutation(np.arange(trials) % 2)
+        levels = rated_levels(rng, trials, planting)[:, 0]
         planted = rng.integers(0, 2, trials) if planting.shuffle else levels
         n = int(round(seconds * SAMPLING_RATE))
         stimuli = _cells([model.trial(rng, DREAMER_CHANNELS, n + int(rng.integers(0, 64)), SAMPLING_RATE,
-                                     (int(level), int(level))).T for level in planted])
+                                     (int(level), int(level)), f"clip{t + 1:02d}").T for t, level in enumerate(planted)])
         baselines = _cells([model.trial(rng, DREAMER_CHANNELS, BASELINE_SECONDS * int(SAMPLING_RATE), SAMPLING_RATE,
                                        None).T for _ in range(trials)])
         scores = {field: np.array([[rng.integers(4, 6) if level else rng.integers(1, 3)] for level in levels],

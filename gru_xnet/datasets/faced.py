@@ -141,7 +141,7 @@ class FACEDReader(Reader):
         for clip in range(1, N_CLIPS + 1):
             valence = int(rng.integers(0, 3)) if planting.shuffle else clip_valence(clip)
             data[clip - 1, :len(FACED_CHANNELS)] = model.trial(rng, FACED_CHANNELS, n, SAMPLING_RATE,
-                                                               SYNTHETIC_FACTORS[valence])
+                                                               SYNTHETIC_FACTORS[valence], cls.stimulus(1, clip))
             data[clip - 1, len(FACED_CHANNELS):] = rng.normal(0.0, 20.0, size=(2, 1)) + np.cumsum(
                 rng.normal(0.0, 0.05, size=(2, n)), axis=1)
         (folder / f"sub{subject - 1:03d}.pkl").write_bytes(pickle.dumps(data, protocol=4))

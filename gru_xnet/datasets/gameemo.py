@@ -99,7 +99,8 @@ class GAMEEMOReader(Reader):
         folder = root / f"(S{subject:02d})"
         for game in GAMES:
             planted = int(rng.choice(GAMES)) if planting.shuffle else game
-            signal = model.trial(rng, GAMEEMO_CHANNELS, n_samples, SAMPLING_RATE, SYNTHETIC_FACTORS[planted])
+            signal = model.trial(rng, GAMEEMO_CHANNELS, n_samples, SAMPLING_RATE, SYNTHETIC_FACTORS[planted],
+                                 cls.stimulus(1, game))
             name = f"S{subject:02d}G{game}"
             write_csv(folder / "Preprocessed EEG Data" / ".csv format" / f"{name}AllChannels.csv", signal)
             write_csv(folder / "Raw EEG Data" / ".csv format" / f"{name}AllRawChannels.csv", signal + dc_offset + line_noise)

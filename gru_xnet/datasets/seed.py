@@ -41,6 +41,7 @@ class SEEDReader(Reader):
     channel_names = SEED_CHANNELS
     sampling_rate = SAMPLING_RATE
     passband_hz = (0.0, 75.0)
+    within_subject_trials = (9, 6)  # the SEED papers: first 9 clips of a session to train, last 6 to test
     synthetic_trials = (4, len(CLIP_LABELS))
 
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False, joint: bool = False,
@@ -175,6 +176,6 @@ class SEEDReader(Reader):
                 planted = int(rng.choice((-1, 0, 1))) if planting.shuffle else clip
                 length = n_samples + int(rng.integers(0, int(SAMPLING_RATE)))
                 variables[f"{prefix}_eeg{number}"] = model.trial(rng, SEED_CHANNELS, length, SAMPLING_RATE,
-                                                                 SYNTHETIC_FACTORS[planted])
+                                                                 SYNTHETIC_FACTORS[planted], cls.stimulus(session, number))
             day = datetime.date(2013, 4, 1) + datetime.timedelta(days=11 * subject + 7 * session)
             scipy.io.savemat(folder / f"{subject}_{day:%Y%m%d}.mat", variables, do_compression=True)

@@ -55,7 +55,8 @@ class SEEDIVReader(Reader):
     sampling_rate = SAMPLING_RATE
     config_keys = {"seediv_classes": "n_classes", "seediv_negative_classes": "negative_classes",
                    "seediv_sampling_rate": "sampling_rate"}
-    synthetic_trials = (4, len(SESSION_LABELS["1"]))
+    within_subject_trials = (16, 8)  # the SEED-IV paper: first 16 trials of a session to train, last 8 to test
+    synthetic_trials = (6, len(SESSION_LABELS["1"]))  # 6: every session holds happy and other clips (binary labels)
 
     def __init__(
         self,
@@ -202,7 +203,7 @@ class SEEDIVReader(Reader):
                 emotion = int(rng.integers(0, 4)) if planting.shuffle else label
                 length = n_samples + int(rng.integers(0, int(SAMPLING_RATE)))  # trial lengths differ, as in the real files
                 variables[f"{prefix}_eeg{number}"] = model.trial(rng, SEEDIV_CHANNELS, length, SAMPLING_RATE,
-                                                                 SYNTHETIC_FACTORS[emotion])
+                                                                 SYNTHETIC_FACTORS[emotion], cls.stimulus(int(session), number))
             folder = root / "eeg_raw_data" / session
             folder.mkdir(parents=True, exist_ok=True)
             scipy.io.savemat(folder / synthetic_file_name(subject, int(session)), variables, do_compression=True)

@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--signal-strength", type=float, default=1.0, help="planted effect scale; 0 = no signal")
     parser.add_argument("--shuffle-labels", action="store_true", help="labels independent of the planted signal")
     parser.add_argument("--signal", choices=SIGNALS, default="band",
-                        help="band: class in band power; temporal: class only in the order of band bursts")
+                        help="band: class in band power; temporal: class only in the order of band bursts; stimulus: no "
+                             "emotion, a pattern per stimulus shared by every subject, labels fixed per stimulus")
     parser.add_argument("--seed", type=int, default=0)
     add_dataset_module_argument(parser)
     args = parser.parse_args(argv)

@@ -4,7 +4,9 @@ Every trial is 1/f-like background noise whose band amplitudes are shaped by (a)
 band offsets, so cross-subject transfer is realistic, and (b) two binary emotion factors, valence and arousal,
 each raising or lowering some bands on a fixed set of channels (named, so every dataset shares the pattern).
 A dataset's writer maps its classes onto the factors. `--signal temporal` plants the valence factor in *time
-order* instead of band power (see `bursts`).
+order* instead of band power (see `bursts`). `--signal stimulus` plants no emotion at all: each stimulus (clip,
+video, game) gets a band pattern shared by every subject who saw it, and self-rated datasets rate each stimulus
+the same for everyone, so a model can score only by recognising stimuli (what leave-stimulus-out removes).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ BACKGROUND_UV = 15.0
 """Per-subject channel gain, per-subject band offset (all channels), per-channel band offset, per-trial jitter
 (all log-amplitude SDs) and the background's time-domain SD in µV."""
 
-SIGNALS = ("band", "temporal")
+STIMULUS_SD = 0.35
+"""Stimulus signal: SD of each stimulus's log-amplitude pattern per (channel, band), times the signal strength."""
+
+SIGNALS = ("band", "temporal", "stimulus")
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,16 @@ class SubjectModel:
         )
 
     def trial(self, rng: np.random.Generator, channels: Sequence[str], n_samples: int, rate: float,
-              factors: tuple[int, int] | None) -> np.ndarray:
-        """(C, T) float64 µV: background with this subject's band shape plus the (valence, arousal) effect."""
+              factors: tuple[int, int] | None, stimulus: str | None = None) -> np.ndarray:
+        """(C, T) float64 µV: background with this subject's band shape plus the planted effect: of the (valence,
+        arousal) levels (`band`, `temporal`), or of the `stimulus` shown (`stimulus`); None: a baseline period."""
         log_amp = self.band_offset + rng.normal(0.0, TRIAL_BAND_SD, size=self.band_offset.shape)
         if factors is not None and self.signal == "band":
             log_amp = log_amp + self.strength * effect(channels, factors)
+        if factors is not None and self.signal == "stimulus":
+            if stimulus is None:
+                raise ValueError("the stimulus signal needs the id of the stimulus each trial shows")
+            log_amp = log_amp + self.strength * stimulus_effect(len(channels), stimulus)
         freqs = np.fft.rfftfreq(n_samples, 1.0 / rate)
         shape = np.maximum(freqs, 1.0) ** (-self.exponent / 2.0)
         masks = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in BANDS.values()])  # (bands, F)
@@ -123,6 +133,19 @@ def effect(channels: Sequence[str], factors: tuple[int, int]) -> np.ndarray:
         for band, change in band_effect.items():
             effect[rows, list(BANDS).index(band)] += change if level else -change
     return effect
+
+
+def stimulus_effect(n_channels: int, stimulus: str) -> np.ndarray:
+    """(C, bands) log-amplitude pattern of one stimulus: the same for every subject (seeded by its id alone)."""
+    return np.random.default_rng([7, *stimulus.encode()]).normal(0.0, STIMULUS_SD, size=(n_channels, len(BANDS)))
+
+
+def rated_levels(rng: np.random.Generator, trials: int, planting: Planting, dimensions: int = 1) -> np.ndarray:
+    """(trials, dimensions) 0/1 levels a self-rating subject gives its trials: balanced and in a per-subject order,
+    or, with the stimulus signal, fixed by the stimulus (the same for every subject)."""
+    if planting.signal == "stimulus":
+        return np.stack([(np.arange(trials) >> d) % 2 for d in range(dimensions)], axis=1)
+    return np.stack([rng.permutation(np.arange(trials) % 2) for _ in range(dimensions)], axis=1)
 
 
 def rating(rng: np.random.Generator, level: int) -> float:

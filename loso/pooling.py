@@ -1,0 +1,53 @@
+"""One score per subject when a split tests a subject in several folds (leave-stimulus-out groups, within-subject
+sessions): its test predictions of every fold are pooled and scored once, so a group or session holding one class
+cannot give a degenerate balanced accuracy, and the subject stays the unit of every statistic."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from gru_xnet.metrics import level_scores, trial_probabilities
+
+PREDICTIONS = ("window", "trial", "session", "y_true", "y_pred", "probabilities")
+
+
+def unit(record: dict) -> tuple:
+    """What one score is about: dataset, subject, session (None: all), seed and label variant."""
+    fold = record["fold"]
+    return fold["dataset"], fold["subject"], fold["session"], fold["seed"], record.get("variant", 0)
+
+
+def pool_subjects(records: list[dict]) -> list[dict]:
+    """The records with each unit tested in several folds merged into one record scored on all its predictions;
+    a unit tested once is returned unchanged (LOSO and k-fold results are exactly as written)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        groups[unit(record)].append(record)
+    return [parts[0] if len(parts) == 1 else pooled(parts) for parts in groups.values()]
+
+
+def pooled(parts: list[dict]) -> dict:
+    """One record from a unit's fold records: predictions concatenated and scored once at window and trial level;
+    the trivial baselines from the summed training class counts of its folds."""
+    parts = sorted(parts, key=lambda r: r["fold"]["fold_id"])
+    predictions = {key: [v for r in parts for v in r["predictions"][key]] for key in PREDICTIONS}
+    n_classes = len(parts[0]["test"]["class_counts"])
+    counts = {level: np.sum([r["test"]["training_class_counts"][level] for r in parts], axis=0)
+              for level in ("windows", "trials")}
+    y_true, probabilities = np.asarray(predictions["y_true"]), np.asarray(predictions["probabilities"])
+    test = level_scores(y_true, probabilities, n_classes, counts["windows"])
+    trials = trial_probabilities(np.stack([predictions["session"], predictions["trial"]], axis=1), y_true, probabilities)
+    test["trial"] = level_scores(trials.labels, trials.probabilities, n_classes, counts["trials"])
+    test["training_class_counts"] = {level: c.tolist() for level, c in counts.items()}
+    test["class_names"] = parts[0]["test"].get("class_names")
+    first = parts[0]
+    fold = {**first["fold"], "fold_id": _pooled_id(first["fold"]), "pooled_from": [r["fold"]["fold_id"] for r in parts]}
+    return {**first, "fold": fold, "test": test, "predictions": predictions,
+            "tuned_on_test_subject": any(r.get("tuned_on_test_subject") for r in parts)}
+
+
+def _pooled_id(fold: dict) -> str:
+    session = "" if fold["session"] is None else f"-session{fold['session']}"
+    return f"{fold['dataset']}-{fold['subject']}{session}-seed{fold['seed']}"

@@ -1,0 +1,76 @@
+"""Split planners behind `--split`: each module here registers one `SplitSpec` (see `spec.py`); the rest of the
+code asks this registry, never a split's name.
+
+    loso                    every subject held out once (the default)
+    leave-stimulus-out[:G]  a subject tested on one group of stimuli, trained on other subjects' other stimuli
+    kfold[:K]               each dataset's subjects in K seeded groups, each group held out once
+    cross-session           per subject, its earlier sessions against its last one
+    within-subject          per subject and session, disjoint trials on each side
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gru_xnet.config import ConfigError
+from gru_xnet.features import FeatureSet
+from loso.folds import PROTOCOLS, SESSIONS, Fold
+from loso.splits import kfold, session, stimulus, subject, trials
+from loso.splits.spec import PlanOptions, SplitSpec
+
+SPLITS: dict[str, SplitSpec] = {spec.name: spec for spec in (subject.SPLIT, stimulus.SPLIT, kfold.SPLIT, session.SPLIT,
+                                                               trials.SPLIT)}
+
+
+def split_spec(text: str) -> tuple[SplitSpec, int | None]:
+    """The registered split and its parameter from 'name' or 'name:N'; one error naming what is known."""
+    name, colon, parameter = text.partition(":")
+    if name not in SPLITS:
+        raise ConfigError(f"--split {text}: unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+    spec = SPLITS[name]
+    return spec, spec.parse(parameter if colon else None)
+
+
+def split_record(text: str, features: FeatureSet, folds: list[Fold]) -> dict:
+    """What run.json records of a split: its label (parameter filled in), its statement, and whether its folds keep
+    every stimulus on one side (checked on the plan, not assumed: SEED's cross-session tests the clips it trained on)."""
+    spec, parameter = split_spec(text)
+    return {"split": spec.label(parameter), "split_statement": spec.statement(parameter),
+            "split_subject_dependent": spec.subject_dependent,
+            "split_removes_stimulus": not any(shared_stimuli(features, fold) for fold in folds)}
+
+
+def shared_stimuli(features: FeatureSet, fold: Fold) -> set[str]:
+    """The stimuli a fold both learns from (training, validation) and tests on."""
+    if not len(features.stimulus):
+        return {"unknown"}
+    learnt = np.concatenate([fold.split.windows(features, "train"), fold.split.windows(features, "val")])
+    return set(features.stimulus[learnt].tolist()) & set(features.stimulus[fold.split.windows(features, "test")].tolist())
+
+
+def subject_level_splits() -> list[str]:
+    """The splits whose folds hold out whole subjects, as written on the command line."""
+    return [spec.label(None) + (f":{spec.parameter}" if spec.parameter else "") for spec in SPLITS.values()
+            if spec.subject_level]
+
+
+def plan_folds(features: FeatureSet, split: str = "loso", **options) -> list[Fold]:
+    """The folds of `split` on `features` (options: see `PlanOptions`), after checking what every split shares."""
+    spec, parameter = split_spec(split)
+    chosen = PlanOptions(**options)
+    if chosen.protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol {chosen.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+    if chosen.sessions not in SESSIONS:
+        raise ConfigError(f"sessions {chosen.sessions!r}: expected one of {', '.join(SESSIONS)}")
+    if chosen.sessions == "separate" and chosen.protocol == "joint" and len(features.datasets) > 1:
+        raise ConfigError("sessions 'separate' restricts training to one session of each dataset; combine it with "
+                          "protocol 'within', not 'joint'")
+    if not chosen.seeds:
+        raise ConfigError("seeds: expected at least one seed")
+    if spec.subject_dependent and chosen.protocol == "joint":
+        raise ConfigError(f"--split {spec.label(parameter)} trains each subject on its own data alone: --protocol "
+                          "joint does not apply")
+    if chosen.subjects and not spec.takes_subjects:
+        raise ConfigError(f"--split {spec.label(parameter)} holds out groups of subjects: every subject is tested, "
+                          "so --subjects does not apply; leave it out")
+    return spec.plan(features, chosen, parameter)
