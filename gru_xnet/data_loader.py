@@ -74,7 +74,7 @@ class Split:
         for a, b in ((0, 1), (0, 2), (1, 2)):
             shared = set(self.subjects(SIDES[a])) & set(self.subjects(SIDES[b]))
             if shared and (self.only[a] is None or self.only[b] is None):
-                raise ValueError(f"split puts subject(s) {sorted(shared)} on the {SIDES[a]} and {SIDES[b]} sides "
+                raise ValueError(f"split puts subject(s) {sorted(shared)} on two sides ({SIDES[a]} and {SIDES[b]}) "
                                  f"without restricting both to different data: {self}")
         if not self.train:
             raise ValueError("split has no training subject")
