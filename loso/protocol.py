@@ -84,6 +84,7 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
         lines.append(completeness)
     lines.append(_split_line(manifest) + ("" if manifest.get("split_subject_dependent") else
                                           f"; protocol '{manifest['protocol']}' ({POOLS[manifest['protocol']]})"))
+    lines.append("datasets: " + "; ".join(f"{k}: {v}" for k, v in manifest["labels"].items()))
     if _sessions_line(manifest):
         lines.append(_sessions_line(manifest))
     lines.append(f"seeds: {' '.join(map(str, manifest['seeds']))}; config hash {manifest['config_hash']}; "
