@@ -364,7 +364,7 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
     tuned = sorted({test for f in run.folds for test in f.tests} & set(config.tuned_on))
     if tuned:
         log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
-                    "folds are marked and are not unbiased estimates (see the README, 'What to report in a paper')",
+                    "folds are marked and are not unbiased estimates (see docs/paper.md)",
                     len(tuned), " ".join(tuned))
     writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"],
                                         "model": manifest["model"]})
