@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -14,7 +15,9 @@ import pandas as pd  # noqa: E402
 
 
 def _save(fig, path: Path, title: str) -> None:
-    fig.suptitle(title, fontsize=9)
+    """Save under `title`, each of its lines wrapped to the figure's width (a split's statement is a long line)."""
+    width = int(fig.get_figwidth() * 15)  # characters of 9-point text per inch, roughly
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in title.splitlines()), fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
