@@ -125,5 +125,14 @@ def level_scores(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int,
     counts = class_counts(y_true, n_classes)
     return {**scores(cm), "macro_auc": macro_auc(y_true, probabilities), "n": int(len(y_true)),
             "confusion_matrix": cm.tolist(), "class_counts": counts.tolist(),
-            "classes_present": int((counts > 0).sum()),
+            "classes_present": int((counts > 0).sum()), "one_class_predicted": one_class_predicted(cm),
             "baseline": baselines(train_counts, counts) if len(y_true) else {}}
+
+
+def one_class_predicted(cm: np.ndarray) -> int | None:
+    """The class predicted for every item when the true labels hold several classes (a model collapsed to one
+    class: its balanced accuracy is exactly 1/K, a chance-level number that says nothing about the signal), else
+    None."""
+    cm = np.asarray(cm)
+    predicted = np.flatnonzero(cm.sum(axis=0))
+    return int(predicted[0]) if len(predicted) == 1 and (cm.sum(axis=1) > 0).sum() >= 2 else None

@@ -53,7 +53,19 @@ def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_win
         for s in np.unique(subjects) for m in [subjects == s]}
     report["class_names"] = list(features.class_names)
     report["synthetic"] = bool(features.synthetic)
+    report["collapse"] = collapse_note(report)
     return report
+
+
+def collapse_note(report: dict[str, Any]) -> str | None:
+    """A warning when every test window was predicted as one class although the test set holds several (the
+    model collapsed: balanced accuracy 1/K), else None; said in logs and fold records, never left to the reader."""
+    predicted = report.get("one_class_predicted")
+    if predicted is None:
+        return None
+    return (f"every one of the {report['n']} test windows was predicted as class {predicted} "
+            f"({report['class_names'][predicted]!r}): the model collapsed to one class, so its balanced accuracy "
+            f"({report['balanced_accuracy']:.1f}) is chance by construction, not a measure of the signal")
 
 
 def dataset_windows(features: FeatureSet, windows: np.ndarray, subjects: Sequence[int]) -> np.ndarray:

@@ -219,6 +219,8 @@ class Trainer:
         results["test_subjects"] = [str(self.features.subjects[i]) for i in self.split.test]
         results["best_epoch"] = self.state.best_epoch if self.state else None
         results["model"] = self.record
+        if results["collapse"]:
+            log.warning("WARNING: %s", results["collapse"])
         write_text_atomic(self.output_dir / "test_results.json", json.dumps(results, indent=2))
         return results
 
@@ -274,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"macro-F1 {results['macro_f1']:.2f}%  (subjects {', '.join(results['test_subjects'])})")
     for name, m in results["per_dataset"].items():
         print(f"  {name}: {m['accuracy']:.2f}% over {m['n']} windows")
+    if results["collapse"]:
+        print(f"WARNING: {results['collapse']}")
     print(f"Outputs in {trainer.output_dir}")
     return 0
 

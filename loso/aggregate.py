@@ -45,6 +45,7 @@ def fold_frame(records: list[dict]) -> pd.DataFrame:
                          "variant": record.get("variant", 0), "level": level, "n": m["n"],
                          **{s: m[s] for s in SCORES}, **{b: m["baseline"][b] for b in BASELINES},
                          "classes_present": m["classes_present"],
+                         "one_class_predicted": m.get("one_class_predicted") is not None,
                          **{f"n_class{k}": c for k, c in enumerate(m["class_counts"])},
                          "tuned": bool(record.get("tuned_on_test_subject", False))})
     return pd.DataFrame(rows)
@@ -66,11 +67,13 @@ def subject_frame(folds: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     keys = ["dataset", "subject", "level", "variant"]
     per_seed = folds.groupby(keys + ["seed"], sort=False).agg(
         **{c: (c, "mean") for c in (*SCORES, *BASELINES)}, n=("n", "sum"), **{c: (c, "sum") for c in counts},
-        n_sessions=("session", "nunique"), tuned=("tuned", "any")).reset_index()
+        n_sessions=("session", "nunique"), tuned=("tuned", "any"),
+        one_class_predicted=("one_class_predicted", "any")).reset_index()
     grouped = per_seed.groupby(keys, sort=False)
     subjects = grouped.agg(**{c: (c, "mean") for c in (*SCORES, *BASELINES)}, n=("n", "first"),
                            **{c: (c, "first") for c in counts}, n_seeds=("seed", "nunique"),
-                           n_sessions=("n_sessions", "first"), tuned=("tuned", "any")).reset_index()
+                           n_sessions=("n_sessions", "first"), tuned=("tuned", "any"),
+                           one_class_predicted=("one_class_predicted", "any")).reset_index()
     if per_seed["seed"].nunique() > 1:
         for score in ("balanced_accuracy", "accuracy"):
             subjects[f"{score}_seed_sd"] = grouped[score].std(ddof=1).to_numpy()
@@ -191,8 +194,10 @@ def subjects_display(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
                                                   for n, (_, r) in zip(table["n_windows"], table.iterrows())],
                           "trials": table["n_trials"]})
     for prefix, name in (("", "window"), ("trial_", "trial")):
-        shown[f"{name} bal. acc."] = [_fmt(v) + (" (1 class)" if single else "")
-                                      for v, single in zip(table[f"{prefix}balanced_accuracy"], table["single_class"])]
+        shown[f"{name} bal. acc."] = [_fmt(v) + (" (1 class)" if single else "") + (" *" if collapsed else "")
+                                      for v, single, collapsed in zip(table[f"{prefix}balanced_accuracy"],
+                                                                      table["single_class"],
+                                                                      table[f"{prefix}one_class_predicted"])]
         if f"{prefix}balanced_accuracy_seed_sd" in table:
             shown[f"{name} bal. acc. seed SD"] = table[f"{prefix}balanced_accuracy_seed_sd"].map(_fmt)
         shown[f"{name} acc."] = table[f"{prefix}accuracy"].map(_fmt)
@@ -276,6 +281,12 @@ def reading_notes(datasets: pd.DataFrame, subjects: pd.DataFrame, manifest: dict
     notes = [f"{len(single)} test subject(s) show one class only ({', '.join(single['dataset'] + '/' + single['subject'])}): "
              "balanced accuracy, macro-F1, kappa and AUC are undefined there and they are excluded from the "
              "tests against chance"] if len(single) else []
+    collapsed = subjects[subjects["one_class_predicted"]]
+    if len(collapsed):
+        notes.append(f"* {len(collapsed)} test subject(s) where the model predicted one class for every test window "
+                     f"in at least one fold or seed ({', '.join(collapsed['dataset'] + '/' + collapsed['subject'])}): "
+                     "the model collapsed there, and a balanced accuracy of 1/K is chance by construction, not a "
+                     "measure of the signal (column one_class_predicted)")
     return notes + statistics_notes(datasets, manifest)
 
 

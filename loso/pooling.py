@@ -9,6 +9,7 @@ from collections import defaultdict
 import numpy as np
 
 from gru_xnet.metrics import level_scores, trial_probabilities
+from gru_xnet.results import collapse_note
 
 PREDICTIONS = ("window", "trial", "session", "y_true", "y_pred", "probabilities")
 
@@ -42,6 +43,7 @@ def pooled(parts: list[dict]) -> dict:
     test["trial"] = level_scores(trials.labels, trials.probabilities, n_classes, counts["trials"])
     test["training_class_counts"] = {level: c.tolist() for level, c in counts.items()}
     test["class_names"] = parts[0]["test"].get("class_names")
+    test["collapse"] = collapse_note(test) if test["class_names"] else None
     first = parts[0]
     fold = {**first["fold"], "fold_id": _pooled_id(first["fold"]), "pooled_from": [r["fold"]["fold_id"] for r in parts]}
     return {**first, "fold": fold, "test": test, "predictions": predictions,

@@ -138,9 +138,12 @@ class ResultWriter:
         for result in results:
             per_test = result.pop("per_test_subject", None) or {job.fold.tests[0]: {}}
             for test, own in per_test.items():
-                self._write(result_path(self.out, job.fold.result_id(test), result["variant"]), json.dumps(
-                    {"fold": job.fold.record(test), **self.common, "tuned_on_test_subject": test in self.tuned_on,
-                     **result, **own}, default=str))
+                record = {"fold": job.fold.record(test), **self.common, "tuned_on_test_subject": test in self.tuned_on,
+                          **result, **own}
+                self._write(result_path(self.out, job.fold.result_id(test), result["variant"]),
+                            json.dumps(record, default=str))
+                if result["variant"] == 0 and (record.get("test") or {}).get("collapse"):
+                    log.warning("WARNING: %s: %s", job.fold.result_id(test), record["test"]["collapse"])
         (self.out / "failed" / f"{job.job_id}.json").unlink(missing_ok=True)
 
     def error(self, job: FoldJob, error: str, trace: str = "") -> None:

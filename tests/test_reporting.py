@@ -138,6 +138,22 @@ def test_baselines_sit_beside_every_score(tmp_path):
     assert (s01["accuracy"], s01["trial_accuracy"], s01["n_trials"]) == (100.0, 100.0, 10)
 
 
+def test_a_subject_predicted_as_one_class_is_flagged_not_left_as_a_chance_number(tmp_path, capsys):
+    y = np.arange(40) // 20
+    collapsed = fold_record("DEAP", "s01", y, np.ones(40, int))  # every window 'high valence': 50.0 by construction
+    assert collapsed["test"]["one_class_predicted"] == 1 and collapsed["test"]["trial"]["one_class_predicted"] == 1
+    healthy = fold_record("DEAP", "s02", *predictions(70))
+    assert healthy["test"]["one_class_predicted"] is None
+    one_class_test_set = level_scores(np.zeros(8, int), np.tile([0.8, 0.2], (8, 1)), 2, [5, 5])
+    assert one_class_test_set["one_class_predicted"] is None  # one class shown and predicted: no collapse to report
+    tables = aggregate(write_run(tmp_path / "run", [collapsed, healthy]))
+    flags = tables["subjects"].set_index("subject")["one_class_predicted"]
+    assert flags.to_dict() == {"s01": True, "s02": False}
+    print_tables(tables)
+    printed = capsys.readouterr().out
+    assert "50.0 *" in printed and "predicted one class for every test window" in printed and "DEAP/s01" in printed
+
+
 def test_pooled_confusion_matrices_say_how_many_seeds_they_sum(sessions_run, capsys):
     out, _ = sessions_run
     print_tables(aggregate(out))
