@@ -146,6 +146,9 @@ class Evaluation:
     y_pred: np.ndarray
     probabilities: np.ndarray
     attention: np.ndarray | None = None  # (N, S, S) self-attention weights, when asked for
+    margins: np.ndarray | None = None
+    """(N, n_classes) logits of a module whose `decision` is 'margin' (a classifier deciding by its
+    decision_function): what its AUC ranks; its probabilities are their softmax."""
 
 
 @torch.no_grad()
@@ -157,13 +160,15 @@ def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Preci
     Runs the plain module (no DDP collectives), so every rank computes the same numbers and takes
     the same early-stopping decision without communicating. `attention=True` also keeps every
     window's self-attention weights (the model must have attention). `subject_index` (each window's
-    subject, indexed by the window indices the loader yields) adds `subject_balanced_accuracy`.
+    subject, indexed by the window indices the loader yields) adds `subject_balanced_accuracy`. A module
+    deciding by margin (`decision` 'margin') also gives its logits as `margins`.
     """
     net = unwrap(model)
     net.eval()
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total_loss = torch.zeros((), device=device)
-    parts = {"windows": [], "y": [], "datasets": [], "probs": [], "attention": []}
+    by_margin = getattr(net, "decision", "probability") == "margin"
+    parts = {"windows": [], "y": [], "datasets": [], "probs": [], "attention": [], "margins": []}
     for x, y, dataset, window in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with precision.autocast():
@@ -175,6 +180,8 @@ def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Preci
         logits = logits.float()
         total_loss += loss_fn(logits, y)
         parts["probs"].append(torch.softmax(logits, 1))
+        if by_margin:
+            parts["margins"].append(logits)
         parts["y"].append(y)
         parts["datasets"].append(torch.as_tensor(dataset, device=device))
         parts["windows"].append(np.asarray(window))
@@ -194,7 +201,8 @@ def evaluate(model: nn.Module, loader, *, device: torch.device, precision: Preci
     if subject_index is not None:
         metrics["subject_balanced_accuracy"] = subject_balanced_accuracy(y_true, y_pred, subject_index[windows],
                                                                          n_classes)
-    return Evaluation(metrics, windows, y_true, y_pred, probs, host("attention", None))
+    return Evaluation(metrics, windows, y_true, y_pred, probs, host("attention", None),
+                      host("margins", np.zeros((0, n_classes), np.float32)) if by_margin else None)
 
 
 def subject_balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, subjects: np.ndarray, n_classes: int) -> float:

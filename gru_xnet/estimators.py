@@ -1,10 +1,15 @@
 """scikit-learn classifiers on the torch models' folds: grid selection on the validation subjects, a module
-the torch evaluator scores, and the fitted state as plain data for `weights_only=True` checkpoints."""
+the torch evaluator scores, and the fitted state as plain data for `weights_only=True` checkpoints.
+
+A classifier decides by its probabilities (`predict_proba`) or, without them, by its margins (`decision_function`,
+e.g. an SVC): `class_scores` gives either as the module's logits, so their argmax is the classifier's own decision.
+"""
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -17,16 +22,39 @@ from gru_xnet.engine import subject_balanced_accuracy
 MIN_PROBABILITY = 1e-12  # a class the estimator never saw: its log stays finite
 
 
-def _class_probabilities(estimator, x: np.ndarray, n_classes: int) -> np.ndarray:
-    """predict_proba of flattened windows with columns in class order 0..n_classes-1 (unseen classes 0)."""
-    probs = np.zeros((len(x), n_classes))
-    probs[:, estimator.classes_] = estimator.predict_proba(x.reshape(len(x), -1))  # (N, n_classes)
-    return probs
+def decision_of(model) -> str:
+    """'margin' for a classifier without predict_proba (it decides by its decision_function), else 'probability'
+    (predict_proba, or a torch module's softmax)."""
+    model = model.estimator if isinstance(model, EstimatorModule) else model
+    return "margin" if is_estimator(model) and not callable(getattr(model, "predict_proba", None)) else "probability"
+
+
+def class_scores(estimator, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """Scores of flattened windows, columns in class order 0..n_classes-1, whose argmax is the estimator's decision.
+
+    'probability': log predict_proba (softmax gives it back). 'margin': decision_function; two classes as
+    (-d/2, d/2), so softmax is sigmoid(d); three or more the one-vs-rest columns. A class the estimator never saw
+    scores log(1e-12) below the row's lowest, so it is never predicted and its softmax stays near 0.
+    """
+    flat = x.reshape(len(x), -1)
+    classes = np.asarray(estimator.classes_)
+    if decision_of(estimator) == "probability":
+        seen = np.log(np.maximum(estimator.predict_proba(flat), MIN_PROBABILITY))  # (N, len(classes))
+    else:
+        margins = np.asarray(estimator.decision_function(flat), dtype=np.float64)
+        seen = np.stack([-margins / 2, margins / 2], axis=1) if margins.ndim == 1 else margins
+        if seen.shape != (len(x), len(classes)):
+            raise ValueError(f"{type(estimator).__name__}.decision_function: expected one column per class "
+                             f"({len(x)}, {len(classes)}) (one-vs-rest), found {seen.shape}")
+    scores = np.repeat(seen.min(axis=1, keepdims=True) + math.log(MIN_PROBABILITY), n_classes, axis=1)
+    scores[:, classes] = seen
+    return scores
 
 
 class EstimatorModule(torch.nn.Module):
-    """A fitted scikit-learn classifier as a module: forward gives log class probabilities, so the torch
-    evaluator's softmax returns the estimator's own predict_proba."""
+    """A fitted scikit-learn classifier as a module: forward gives its `class_scores` as logits, so the torch
+    evaluator's argmax is the classifier's own prediction and its softmax the classifier's probabilities (or the
+    softmax of its margins, `decision` 'margin')."""
 
     def __init__(self, estimator, n_classes: int):
         super().__init__()
@@ -34,26 +62,37 @@ class EstimatorModule(torch.nn.Module):
         classes = np.asarray(estimator.classes_)
         if classes.dtype.kind not in "iu" or classes.min() < 0 or classes.max() >= n_classes:
             raise ValueError(f"expected estimator classes_ within 0..{n_classes - 1}, found {classes.tolist()}")
-        self.estimator, self.n_classes = estimator, n_classes
+        self.estimator, self.n_classes, self.decision = estimator, n_classes, decision_of(estimator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         windows = x.detach().float().cpu().numpy()  # (B, *window_shape)
-        probs = _class_probabilities(self.estimator, windows, self.n_classes)  # (B, n_classes)
-        return torch.from_numpy(np.log(np.maximum(probs, MIN_PROBABILITY)).astype(np.float32)).to(x.device)
+        scores = class_scores(self.estimator, windows, self.n_classes)  # (B, n_classes)
+        return torch.from_numpy(scores.astype(np.float32)).to(x.device)
 
 
 def is_estimator(obj) -> bool:
-    """True for a scikit-learn classifier (has fit and predict_proba, is not a torch Module)."""
+    """True for a scikit-learn classifier (has fit and predict_proba or decision_function, is not a torch Module)."""
     return (not isinstance(obj, (torch.nn.Module, type)) and callable(getattr(obj, "fit", None))
-            and callable(getattr(obj, "predict_proba", None)))
+            and any(callable(getattr(obj, name, None)) for name in ("predict_proba", "decision_function")))
+
+
+class GridFit(NamedTuple):
+    """A fitted estimator, its grid history (one {"params", "val_subject_balanced_accuracy"} per point in grid
+    order), the chosen params, and whether several points tied at the best validation score."""
+
+    estimator: Any
+    history: list[dict]
+    chosen: dict[str, Any]
+    tied: bool
 
 
 def fit_estimator(estimator, grid: dict[str, list], train: tuple[np.ndarray, np.ndarray],
-                  val: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_classes: int):
+                  val: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_classes: int) -> GridFit:
     """Choose grid parameters on the validation subjects, then refit on training + validation.
 
-    Returns (fitted estimator, history: one {"params", "val_subject_balanced_accuracy"} per grid
-    point in grid order, chosen params). Without a grid or validation windows: one fit, [], {}.
+    Each point is scored on what the evaluator predicts (the argmax of `class_scores`); ties (and scores all
+    undefined) go to the tied point nearest the estimator's own values (`_distance_to_default`). Without a grid
+    or validation windows: one fit, no history, nothing chosen.
     """
     points = _grid_points(grid)
     x_train, y_train = _windows("train", *train, n_classes)
@@ -61,24 +100,26 @@ def fit_estimator(estimator, grid: dict[str, list], train: tuple[np.ndarray, np.
     x_val, y_val = _windows("val", val[0], val[1], n_classes) if has_val else (x_train[:0], y_train[:0])
     x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
     if not grid or not has_val:
-        return _fit(estimator, {}, x_all, y_all), [], {}
+        return GridFit(_fit(estimator, {}, x_all, y_all), [], {}, False)
     subjects = np.asarray(val[2])
     if subjects.shape != y_val.shape:
         raise ValueError(f"val subjects: expected one per window, shape {y_val.shape}, found {subjects.shape}")
     history = []
     for params in points:
         fitted = _fit(estimator, params, x_train, y_train)
-        y_pred = _class_probabilities(fitted, x_val, n_classes).argmax(1)  # what the evaluator predicts
+        y_pred = class_scores(fitted, x_val, n_classes).argmax(1)  # what the evaluator predicts
         history.append({"params": params,
                         "val_subject_balanced_accuracy": subject_balanced_accuracy(y_val, y_pred, subjects, n_classes)})
     scores = np.array([entry["val_subject_balanced_accuracy"] for entry in history])
-    chosen = points[0 if np.isnan(scores).all() else int(np.nanargmax(scores))]
-    return _fit(estimator, chosen, x_all, y_all), history, chosen
+    best = np.flatnonzero(np.isnan(scores)) if np.isnan(scores).all() else np.flatnonzero(scores == np.nanmax(scores))
+    own = estimator.get_params()
+    chosen = points[min(best, key=lambda i: (_distance_to_default(points[i], own), i))]
+    return GridFit(_fit(estimator, chosen, x_all, y_all), history, chosen, len(best) > 1)
 
 
-def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.ndarray):
-    """`fit_estimator` on a split's normalised training and validation windows (`gru_xnet.data_loader.Loaders`);
-    returns (the fitted estimator as an EstimatorModule, history, chosen params)."""
+def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.ndarray) -> GridFit:
+    """`fit_estimator` on a split's normalised training and validation windows (`gru_xnet.data_loader.Loaders`),
+    the fitted estimator returned as an EstimatorModule."""
     def side(batches):
         if batches is None:
             return None
@@ -86,8 +127,18 @@ def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.
         return windows.array(), windows.y.cpu().numpy(), subject_index[windows.indices]
 
     x, y, _ = side(loaders.train)
-    fitted, history, chosen = fit_estimator(estimator, dict(grid), (x, y), side(loaders.val), loaders.n_classes)
-    return EstimatorModule(fitted, loaders.n_classes), history, chosen
+    fit = fit_estimator(estimator, dict(grid), (x, y), side(loaders.val), loaders.n_classes)
+    return fit._replace(estimator=EstimatorModule(fit.estimator, loaders.n_classes))
+
+
+def _distance_to_default(point: dict[str, Any], own: dict[str, Any]) -> float:
+    """How far a grid point lies from the estimator's own values: |log10 ratio| for positive numbers (C 1 to 0.1
+    is 1), else 0 when equal and 1 when not."""
+    def positive(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+    return sum(abs(math.log10(value / own[name])) if positive(value) and positive(own.get(name))
+               else float(value != own.get(name)) for name, value in point.items())
 
 
 def _grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:

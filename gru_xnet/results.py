@@ -38,7 +38,8 @@ def evaluation_report(evaluation: Evaluation, features: FeatureSet, training_win
     """
     counts = training_counts(features, training_windows)
     report = dict(evaluation.metrics)
-    report.update(level_scores(evaluation.y_true, evaluation.probabilities, features.n_classes, counts["windows"]))
+    report.update(level_scores(evaluation.y_true, evaluation.probabilities, features.n_classes, counts["windows"],
+                               evaluation.margins))
     trials = trial_probabilities(trial_keys(features, evaluation.windows), evaluation.y_true,
                                  evaluation.probabilities)
     report["trial"] = level_scores(trials.labels, trials.probabilities, features.n_classes, counts["trials"])
@@ -76,9 +77,11 @@ def dataset_windows(features: FeatureSet, windows: np.ndarray, subjects: Sequenc
 
 
 def saved_evaluation(predictions: dict[str, list]) -> Evaluation:
-    """The Evaluation behind a fold result's saved `predictions` (window, y_true, y_pred, probabilities)."""
+    """The Evaluation behind a fold result's saved `predictions` (window, y_true, y_pred, probabilities, margins)."""
+    margins = predictions.get("margins")
     return Evaluation({}, np.asarray(predictions["window"], dtype=np.int64), np.asarray(predictions["y_true"]),
-                      np.asarray(predictions["y_pred"]), np.asarray(predictions["probabilities"], dtype=np.float64))
+                      np.asarray(predictions["y_pred"]), np.asarray(predictions["probabilities"], dtype=np.float64),
+                      margins=None if margins is None else np.asarray(margins, dtype=np.float64))
 
 
 def subject_reports(evaluation: Evaluation, features: FeatureSet,
@@ -93,7 +96,8 @@ def subject_reports(evaluation: Evaluation, features: FeatureSet,
     for subject in np.unique(subjects):
         rows = subjects == subject
         part = Evaluation({}, evaluation.windows[rows], evaluation.y_true[rows], evaluation.y_pred[rows],
-                          evaluation.probabilities[rows])
+                          evaluation.probabilities[rows],
+                          margins=None if evaluation.margins is None else evaluation.margins[rows])
         baseline = dataset_windows(features, training_windows, [subject])
         reports[int(subject)] = evaluation_report(part, features, baseline), part
     return reports

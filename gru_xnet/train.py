@@ -23,9 +23,9 @@ from gru_xnet.data_loader import Split, make_loaders, subject_split
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
 from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_device, resolve_precision, resume, rng_state, set_rng_state, snapshot)
-from gru_xnet.estimators import fit_on_loaders, is_estimator
+from gru_xnet.estimators import decision_of, fit_on_loaders, is_estimator
 from gru_xnet.features import FeatureSet, build_feature_set
-from gru_xnet.model import build_model, load_model, model_payload
+from gru_xnet.model import build_model, load_model, model_input, model_payload
 from gru_xnet.models import model_spec
 from gru_xnet.plots import plot_training_curves
 from gru_xnet.results import evaluation_report
@@ -70,8 +70,10 @@ class Trainer:
         self.device = resolve_device(cfg.training.device)
         self.loaders = make_loaders(self.features, self.split, cfg.data, batch_size=cfg.training.batch_size,
                                     seed=cfg.seed, device=self.device)
-        self.model = build_model(cfg.model, self.loaders.input_shape, self.loaders.n_classes, self.spec)
-        self.record = self.spec.record(cfg.model, self.features.representation)
+        self.model = build_model(cfg.model, self.loaders.input_shape, self.loaders.n_classes, self.spec,
+                                 **model_input(self.features))
+        self.record = self.spec.record(cfg.model, self.features.representation, **model_input(self.features),
+                                       decision=decision_of(self.model))
         self.fitted_estimator = is_estimator(self.model)
         self.precision = resolve_precision(self.device, cfg.training.use_amp and not self.fitted_estimator,
                                            cfg.training.amp_dtype)
@@ -142,13 +144,13 @@ class Trainer:
 
     def _fit_estimator(self) -> list[dict]:
         """Fit a scikit-learn model (grid on the validation subjects, refit on training + validation); save it."""
-        self.model, history, chosen = fit_on_loaders(self.model, self.spec.grid, self.loaders,
-                                                     self.features.subject_index)
-        self.state = FitState(history=history)
-        log.info("fitted %s%s", self.record["name"], f" with {chosen} (chosen on the validation subjects)" if chosen else "")
+        fit = fit_on_loaders(self.model, self.spec.grid, self.loaders, self.features.subject_index)
+        self.model, self.state = fit.estimator, FitState(history=fit.history)
+        log.info("fitted %s%s", self.record["name"], f" with {fit.chosen} (chosen on the validation subjects"
+                 + (", tied with other grid points" if fit.tied else "") + ")" if fit.chosen else "")
         save_checkpoint(self.output_dir / "checkpoints" / "best_model.pth", self._checkpoint(self.state, full=False))
-        write_text_atomic(self.output_dir / "training_history.json", json.dumps(history, indent=2))
-        return history
+        write_text_atomic(self.output_dir / "training_history.json", json.dumps(fit.history, indent=2))
+        return fit.history
 
     def train(self, resume: bool | str | Path = False) -> list[dict]:
         """Run the epochs (optionally continuing from a checkpoint); returns the per-epoch history.

@@ -27,8 +27,10 @@ from loso.protocol import with_legacy_keys
 log = logging.getLogger("loso")
 
 RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "protocol", "sessions", "datasets", "labels", "synthetic",
-               "seeds", "tuned_on", "model_source_sha256")
-"""What must match between run.json and a new invocation for their folds to share one folder and one table."""
+               "seeds", "tuned_on", "model_source_sha256", "model.decision")
+"""What must match between run.json and a new invocation for their folds to share one folder and one table
+('model.decision': how the model's class scores are read; 'probability' in runs from before it was recorded,
+when de_svm decided by Platt probabilities)."""
 
 
 def result_path(out: Path, fold_id: str, variant: int) -> Path:
@@ -54,19 +56,27 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
     """Refuse to mix results of different protocols, seeds or data, or to overwrite finished folds without --resume."""
     path = out / "run.json"
     if path.exists():
-        old, now = with_legacy_keys(json.loads(path.read_text())), with_legacy_keys(manifest)
-        changed = [k for k in RESUME_KEYS if old.get(k) != now.get(k)]
+        previous = json.loads(path.read_text())
+        old, now = _resume_values(previous), _resume_values(manifest)
+        changed = [k for k in RESUME_KEYS if old[k] != now[k]]
         if changed:
             why = " (its data files changed since)" if "data_fingerprint" in changed else ""
-            details = "; ".join(f"{k}: {_shown(old.get(k))} there, {_shown(now.get(k))} now" for k in changed)
+            details = "; ".join(f"{k}: {_shown(old[k])} there, {_shown(now[k])} now" for k in changed)
             raise ConfigError(f"{out} holds a LOSO run with a different {', '.join(changed)}{why} ({details}); "
                               "its folds cannot be mixed with this run's: use another --output")
-        _check_permutation_scheme(out, old, manifest)
+        _check_permutation_scheme(out, previous, manifest)
         done = list((out / "folds").glob("*.json"))
         if done and not resume:
             raise ConfigError(f"{out} already has {len(done)} finished fold(s); pass --resume to run "
                               "only the missing ones, or choose another --output")
     write_text_atomic(path, json.dumps(manifest, indent=2))
+
+
+def _resume_values(manifest: dict) -> dict:
+    """The RESUME_KEYS of a run.json or manifest, older ones read with their legacy defaults."""
+    values = with_legacy_keys(manifest)
+    return {**{key: values.get(key) for key in RESUME_KEYS},
+            "model.decision": (values.get("model") or {}).get("decision", "probability")}
 
 
 def _check_permutation_scheme(out: Path, old: dict, manifest: dict) -> None:

@@ -23,7 +23,7 @@ from gru_xnet.engine import (Evaluation, FitState, evaluate, fit, make_optimizer
                              resolve_precision, resume, set_rng_state, snapshot, unwrap)
 from gru_xnet.estimators import fit_on_loaders, is_estimator
 from gru_xnet.features import FeatureSet
-from gru_xnet.model import build_model
+from gru_xnet.model import build_model, model_input
 from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.results import dataset_windows, evaluation_report, subject_reports
 
@@ -85,7 +85,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     make_reproducible(seed, config.training)
     loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
                            seed=seed, rank=rank, world_size=world, device=device)
-    model = build_model(config.model, loaders.input_shape, loaders.n_classes, spec)
+    model = build_model(config.model, loaders.input_shape, loaders.n_classes, spec, **model_input(features))
     if is_estimator(model):
         model, result = _fit_estimator(model, spec, features, loaders)
         precision = resolve_precision(torch.device("cpu"), use_amp=False)
@@ -116,11 +116,13 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
 
 
 def _predictions(features: FeatureSet, evaluation: Evaluation) -> dict[str, list]:
-    """What a result file keeps of a test evaluation: every window's trial, session, label, prediction, probabilities."""
+    """What a result file keeps of a test evaluation: every window's trial, session, label, prediction, probabilities
+    (and margins, for a model deciding by them)."""
+    margins = {} if evaluation.margins is None else {"margins": np.round(evaluation.margins, 5).tolist()}
     return {"window": evaluation.windows.tolist(), "trial": features.trials[evaluation.windows].tolist(),
             "session": features.sessions[evaluation.windows].tolist(),
             "y_true": evaluation.y_true.tolist(), "y_pred": evaluation.y_pred.tolist(),
-            "probabilities": np.round(evaluation.probabilities, 5).tolist()}
+            "probabilities": np.round(evaluation.probabilities, 5).tolist(), **margins}
 
 
 def _fit_torch(config: ExperimentConfig, features: FeatureSet, loaders: Loaders, model: nn.Module, variant: int,
@@ -157,8 +159,8 @@ def _fit_torch(config: ExperimentConfig, features: FeatureSet, loaders: Loaders,
 def _fit_estimator(estimator, spec: ModelSpec, features: FeatureSet, loaders: Loaders):
     """Grid values chosen on the validation subjects, refitted on training + validation; (module, result fields)."""
     started = time.perf_counter()
-    module, history, chosen = fit_on_loaders(estimator, spec.grid, loaders, features.subject_index)
-    return module, {
-        "history": history, "chosen_params": chosen, "best_epoch": None, "epochs_run": 0, "first_epoch": 1,
-        "stopped_early": False, "loop_seconds": time.perf_counter() - started, "device": "cpu",
-        "autocast": "none (scikit-learn)", "sequence_length": None}
+    fit = fit_on_loaders(estimator, spec.grid, loaders, features.subject_index)
+    return fit.estimator, {
+        "history": fit.history, "chosen_params": fit.chosen, "grid_tied": fit.tied, "best_epoch": None,
+        "epochs_run": 0, "first_epoch": 1, "stopped_early": False, "loop_seconds": time.perf_counter() - started,
+        "device": "cpu", "autocast": "none (scikit-learn)", "sequence_length": None}

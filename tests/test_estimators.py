@@ -1,4 +1,5 @@
-"""scikit-learn classifiers on the folds: grid selection, the module the evaluator scores, weights-only state."""
+"""scikit-learn classifiers on the folds: grid selection, the module the evaluator scores (by probabilities or by
+margins), weights-only state."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from gru_xnet.engine import Precision, evaluate, subject_balanced_accuracy
-from gru_xnet.estimators import (EstimatorModule, estimator_state, fit_estimator, is_estimator,
+from gru_xnet.estimators import (EstimatorModule, decision_of, estimator_state, fit_estimator, is_estimator,
                                  load_estimator_state)
+from gru_xnet.metrics import level_scores, macro_auc, scores, confusion_matrix
+from gru_xnet.models.de_linear import linear_svm
 
 WINDOW = (4, 5, 2)
-# SVC(probability=True) is what the framework runs; scikit-learn 1.9 deprecates the parameter
-svc_probability = pytest.mark.filterwarnings("ignore:The `probability` parameter:FutureWarning")
 
 
 def windows(n: int, n_classes: int, seed: int, classes=None) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +38,7 @@ def logistic() -> Pipeline:
 
 
 def svc() -> Pipeline:
-    return Pipeline([("scale", StandardScaler()), ("clf", SVC(kernel="linear", probability=True, random_state=0))])
+    return Pipeline([("scale", StandardScaler()), ("clf", SVC(kernel="linear", break_ties=True))])
 
 
 def round_trip(state: dict) -> dict:
@@ -52,12 +53,12 @@ def test_grid_is_scored_on_validation_subjects_and_refitted_on_train_plus_val():
     subjects = np.repeat([7, 8, 9], 40)
     grid = {"clf__C": [0.01, 0.1, 1, 10]}
     estimator = logistic()
-    fitted, history, chosen = fit_estimator(estimator, grid, train, (x_val, y_val, subjects), n_classes=3)
+    fitted, history, chosen, tied = fit_estimator(estimator, grid, train, (x_val, y_val, subjects), n_classes=3)
 
     assert [entry["params"] for entry in history] == [{"clf__C": c} for c in grid["clf__C"]]
     scores = [entry["val_subject_balanced_accuracy"] for entry in history]
     assert min(scores) > 50 and len(set(scores)) > 1  # planted signal, chance is 33 %
-    assert chosen == history[scores.index(max(scores))]["params"]
+    assert chosen == history[scores.index(max(scores))]["params"] and tied == (scores.count(max(scores)) > 1)
     manual = clone(estimator).set_params(**history[2]["params"]).fit(train[0].reshape(200, -1), train[1])
     assert scores[2] == subject_balanced_accuracy(y_val, manual.predict(x_val.reshape(120, -1)), subjects, 3)
 
@@ -81,28 +82,37 @@ def spurious_windows(n: int, seed: int, spurious: bool) -> tuple[np.ndarray, np.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_small_c_that_ignores_a_spurious_training_feature_is_chosen():
     x_val, y_val = spurious_windows(100, seed=1, spurious=False)
-    _, history, chosen = fit_estimator(LogisticRegression(), {"C": [100.0, 0.01]}, spurious_windows(100, 0, True),
-                                       (x_val, y_val, np.repeat(np.arange(4), 25)), n_classes=2)
+    _, history, chosen, _ = fit_estimator(LogisticRegression(), {"C": [100.0, 0.01]}, spurious_windows(100, 0, True),
+                                          (x_val, y_val, np.repeat(np.arange(4), 25)), n_classes=2)
     large, small = (entry["val_subject_balanced_accuracy"] for entry in history)
     assert chosen == {"C": 0.01} and small > large + 10
 
 
-def test_ties_and_undefined_scores_choose_the_first_grid_point():
+def test_ties_and_undefined_scores_go_to_the_point_nearest_the_estimators_own_value():
     train, (x_val, y_val) = windows(60, 2, seed=2), windows(40, 2, seed=3)
     constant = DummyClassifier(strategy="constant", constant=0)
-    _, history, chosen = fit_estimator(constant, {"constant": [1, 0]}, train, (x_val, y_val, np.zeros(40)), 2)
-    assert [entry["val_subject_balanced_accuracy"] for entry in history] == [50.0, 50.0] and chosen == {"constant": 1}
+    fit = fit_estimator(constant, {"constant": [1, 0]}, train, (x_val, y_val, np.zeros(40)), 2)
+    assert [entry["val_subject_balanced_accuracy"] for entry in fit.history] == [50.0, 50.0]
+    assert fit.chosen == {"constant": 0} and fit.tied
     one_class_each = np.where(y_val == 0, 0, 1)  # no subject shows two classes: balanced accuracy undefined
-    _, history, chosen = fit_estimator(constant, {"constant": [1, 0]}, train, (x_val, y_val, one_class_each), 2)
-    assert all(np.isnan(entry["val_subject_balanced_accuracy"]) for entry in history) and chosen == {"constant": 1}
+    fit = fit_estimator(constant, {"constant": [1, 0]}, train, (x_val, y_val, one_class_each), 2)
+    assert all(np.isnan(entry["val_subject_balanced_accuracy"]) for entry in fit.history)
+    assert fit.chosen == {"constant": 0} and fit.tied
+    # a numeric parameter that changes nothing ties everywhere: the value nearest the estimator's own in log10 wins
+    fit = fit_estimator(DummyClassifier(random_state=20), {"random_state": [1, 100, 10, 1000]}, train,
+                        (x_val, y_val, np.zeros(40)), 2)
+    assert fit.chosen == {"random_state": 10} and fit.tied
+    fit = fit_estimator(Pipeline([("scale", StandardScaler()), ("clf", DummyClassifier(strategy="most_frequent"))]),
+                        {"clf__strategy": ["prior", "most_frequent"]}, train, (x_val, y_val, np.zeros(40)), 2)
+    assert fit.chosen == {"clf__strategy": "most_frequent"} and fit.tied
 
 
 def test_without_grid_or_validation_one_fit_on_everything_given():
     train, (x_val, y_val) = windows(80, 2, seed=4), windows(40, 2, seed=5)
-    fitted, history, chosen = fit_estimator(logistic(), {}, train, (x_val, y_val, np.zeros(40)), 2)
-    assert (history, chosen, fitted[0].n_samples_seen_) == ([], {}, 120)
-    fitted, history, chosen = fit_estimator(logistic(), {"clf__C": [0.1, 1]}, train, None, 2)
-    assert (history, chosen, fitted[0].n_samples_seen_) == ([], {}, 80)
+    fitted, history, chosen, tied = fit_estimator(logistic(), {}, train, (x_val, y_val, np.zeros(40)), 2)
+    assert (history, chosen, tied, fitted[0].n_samples_seen_) == ([], {}, False, 120)
+    fitted, history, chosen, tied = fit_estimator(logistic(), {"clf__C": [0.1, 1]}, train, None, 2)
+    assert (history, chosen, tied, fitted[0].n_samples_seen_) == ([], {}, False, 80)
 
 
 def test_bad_input_is_refused_with_what_was_expected():
@@ -118,14 +128,14 @@ def test_bad_input_is_refused_with_what_was_expected():
         fit_estimator(logistic(), {"clf__C": []}, val, None, 2)
 
 
-@svc_probability
 @pytest.mark.parametrize("make", [logistic, svc])
 def test_state_round_trips_through_a_weights_only_checkpoint(make):
     (x, y), (x_test, _) = windows(150, 3, seed=8), windows(30, 3, seed=9)
     fitted = make().fit(x.reshape(150, -1), y)
     restored = load_estimator_state(make(), round_trip(estimator_state(fitted)))
     x_test = x_test.reshape(30, -1)
-    np.testing.assert_array_equal(restored.predict_proba(x_test), fitted.predict_proba(x_test))
+    method = "predict_proba" if make is logistic else "decision_function"
+    np.testing.assert_array_equal(getattr(restored, method)(x_test), getattr(fitted, method)(x_test))
     for original, loaded in zip(fitted.named_steps.values(), restored.named_steps.values()):
         for name, value in vars(original).items():  # every fitted attribute, private ones included
             assert type(vars(loaded)[name]) is type(value), name
@@ -147,7 +157,6 @@ def test_string_labels_and_nested_estimators_round_trip():
     np.testing.assert_array_equal(restored.predict(x.reshape(60, -1)), fitted.predict(x.reshape(60, -1)))
 
 
-@svc_probability
 def test_a_state_is_refused_by_another_structure():
     x, y = windows(60, 2, seed=11)
     state = estimator_state(logistic().fit(x.reshape(60, -1), y))
@@ -198,7 +207,48 @@ def test_a_class_the_estimator_never_saw_gets_zero_probability():
         EstimatorModule(fitted, n_classes=2)
 
 
-@svc_probability
-def test_is_estimator_tells_classifiers_from_modules():
-    assert is_estimator(logistic()) and is_estimator(svc())
-    assert not is_estimator(SVC()) and not is_estimator(torch.nn.Linear(2, 2)) and not is_estimator(LogisticRegression)
+def test_is_estimator_tells_classifiers_from_modules_and_how_they_decide():
+    assert is_estimator(logistic()) and is_estimator(svc()) and is_estimator(SVC())
+    assert not is_estimator(torch.nn.Linear(2, 2)) and not is_estimator(LogisticRegression)
+    assert [decision_of(m) for m in (logistic(), svc(), torch.nn.Linear(2, 2))] == ["probability", "margin",
+                                                                                      "probability"]
+
+
+def imbalanced(n_per_class: list[int], seed: int, strength: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """DE-like windows (8, 5, 2) with a weak class signal spread over a few features, classes of the given sizes."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    x = rng.normal(size=(len(y), 8, 5, 2)).astype(np.float32)
+    for k in range(1, len(n_per_class)):
+        x[y == k, k, :2] += strength
+    return x, y
+
+
+@pytest.mark.parametrize("sizes", [[800, 200], [500, 300, 100]])
+def test_the_svm_decides_by_its_margins_as_svc_predict_does_and_predicts_the_minority(sizes):
+    (x, y), (x_test, y_test) = imbalanced(sizes, seed=20), imbalanced([150] * len(sizes), seed=21)
+    fitted = linear_svm(x.shape[1:], len(sizes)).fit(x.reshape(len(x), -1), y)
+    module = EstimatorModule(fitted, n_classes=len(sizes))
+    loader = [(torch.from_numpy(x_test), torch.from_numpy(y_test), np.zeros(len(y_test), np.int64),
+               np.arange(len(y_test)))]
+    evaluation = evaluate(module, loader, device=torch.device("cpu"), n_classes=len(sizes),
+                          precision=Precision("cpu", None))
+    expected = fitted.predict(x_test.reshape(len(x_test), -1))
+    np.testing.assert_array_equal(evaluation.y_pred, expected)  # the argmax of the margins is SVC.predict
+    balanced = scores(confusion_matrix(y_test, evaluation.y_pred, len(sizes)))["balanced_accuracy"]
+    assert balanced == scores(confusion_matrix(y_test, expected, len(sizes)))["balanced_accuracy"] > 100 / len(sizes)
+    assert (evaluation.y_pred == len(sizes) - 1).mean() > 0.15  # the smallest training class is predicted
+    margins = fitted.decision_function(x_test.reshape(len(x_test), -1))
+    expected_auc = macro_auc(y_test, np.stack([-margins, margins], 1) if margins.ndim == 1 else margins)
+    assert level_scores(y_test, evaluation.probabilities, len(sizes), np.array(sizes),
+                        evaluation.margins)["macro_auc"] == pytest.approx(expected_auc)  # AUC ranks the margins
+
+
+def test_the_grid_scores_what_the_evaluator_predicts():
+    (x, y), (x_val, y_val) = imbalanced([240, 60], seed=22), imbalanced([60, 60], seed=23)
+    subjects = np.tile([1, 2], 60)
+    fit = fit_estimator(linear_svm(x.shape[1:], 2), {"classifier__C": [0.01, 1.0]}, (x, y), (x_val, y_val, subjects), 2)
+    for entry in fit.history:
+        alone = linear_svm(x.shape[1:], 2).set_params(**entry["params"]).fit(x.reshape(len(x), -1), y)
+        predicted = alone.predict(x_val.reshape(len(x_val), -1))
+        assert entry["val_subject_balanced_accuracy"] == subject_balanced_accuracy(y_val, predicted, subjects, 2)

@@ -1,14 +1,14 @@
 """The field's feature baselines: differential-entropy features into a standardised linear classifier.
 
 Both are scikit-learn Pipelines fitted on a fold's training subjects, with C chosen from `GRID` by the
-validation subjects' mean per-subject balanced accuracy, then refitted on training + validation.
-`class_weight='balanced'` stands in for the torch models' balanced sampling.
+validation subjects' mean per-subject balanced accuracy (ties: the C nearest the default 1 in log10), then
+refitted on training + validation. `class_weight='balanced'` stands in for the torch models' balanced sampling.
+The logistic regression decides by its probabilities, the SVM by its margins (`gru_xnet.estimators`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 from gru_xnet.models.spec import ModelSpec
 
@@ -38,25 +38,17 @@ def logistic_regression(input_shape: tuple[int, ...], n_classes: int, *, C: floa
     return _pipeline(LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced"))
 
 
-def linear_svm(input_shape: tuple[int, ...], n_classes: int, *, C: float = 1.0, kernel: str = "linear",
-               seed: int = 0):
-    """StandardScaler + SVM (linear kernel, as SEED's papers) with Platt-scaled probabilities for votes and AUC.
+def linear_svm(input_shape: tuple[int, ...], n_classes: int, *, C: float = 1.0, kernel: str = "linear"):
+    """StandardScaler + SVM (linear kernel, as SEED's papers) that decides by its margins.
 
-    scikit-learn 1.9 deprecates `probability=True` (removal in 1.11, hence the pin below 1.11); its replacement,
-    CalibratedClassifierCV, keeps private objects that cannot be saved as plain arrays.
+    No Platt probabilities: a sigmoid fitted on imbalanced training labels would restore, in its argmax, the
+    prior that `class_weight='balanced'` removed. With 3 or more classes `break_ties` makes the argmax of the
+    one-vs-rest decision_function SVC.predict itself.
     """
     from sklearn.svm import SVC
 
-    class PlattSVC(SVC):
-        """SVC(probability=True) without the deprecation warning on every fit."""
-
-        def fit(self, *args, **kwargs):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*probability.*", category=FutureWarning)
-                return super().fit(*args, **kwargs)
-
     _check_window(input_shape, n_classes)
-    return _pipeline(PlattSVC(C=C, kernel=kernel, probability=True, class_weight="balanced", random_state=seed))
+    return _pipeline(SVC(C=C, kernel=kernel, class_weight="balanced", break_ties=n_classes >= 3))
 
 
 DE_LOGREG = ModelSpec(
@@ -66,6 +58,6 @@ DE_LOGREG = ModelSpec(
     grid={f"classifier__{k}": v for k, v in GRID.items()})
 DE_SVM = ModelSpec(
     name="de_svm", build=linear_svm, representation="de",
-    summary="differential entropy + StandardScaler + linear SVM with Platt probabilities (scikit-learn)",
-    defaults={"C": 1.0, "kernel": "linear", "seed": 0},
+    summary="differential entropy + StandardScaler + linear SVM deciding by its margins (scikit-learn)",
+    defaults={"C": 1.0, "kernel": "linear"},
     grid={f"classifier__{k}": v for k, v in GRID.items()})
