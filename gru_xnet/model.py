@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -20,13 +20,23 @@ from gru_xnet.estimators import EstimatorModule, estimator_state, is_estimator, 
 from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.models.gruxnet import ChannelCNN, GRUXNet, create_gru_xnet_model  # the seed API
 
-__all__ = ["ChannelCNN", "GRUXNet", "build_model", "create_gru_xnet_model", "load_model", "model_payload"]
+__all__ = ["ChannelCNN", "GRUXNet", "build_model", "create_gru_xnet_model", "load_model", "model_input",
+           "model_payload"]
 log = logging.getLogger(__name__)
 
 
-def build_model(config: ModelConfig, input_shape: tuple[int, ...], n_classes: int, spec: ModelSpec | None = None):
-    """The (unfitted) model `config` names, for windows of `input_shape`: a torch module or a scikit-learn classifier."""
-    return (spec or model_spec(config.name)).instantiate(config, input_shape, n_classes)
+def build_model(config: ModelConfig, input_shape: tuple[int, ...], n_classes: int, spec: ModelSpec | None = None, *,
+                sampling_rate: float | None = None, channels: Sequence[str] = ()):
+    """The (unfitted) model `config` names, for windows of `input_shape` (at `sampling_rate` along their time axis,
+    of `channels`): a torch module or a scikit-learn classifier."""
+    return (spec or model_spec(config.name)).instantiate(config, input_shape, n_classes, sampling_rate=sampling_rate,
+                                                         channels=channels)
+
+
+def model_input(features) -> dict[str, Any]:
+    """What a builder may be told of a feature set's windows beyond their shape (`INPUT_ARGUMENTS`): the rate of
+    their time axis and the channel names, for `build_model` and `ModelSpec.record`."""
+    return {"sampling_rate": features.sampling_rate, "channels": tuple(features.channel_names)}
 
 
 def model_payload(model: nn.Module, record: dict[str, Any], input_shape: tuple[int, ...], n_classes: int) -> dict:
@@ -52,7 +62,8 @@ def _spec_of(path: Path, record: dict[str, Any]) -> ModelSpec:
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a trained model from a gru_xnet checkpoint (weights-only load), in eval mode.
+    """Rebuild a trained model from a gru_xnet checkpoint (weights-only load), in eval mode: its builder called with
+    the recorded parameters and, when it names them, the recorded sampling rate and channels.
 
     The checkpoint's other fields (config, class names, channels, normaliser) are in
     `model.checkpoint_meta`, so predictions can be made on new recordings.
@@ -61,8 +72,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     spec = _spec_of(Path(path), data["model"]) if "model" in data else None
     try:
         if spec is not None:
-            built = spec.build(input_shape=tuple(data["input_shape"]), n_classes=data["n_classes"],
-                               **data["model"]["params"])
+            record = data["model"]
+            built = spec.construct(record["params"], data["input_shape"], data["n_classes"],
+                                   sampling_rate=record.get("sampling_rate"), channels=record.get("channels") or ())
             if is_estimator(built):
                 model = EstimatorModule(load_estimator_state(built, data["model_state"]), data["n_classes"])
             else:

@@ -65,6 +65,10 @@ class Representation:
         """Values along the feature axis (frequencies, band edges) that every dataset must share."""
         return np.zeros(0)
 
+    def time_rate(self, rate: float) -> float:
+        """Samples per second along a window's last (time) axis, for signals recorded at `rate` Hz."""
+        raise NotImplementedError
+
     def baseline_reference(self, baseline: np.ndarray, rate: float) -> np.ndarray:
         """The mean feature of a filtered pre-stimulus `baseline` (C, T), to subtract from each window."""
         raise ValueError(f"baseline subtraction is defined for stft and de features, not {self.name}")
@@ -97,6 +101,10 @@ class STFT(Representation):
     def grid(self, rate):
         return self._stft(rate).frequencies
 
+    def time_rate(self, rate):
+        stft = self._stft(rate)
+        return rate / (stft.nperseg - stft.noverlap)  # frames per second
+
     def baseline_reference(self, baseline, rate):
         return self._stft(rate).transform(baseline).mean(axis=-1, keepdims=True)  # (C, F, 1): mean log power
 
@@ -122,6 +130,9 @@ class Raw(Representation):
             ratio = Fraction(target / rate).limit_denominator(1000)
             trial = signal.resample_poly(trial, ratio.numerator, ratio.denominator, axis=-1)
         return window_trial(trial, *window_samples(window_seconds, overlap, target)).astype(np.float32)
+
+    def time_rate(self, rate):
+        return self.params["sampling_rate"]
 
     def statement(self):
         return (f"the filtered signal (C, T) at {self.params['sampling_rate']:g} Hz (the lowest rate of the datasets; "
@@ -157,26 +168,39 @@ class DifferentialEntropy(Representation):
     def grid(self, rate):
         return np.asarray(list(self.params["bands"].values()), dtype=np.float64)
 
+    def time_rate(self, rate):
+        return 1.0 / self.params["segment_seconds"]  # DE segments per second
+
     def baseline_reference(self, baseline, rate):
         seconds = baseline.shape[-1] / rate
         return self.windows(baseline, rate, seconds, 0.0)[0].mean(axis=-1, keepdims=True)  # (C, B, 1)
 
     def statement(self):
         bands = ", ".join(f"{name} {low:g}-{high:g}" for name, (low, high) in self.params["bands"].items())
+        segment, n_bands = self.params["segment_seconds"], len(self.params["bands"])
         return (f"differential entropy (C, B, S): each trial band-passed whole (zero-phase Butterworth, order 4 per "
-                f"edge) in {bands} Hz, then 0.5 ln(2 pi e variance) over each {self.params['segment_seconds']:g} s "
-                "segment of a window")
+                f"edge) in {bands} Hz, then 0.5 ln(2 pi e variance) over each {segment:g} s segment of a window; a "
+                f"sample is one window of S = window length / {segment:g} s segments, C x {n_bands} x S features (SEED "
+                f"at 4 s: 62 x {n_bands} x {round(4 / segment)} = {62 * n_bands * round(4 / segment):,}), not Zheng & "
+                f"Lu's {segment:g} s sample of C x {n_bands} ({62 * n_bands} for SEED): for theirs, "
+                f"data.window_seconds {segment:g}")
 
 
 REPRESENTATIONS: dict[str, type[Representation]] = {r.name: r for r in (STFT, Raw, DifferentialEntropy)}
 
 
-def passband_notes(representation: Representation, passbands: Mapping[str, Sequence[float]]) -> list[str]:
-    """What DE bands mean on data its authors already band-passed: the parts of a band outside the passband are empty."""
+def passband_notes(representation: Representation, passbands: Mapping[str, Sequence[float] | str]) -> list[str]:
+    """What DE bands mean on data its authors already band-passed: the parts of a band outside the passband are empty
+    (a passband 'unknown' is said to be unknown)."""
     if not isinstance(representation, DifferentialEntropy):
         return []
     notes = []
-    for dataset, (low, high) in passbands.items():
+    for dataset, passband in passbands.items():
+        if passband == "unknown":
+            notes.append(f"{dataset} is distributed preprocessed by its authors with a passband not established here "
+                         "(unknown): a DE band reaching outside it would hold only the filter's residue")
+            continue
+        low, high = passband
         for name, (band_low, band_high) in representation.params["bands"].items():
             if band_high <= low or band_low >= high:
                 notes.append(f"{dataset} is distributed band-passed {low:g}-{high:g} Hz: its {name} band "

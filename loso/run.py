@@ -23,9 +23,9 @@ import ray
 
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
 from gru_xnet.engine import resolve_device
-from gru_xnet.estimators import is_estimator
+from gru_xnet.estimators import decision_of, is_estimator
 from gru_xnet.features import FeatureSet, build_feature_set
-from gru_xnet.model import build_model
+from gru_xnet.model import build_model, model_input
 from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables
@@ -92,7 +92,7 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
     """The protocol every artefact states: datasets, labels, sessions, seeds, the fold plan, filters, the model, its
     input and size, stimuli, config hash, synthetic, provenance."""
     shape = features.features.shape[1:]
-    model = build_model(config.model, shape, features.n_classes, spec)
+    model = build_model(config.model, shape, features.n_classes, spec, **model_input(features))
     manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
                 "config": config.to_dict(), **split_record(args.split, features, folds), "protocol": args.protocol,
                 "sessions": args.sessions,
@@ -103,7 +103,8 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 "n_classes": features.n_classes,
                 "class_names": {k: v["class_names"] for k, v in features.protocol["datasets"].items()},
                 "channels": list(features.channel_names), "synthetic": bool(features.synthetic),
-                "model": spec.record(config.model, features.representation),
+                "model": spec.record(config.model, features.representation, **model_input(features),
+                                     decision=decision_of(model)),
                 "model_summary": spec.summary, "model_kind": "scikit-learn" if is_estimator(model) else "torch",
                 "model_source_sha256": spec.origin.get("source_sha256"),
                 "model_input": spec.input_statement(config.model, shape, features.representation),

@@ -20,6 +20,7 @@ from gru_xnet.models import MODELS, model_spec
 from gru_xnet.predict import predict
 from gru_xnet.train import main as train_main
 from loso.benchmark import main as benchmark_main
+from loso.outputs import check_output
 from loso.run import main as loso_main
 from tune.search import main as tune_main
 from tune.space import load_space
@@ -74,7 +75,13 @@ def test_every_registered_model_runs_one_tiny_fold_and_names_itself(synthetic_ro
     assert fold["test"]["n"] > 0 and len(fold["predictions"]["probabilities"][0]) == 2
     protocol = (out / "tables" / "PROTOCOL.md").read_text()
     assert f"Model: {name}, {MODELS[name].summary}" in protocol
-    assert json.loads((out / "run.json").read_text())["model"]["name"] == name
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["name"] == name and fold["model"]["channels"] == run["channels"]
+    assert fold["model"]["decision"] == ("margin" if name == "de_svm" else "probability")
+    assert fold["model"]["sampling_rate"] == {"stft": 8.0, "raw": 128.0, "de": 1.0}[REPRESENTATION[name]]
+    if name == "eegnet":  # DEAP at 128 Hz: the paper's half-second kernels, as used
+        params = fold["model"]["params"]
+        assert (params["kernel_length"], params["separable_kernel_length"]) == (64, 16)
     if name.startswith("de_"):
         assert [entry["params"]["classifier__C"] for entry in fold["history"]] == [0.01, 0.1, 1.0, 10.0]
         assert "training.* keys" in protocol and fold["chosen_params"]["classifier__C"] in (0.01, 0.1, 1.0, 10.0)
@@ -134,6 +141,55 @@ def test_a_model_that_cannot_load_gives_one_error_naming_it(tmp_path, reference,
     (tmp_path / "elsewhere" / "odd.py").write_text("def make(**kw):\n    pass\nmake.representation = 'wavelet'\n")
     with pytest.raises(ConfigError, match=message):
         model_spec(reference.format(dir=tmp_path / "elsewhere"))
+
+
+def test_resume_refuses_a_folder_whose_svm_decided_by_platt_probabilities(tmp_path):
+    record = {"name": "de_svm", "params": {"C": 1.0, "kernel": "linear"}, "representation": "de"}
+    older = {"config_hash": "abc", "seeds": [0], "permutations": 0, "permutation_scheme": 2, "model": record}
+    (tmp_path / "run.json").write_text(json.dumps(older))  # written before the record said how the model decides
+    with pytest.raises(ConfigError, match=r'different model\.decision \(model\.decision: "probability" there, '
+                                          r'"margin" now\)'):
+        check_output(tmp_path, {**older, "model": {**record, "decision": "margin"}}, resume=True)
+    check_output(tmp_path, {**older, "model": {**record, "decision": "probability"}}, resume=True)
+
+
+AWARE_MODEL = """
+from torch import nn
+
+
+class Aware(nn.Module):
+    def __init__(self, n_channels, n_classes, sampling_rate, channels):
+        super().__init__()
+        self.sampling_rate, self.channels = sampling_rate, channels
+        self.conv = nn.Conv1d(n_channels, 4, int(sampling_rate // 4))  # a quarter-second kernel
+        self.head = nn.Linear(4, n_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean(-1))
+
+
+def make(input_shape, n_classes, sampling_rate, channels, **params):
+    assert len(channels) == input_shape[0]
+    return Aware(input_shape[0], n_classes, sampling_rate, channels)
+
+
+make.representation = "raw"
+"""
+
+
+def test_a_builder_naming_sampling_rate_and_channels_gets_them_and_its_checkpoint_rebuilds_with_them(
+        synthetic_root, tmp_path):
+    model_file = tmp_path / "aware.py"
+    model_file.write_text(AWARE_MODEL)
+    assert train_main(["--config", config_file(synthetic_root, tmp_path), "--model", f"{model_file}:make"]) == 0
+    path = next(tmp_path.glob("outputs/*/checkpoints/best_model.pth"))
+    saved = torch.load(path, weights_only=True)
+    assert saved["model"]["sampling_rate"] == 128.0 and saved["model"]["channels"] == saved["channel_names"]
+    assert "sampling_rate" not in saved["model"]["params"]  # given as the input, not as a parameter
+    loaded = load_model(path)
+    assert loaded.sampling_rate == 128.0 and loaded.conv.kernel_size == (32,)
+    assert list(loaded.channels) == saved["channel_names"]
+    assert predict(path, "DEAP", synthetic_root, subjects=["s01"]).rows
 
 
 def test_a_models_unknown_parameter_is_refused_naming_model_params(synthetic_root, tmp_path, caplog):

@@ -6,8 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from gru_xnet.config import ModelConfig
+from gru_xnet.model import build_model
+from gru_xnet.models import MODELS as MODELS_BY_NAME
 from gru_xnet.models.deep import DeepConvNet
-from gru_xnet.models.eegnet import EEGNet, MaxNormConv2d, MaxNormLinear
+from gru_xnet.models.eegnet import EEGNet, MaxNormConv2d, MaxNormLinear, kernels_for
 from gru_xnet.models.shallow import ShallowConvNet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -51,6 +54,19 @@ def test_eegnet_layers_are_eegnet_8_2():
     assert drop_1.p == drop_2.p == 0.25
     assert dense.max_norm == 0.25 and dense.out_features == 3
     assert EEGNet(DEAP, 3, kernel_length=100, dropout=0.5).temporal.kernel_size == (1, 100)
+
+
+def test_eegnets_registered_kernels_are_half_a_second_at_the_inputs_rate():
+    assert kernels_for(128.0) == {"kernel_length": 64, "separable_kernel_length": 16}  # the paper's
+    assert kernels_for(200.0) == {"kernel_length": 100, "separable_kernel_length": 26}  # SEED: 0.5 s, not 0.32
+    assert kernels_for(250.0) == {"kernel_length": 126, "separable_kernel_length": 32}
+    config = ModelConfig(name="eegnet")
+    model = build_model(config, SEEDIV, 3, sampling_rate=200.0, channels=[f"C{i}" for i in range(62)])
+    assert (model.temporal.kernel_size, model.separable_depth.kernel_size) == ((1, 100), (1, 26))
+    assert MODELS_BY_NAME["eegnet"].record(config, "raw", sampling_rate=200.0)["params"]["kernel_length"] == 100
+    config.params = {"kernel_length": 50}  # model.params still wins over the rate's default
+    assert build_model(config, SEEDIV, 3, sampling_rate=200.0).temporal.kernel_size == (1, 50)
+    assert build_model(ModelConfig(name="eegnet"), DEAP, 3).temporal.kernel_size == (1, 64)  # rate unknown: 128 Hz
 
 
 def test_shallow_layers_are_shallow_convnet():

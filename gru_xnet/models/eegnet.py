@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -37,7 +39,8 @@ class MaxNormLinear(MaxNorm, nn.Linear):
 class EEGNet(nn.Module):
     """Compact CNN: temporal filters, depthwise spatial filters per temporal filter, a separable conv, dense logits.
 
-    `kernel_length` is half the sampling rate in the paper (64 at 128 Hz); `dropout` 0.25 across
+    `kernel_length` is half a second in the paper (64 at 128 Hz), `separable_kernel_length` half a second after
+    the first pooling (16); the registry scales both to the input's rate (`kernels_for`). `dropout` 0.25 across
     subjects, 0.5 within. Temporal convolutions pad `k // 2` each side as braindecode (T -> T + 1
     for even k), so the minimum window is computed, not assumed.
     """
@@ -98,6 +101,16 @@ class EEGNet(nn.Module):
         return self.classifier(x.flatten(1))  # (B, n_classes)
 
 
+def kernels_for(sampling_rate: float) -> dict[str, int]:
+    """The paper's kernels at `sampling_rate` Hz: half a second before and after the first pooling, each the nearest
+    even number of samples (halves rounded up): 64 and 16 at 128 Hz, 100 and 26 at 200 Hz."""
+    def even(samples: float) -> int:
+        return max(2, 2 * math.floor(samples / 2 + 0.5))
+
+    return {"kernel_length": even(sampling_rate / 2),
+            "separable_kernel_length": even(sampling_rate / 2 / EEGNet.POOL_1)}
+
+
 def _padded_growth(kernel_length: int) -> int:
     """Samples a stride-1 conv padded `k // 2` on each side adds: 1 for an even kernel, 0 for an odd one."""
     return 2 * (kernel_length // 2) - kernel_length + 1
@@ -107,5 +120,6 @@ SPEC = ModelSpec(
     name="eegnet", build=EEGNet, representation="raw",
     summary="EEGNet-8,2 (Lawhern et al. 2018), in-house after braindecode's layers",
     defaults={"F1": 8, "D": 2, "F2": 16, "kernel_length": 64, "separable_kernel_length": 16, "dropout": 0.25},
+    rate_defaults=kernels_for,
     space={"F1": {"key": "model.params.F1", "choices": [4, 8, 16]},
            "dropout": {"key": "model.params.dropout", "low": 0.1, "high": 0.5}, **LEARNING_RATE_SPACE})

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from gru_xnet.config import ConfigError
+
+INPUT_ARGUMENTS = ("sampling_rate", "channels")
+"""What a builder is also told about its windows when its signature names these keywords: `sampling_rate`, samples
+per second along the window's last (time) axis (raw: the signal's rate; stft: frames per second; de: segments per
+second), and `channels`, the channel names in input order (a tuple of upper-case str)."""
+
+
+def input_arguments(build: Callable[..., Any], sampling_rate: float | None,
+                    channels: Sequence[str]) -> dict[str, Any]:
+    """The INPUT_ARGUMENTS `build` names as parameters (a `**kwargs` catch-all does not count), those known."""
+    named = {name for name, parameter in inspect.signature(build).parameters.items()
+             if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
+    known = {"sampling_rate": sampling_rate, "channels": tuple(channels) if channels else None}
+    return {name: value for name, value in known.items() if name in named and value is not None}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """One model: `build(input_shape=..., n_classes=K, **params)` returns a `torch.nn.Module` or a scikit-learn
-    classifier for windows of `representation` (None: `data.representation`, 'stft' when 'auto').
+    classifier for windows of `representation` (None: `data.representation`, 'stft' when 'auto'); a builder whose
+    signature names `sampling_rate` or `channels` also gets them (`INPUT_ARGUMENTS`).
 
     `defaults` are its parameters unless `model.params` overrides them; `space` is its Tune search space
     (name -> {"key": config key, plus "choices" or "low"/"high"/"log"}); `grid` (scikit-learn models) lists
@@ -23,6 +39,9 @@ class ModelSpec:
     representation: str | None
     summary: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    rate_defaults: Callable[[float], dict[str, Any]] | None = None
+    """Defaults that follow from the sampling rate (EEGNet: kernels of half a second), over `defaults` when the rate
+    is known; `model.params` still overrides them, and the record holds the values used."""
     space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     grid: Mapping[str, list] = field(default_factory=dict)
     params_from_config: Callable[[Any], dict] | None = None
@@ -32,23 +51,31 @@ class ModelSpec:
     origin: Mapping[str, str] = field(default_factory=dict)
     """A user model's file (`path`) and the SHA-256 of its source (`source_sha256`), recorded with every result."""
 
-    def params(self, model_config) -> dict[str, Any]:
-        """The constructor's keyword arguments under a ModelConfig."""
+    def params(self, model_config, sampling_rate: float | None = None) -> dict[str, Any]:
+        """The constructor's keyword arguments under a ModelConfig, for windows at `sampling_rate` when known."""
         if self.params_from_config is not None:
             if model_config.params:
                 raise ConfigError(f"config key 'model.params' = {model_config.params!r} is invalid: {self.name} takes "
                                   "its parameters from its own model.* keys; expected {}")
             return self.params_from_config(model_config)
-        return {**self.defaults, **model_config.params}
+        scaled = self.rate_defaults(sampling_rate) if self.rate_defaults and sampling_rate else {}
+        return {**self.defaults, **scaled, **model_config.params}
 
-    def instantiate(self, model_config, input_shape: tuple[int, ...], n_classes: int) -> Any:
+    def instantiate(self, model_config, input_shape: tuple[int, ...], n_classes: int, *,
+                    sampling_rate: float | None = None, channels: Sequence[str] = ()) -> Any:
         """The model for windows of `input_shape`; a constructor's refusal becomes a ConfigError naming model.params."""
-        params = self.params(model_config)
+        params = self.params(model_config, sampling_rate)
         try:
-            return self.build(input_shape=tuple(input_shape), n_classes=n_classes, **params)
+            return self.construct(params, input_shape, n_classes, sampling_rate=sampling_rate, channels=channels)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"model {self.name!r} cannot be built for windows of shape {tuple(input_shape)} with "
                               f"parameters {params} (config key model.params): {exc}") from exc
+
+    def construct(self, params: Mapping[str, Any], input_shape: Sequence[int], n_classes: int, *,
+                  sampling_rate: float | None = None, channels: Sequence[str] = ()) -> Any:
+        """`build` called with resolved `params` (a record's, when a checkpoint is loaded) and the input it names."""
+        return self.build(input_shape=tuple(input_shape), n_classes=n_classes,
+                          **input_arguments(self.build, sampling_rate, channels), **params)
 
     def representation_of(self, data_config) -> str:
         """The representation this model trains on under `data_config`; an explicit one it cannot take is refused."""
@@ -67,8 +94,10 @@ class ModelSpec:
             return self.describe(model_config, tuple(input_shape))
         return f"{self.name} on {representation} windows of shape ({shape})"
 
-    def record(self, model_config, representation: str) -> dict[str, Any]:
-        """What every fold file, checkpoint and run.json says about the model."""
+    def record(self, model_config, representation: str, *, sampling_rate: float | None = None,
+               channels: Sequence[str] = (), decision: str = "probability") -> dict[str, Any]:
+        """What every fold file, checkpoint and run.json says about the model: the parameters used, the input it was
+        built for, and how its class scores are read (`gru_xnet.estimators.decision_of`)."""
         grid = {"grid": dict(self.grid)} if self.grid else {}
-        return {"name": self.name, "params": self.params(model_config), "representation": representation, **grid,
-                **self.origin}
+        return {"name": self.name, "params": self.params(model_config, sampling_rate), "representation": representation,
+                **grid, "sampling_rate": sampling_rate, "channels": list(channels), "decision": decision, **self.origin}

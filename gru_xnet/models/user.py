@@ -1,7 +1,8 @@
 """Your own model: `--model path/to/file.py:make` or `--model package.module:make`.
 
 `make(input_shape=..., n_classes=K, **params)` returns a `torch.nn.Module` (trained by the shared engine)
-or a scikit-learn classifier (trained like the DE pipelines). `make.representation`, when set, names
+or a scikit-learn classifier (trained like the DE pipelines); naming `sampling_rate` or `channels` in its
+signature gets it those too (`gru_xnet.models.spec.INPUT_ARGUMENTS`). `make.representation`, when set, names
 the input it takes. A file is read once on the driver and travels as source text (a `UserBuild` pickles
 as that text), so workers on other nodes run the very code the driver hashed; a module must be
 importable wherever the workers run.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import types
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +42,11 @@ class UserBuild:
 
     def __call__(self, **kwargs: Any) -> Any:
         return self.make(**kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """`make`'s own signature, so the registry passes it the input keywords it names."""
+        return inspect.signature(self.make)
 
     def __reduce__(self):
         return UserBuild, (self.reference, self.path, self.text)
