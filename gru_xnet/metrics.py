@@ -76,14 +76,19 @@ def baselines(train_counts: np.ndarray, test_counts: np.ndarray) -> dict[str, fl
     majority: always the training majority class (ties: the lower class index), scored by accuracy;
     prior: guessing at random with the training class frequencies (expected accuracy);
     chance_balanced_accuracy: any constant predictor's best balanced accuracy, 1 / classes present.
+    With one row per fold (`(F, K)` training and test counts: a subject tested in several folds), each fold's
+    trivial classifier is scored on that fold's test items and the hits (and expectations) are summed.
     """
-    train = np.asarray(train_counts, dtype=np.float64)
-    test = np.asarray(test_counts, dtype=np.float64)
-    majority = int(np.argmax(train))
-    present = int((test > 0).sum())
-    return {"majority_class": majority,
-            "majority_accuracy": float(100.0 * test[majority] / test.sum()),
-            "prior_accuracy": float(100.0 * (train / train.sum() * test / test.sum()).sum()),
+    train = np.atleast_2d(np.asarray(train_counts, dtype=np.float64))
+    test = np.atleast_2d(np.asarray(test_counts, dtype=np.float64))
+    if train.shape != test.shape:
+        raise ValueError(f"expected training and test class counts of one shape, found {train.shape} and {test.shape}")
+    majority = np.argmax(train, axis=1)
+    total = test.sum()
+    present = int((test.sum(axis=0) > 0).sum())
+    return {"majority_class": int(majority[0]) if len(majority) == 1 else majority.tolist(),
+            "majority_accuracy": float(100.0 * test[np.arange(len(test)), majority].sum() / total),
+            "prior_accuracy": float(100.0 * (train / train.sum(axis=1, keepdims=True) * test).sum() / total),
             "chance_balanced_accuracy": 100.0 / present if present >= 2 else float("nan")}
 
 
@@ -116,17 +121,21 @@ def trial_probabilities(keys: np.ndarray, y_true: np.ndarray, probabilities: np.
     return Trials(trials, labels, mean, counts)
 
 
-def level_scores(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int,
-                 train_counts: np.ndarray) -> dict:
-    """Every score of one set of predictions (windows or trials) beside its trivial baselines."""
+def level_scores(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int, train_counts: np.ndarray,
+                 margins: np.ndarray | None = None, fold_test_counts: np.ndarray | None = None) -> dict:
+    """Every score of one set of predictions (windows or trials) beside its trivial baselines; AUC ranks the
+    `margins` when the model decides by them, else the probabilities. Predictions pooled from several folds give
+    `train_counts` per fold with `fold_test_counts`, each fold's test class counts (see `baselines`)."""
     y_true = np.asarray(y_true, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), n_classes)
     cm = confusion_matrix(y_true, probabilities.argmax(1), n_classes)
     counts = class_counts(y_true, n_classes)
-    return {**scores(cm), "macro_auc": macro_auc(y_true, probabilities), "n": int(len(y_true)),
+    ranked = probabilities if margins is None else np.asarray(margins, dtype=np.float64).reshape(len(y_true), n_classes)
+    return {**scores(cm), "macro_auc": macro_auc(y_true, ranked), "n": int(len(y_true)),
             "confusion_matrix": cm.tolist(), "class_counts": counts.tolist(),
             "classes_present": int((counts > 0).sum()), "one_class_predicted": one_class_predicted(cm),
-            "baseline": baselines(train_counts, counts) if len(y_true) else {}}
+            "baseline": baselines(train_counts, counts if fold_test_counts is None else fold_test_counts)
+            if len(y_true) else {}}
 
 
 def one_class_predicted(cm: np.ndarray) -> int | None:

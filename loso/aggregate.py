@@ -22,7 +22,7 @@ import pandas as pd
 from gru_xnet.config import write_text_atomic
 from loso.figures import plot_nulls, plot_subjects
 from loso.outputs import load_results, result_path
-from loso.protocol import STATISTICS, protocol_document, protocol_lines
+from loso.protocol import protocol_document, protocol_lines, statistics_statement
 from loso.stats import SignedRank, holm, mean_ci, permutation_p, signed_rank
 from loso.tables import write_table
 
@@ -290,12 +290,16 @@ def reading_notes(datasets: pd.DataFrame, subjects: pd.DataFrame, manifest: dict
     return notes + statistics_notes(datasets, manifest)
 
 
-def runtime(observed: list[dict]) -> dict[str, str]:
-    """How the folds ran, read off their results: devices, autocast dtypes and DDP world sizes."""
+def runtime(observed: list[dict]) -> dict[str, Any]:
+    """How the folds ran, read off their results: devices, autocast dtypes and DDP world sizes, and for a grid
+    chosen per fold (tied folds, folds)."""
     seen = sorted({(str(r.get("device", "?")), str(r.get("autocast", "?")), int(r.get("world_size", 1)))
                    for r in observed})
+    searched = [r for r in observed if r.get("history") and "grid_tied" in r]
+    ties = {"grid_ties": (sum(int(r["grid_tied"]) for r in searched),  # a pooled record counts its tied folds
+                          sum(len(r["fold"].get("pooled_from", [None])) for r in searched))} if searched else {}
     return {"precision": "; ".join(f"{device}, autocast {dtype}, {world} worker(s) per fold"
-                                   for device, dtype, world in seen)}
+                                   for device, dtype, world in seen), **ties}
 
 
 def _with_synthetic(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
@@ -350,7 +354,7 @@ def aggregate(out: str | Path) -> dict:
             plot_nulls(nulls, out / "figures" / "permutation_null.png", title)
     write_text_atomic(out / "summary.json", json.dumps(_json_safe(
         {"synthetic": bool(manifest.get("synthetic")), "complete": not missing, "missing_results": missing,
-         "protocol": header, "statistics": STATISTICS, "seeds": manifest["seeds"],
+         "protocol": header, "statistics": statistics_statement(manifest), "seeds": manifest["seeds"],
          "permutations": manifest.get("permutations", 0), "tuned_on": manifest.get("tuned_on", []),
          "per_dataset": datasets.to_dict("records"), "per_subject": table.to_dict("records"),
          "provenance": manifest.get("provenance")}), indent=2))

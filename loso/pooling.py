@@ -1,6 +1,7 @@
 """One score per subject when a split tests a subject in several folds (leave-stimulus-out groups, within-subject
 sessions): its test predictions of every fold are pooled and scored once, so a group or session holding one class
-cannot give a degenerate balanced accuracy, and the subject stays the unit of every statistic."""
+cannot give a degenerate balanced accuracy, and the subject stays the unit of every statistic. A pooled record's
+`grid_tied` counts its folds whose grid tied on validation (a fold's own record: true or false)."""
 
 from __future__ import annotations
 
@@ -31,22 +32,28 @@ def pool_subjects(records: list[dict]) -> list[dict]:
 
 def pooled(parts: list[dict]) -> dict:
     """One record from a unit's fold records: predictions concatenated and scored once at window and trial level;
-    the trivial baselines from the summed training class counts of its folds."""
+    the trivial baselines are each fold's own trivial classifier scored on that fold's test items, summed."""
     parts = sorted(parts, key=lambda r: r["fold"]["fold_id"])
-    predictions = {key: [v for r in parts for v in r["predictions"][key]] for key in PREDICTIONS}
+    keys = PREDICTIONS + (("margins",) if all("margins" in r["predictions"] for r in parts) else ())
+    predictions = {key: [v for r in parts for v in r["predictions"][key]] for key in keys}
     n_classes = len(parts[0]["test"]["class_counts"])
-    counts = {level: np.sum([r["test"]["training_class_counts"][level] for r in parts], axis=0)
-              for level in ("windows", "trials")}
+    training = {level: np.array([r["test"]["training_class_counts"][level] for r in parts])
+                for level in ("windows", "trials")}
+    tested = {"windows": np.array([r["test"]["class_counts"] for r in parts]),
+              "trials": np.array([r["test"]["trial"]["class_counts"] for r in parts])}
     y_true, probabilities = np.asarray(predictions["y_true"]), np.asarray(predictions["probabilities"])
-    test = level_scores(y_true, probabilities, n_classes, counts["windows"])
+    test = level_scores(y_true, probabilities, n_classes, training["windows"], predictions.get("margins"),
+                        tested["windows"])
     trials = trial_probabilities(np.stack([predictions["session"], predictions["trial"]], axis=1), y_true, probabilities)
-    test["trial"] = level_scores(trials.labels, trials.probabilities, n_classes, counts["trials"])
-    test["training_class_counts"] = {level: c.tolist() for level, c in counts.items()}
+    test["trial"] = level_scores(trials.labels, trials.probabilities, n_classes, training["trials"],
+                                 fold_test_counts=tested["trials"])
+    test["training_class_counts"] = {level: counts.tolist() for level, counts in training.items()}  # one row per fold
     test["class_names"] = parts[0]["test"].get("class_names")
     test["collapse"] = collapse_note(test) if test["class_names"] else None
     first = parts[0]
     fold = {**first["fold"], "fold_id": _pooled_id(first["fold"]), "pooled_from": [r["fold"]["fold_id"] for r in parts]}
-    return {**first, "fold": fold, "test": test, "predictions": predictions,
+    ties = {"grid_tied": sum(bool(r["grid_tied"]) for r in parts)} if "grid_tied" in first else {}
+    return {**first, "fold": fold, "test": test, "predictions": predictions, **ties,
             "tuned_on_test_subject": any(r.get("tuned_on_test_subject") for r in parts)}
 
 

@@ -16,8 +16,7 @@ TUNED_NOTE = "hyper-parameters tuned on this subject: not an unbiased estimate"
 NOT_RECORDED = "not recorded (run.json written by an older version)"
 
 STATISTICS = (
-    "Statistics over subjects: a subject's sessions and seeds are averaged first; windows, trials and sessions are "
-    "never counted as samples. mean [95% CI]: Student t interval of the mean over subjects below "
+    "mean [95% CI]: Student t interval of the mean over subjects below "
     f"{T_INTERVAL_BELOW} subjects (the percentile bootstrap is too narrow there: about 85 % coverage at 5 subjects), "
     f"percentile bootstrap ({BOOTSTRAP_RESAMPLES} resamples, seed 0) from {T_INTERVAL_BELOW} on; each row names its "
     "method; intervals are clipped to the scores' range, 0-100 %. p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy - 1/K (K = classes present in the "
@@ -27,22 +26,46 @@ STATISTICS = (
     f"distribution ({PERMUTATION_RESAMPLES} resamples, seed 0) with at most 50 subjects and ties or zeros, the normal "
     "approximation above 50 subjects; each row names its method; differences all zero give p = 1. Holm-corrected "
     "across the datasets of this run, per level (rows computed on untuned subjects only when a config was tuned on "
-    "some). r: matched-pairs rank-biserial correlation. Trial level: a trial's window probabilities averaged. "
+    "some). r: matched-pairs rank-biserial correlation. Trial level: a trial's window probabilities averaged (the "
+    "softmax of the margins, for a model deciding by its margins). "
     "Folds are not independent: every fold model shares most of its training subjects with the others, so tests "
     "over subjects treat correlated estimates as independent (the usual LOSO caveat; the permutation null retrains "
     "every fold and does not assume independence).")
 
 
+def statistics_statement(manifest: dict) -> str:
+    """How a subject's score is made under this run's split and sessions, then STATISTICS."""
+    manifest = with_legacy_keys(manifest)
+    separate = (manifest["sessions"] == "separate" and manifest.get("multi_session")
+                and not manifest.get("split_subject_dependent"))
+    return ("Statistics over subjects: a subject tested in several folds (stimulus groups, within-subject sessions) "
+            "has their test predictions pooled and scored once" + ("; with sessions 'separate' each session is scored "
+                                                                   "on its own and a subject's sessions are averaged"
+                                                                   if separate else "")
+            + "; a subject's seeds are then averaged; windows, trials and sessions are never counted as samples. "
+            + STATISTICS)
+
+
 def _permutation_line(manifest: dict) -> str:
-    """How the permutation null of this run was drawn (scheme 2: one relabelled dataset per replicate)."""
+    """How the permutation null of this run was drawn under its split: what is relabelled, whether the test subject's
+    own trials are, and what a replicate is (scheme 2)."""
     n = manifest["permutations"]
     if manifest.get("permutation_scheme") != 2:
         return (f"permutation null: {n} retrainings per fold, labels permuted per fold and seed (old scheme 1: too "
                 "narrow with several seeds; rerun into a new folder)")
-    return (f"permutation null: {n} replicates; replicate k relabels the whole dataset once (seeded by the config "
-            f"seed {manifest.get('permutation_salt')} and k only), whole trials permuted within each (subject, "
-            "session); every fold and seed of replicate k trains on that labelling, the test subject keeps its real "
-            "labels, so a replicate is a whole LOSO under one labelling")
+    seeded = f"seeded by the config seed {manifest.get('permutation_salt')}, k and the subject only"
+    if manifest.get("split_subject_dependent"):
+        relabelled = ("replicate k relabels the test subject's own training and validation trials (whole trials "
+                      f"permuted within each session, {seeded}): the split trains on the test subject alone, so its "
+                      "own training trials are relabelled and its test trials keep their real labels")
+    else:
+        relabelled = ("replicate k relabels the training and validation subjects (whole trials permuted within each "
+                      "(subject, session)" + ("" if manifest.get("split_subject_level") else
+                                              ", among the trials a fold trains on") + f", {seeded}"
+                      + (", so every fold trains on one relabelled dataset" if manifest.get("split_subject_level")
+                         else "") + "); the test subject is never relabelled in its own fold, it keeps its real labels")
+    return (f"permutation null: {n} replicates; {relabelled}; a replicate is every fold and seed of the run retrained "
+            "once on replicate k's labels")
 
 
 LOSO_STATEMENT = "leave-one-subject-out: each fold tests one subject and trains on other subjects only"
@@ -65,13 +88,17 @@ def _split_line(manifest: dict) -> str:
 
 
 def _sessions_line(manifest: dict) -> str | None:
-    """What `sessions` meant for the multi-session datasets of the run (None when it has none)."""
+    """What the run did with the sessions of its multi-session datasets (None when it has none): the split's own use
+    of them when it fixes it (subject-dependent splits), else what `sessions` meant."""
     several = manifest.get("multi_session") or {}
     if not several:
         return None
+    counts = ", ".join(f"{d}: {n}" for d, n in several.items())
+    if manifest.get("split_sessions"):
+        return f"sessions ({counts} sessions): {manifest['split_sessions']} (the sessions option does not apply)"
     how = ("a subject's sessions tested together" if manifest["sessions"] == "pooled" else
            "one session at a time, trained on that session of the other subjects; sessions averaged within each subject")
-    return f"sessions '{manifest['sessions']}' ({', '.join(f'{d}: {n}' for d, n in several.items())} sessions): {how}"
+    return f"sessions '{manifest['sessions']}' ({counts} sessions): {how}"
 
 
 def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None = None) -> list[str]:
@@ -194,11 +221,28 @@ def _model_line(manifest: dict) -> str:
             f"{model['dropout']}" + tail)
 
 
-ESTIMATOR_TRAINING = (
-    "- Fitting (scikit-learn): every value of the model's grid fitted on the fold's training subjects and scored by "
-    "the validation subjects' mean per-subject balanced accuracy; the best (the first on ties) refitted on training "
-    "+ validation subjects, classes weighted 'balanced'. The training.* keys (epochs, optimiser, batch size, AMP, "
-    "augmentation, sampling, threads) do not apply and are ignored. Deterministic: seeds repeat the same fit.")
+def _estimator_training(manifest: dict, runtime: dict) -> list[str]:
+    """How a scikit-learn model was fitted: its grid, the tie rule and how often it applied, how it decides."""
+    record = manifest.get("model") or {}
+    grid, params = record.get("grid") or {}, record.get("params") or {}
+    own = ", ".join(f"{name.rsplit('__', 1)[-1]} = {params[name.rsplit('__', 1)[-1]]}" for name in grid
+                    if name.rsplit("__", 1)[-1] in params) or "its own"
+    lines = [
+        "- Fitting (scikit-learn): every value of the model's grid fitted on the fold's training side and scored, on "
+        "what the evaluator predicts, by the validation side's mean per-subject balanced accuracy; the best refitted "
+        "on training + validation, classes weighted 'balanced'. Ties go to the tied value nearest the model's default "
+        f"in log10 ({own}). The training.* keys (epochs, optimiser, batch size, AMP, augmentation, sampling, threads) "
+        "do not apply and are ignored. Deterministic: seeds repeat the same fit."]
+    if runtime.get("grid_ties"):
+        tied, folds = runtime["grid_ties"]
+        names = ", ".join(name.rsplit("__", 1)[-1] for name in grid) or "the grid"
+        lines.append(f"- {names} tied on validation in {tied} of {folds} folds (grid_tied in the fold files).")
+    if record.get("decision") == "margin":
+        lines.append("- Decision by margin: a window's class is the argmax of the classifier's decision_function "
+                     "margins (one-vs-rest columns; de_svm's SVC breaks ties itself, so this is its own predict); AUC "
+                     "ranks the margins; a trial's vote averages the softmax of its windows' margins (two classes: "
+                     "the sigmoid of the margin). No Platt probabilities.")
+    return lines
 
 
 def _training_section(manifest: dict, runtime: dict) -> list[str]:
@@ -208,7 +252,7 @@ def _training_section(manifest: dict, runtime: dict) -> list[str]:
     training, data = config["training"], config["data"]
     lines = [_model_line(manifest)]
     if manifest.get("model_kind") == "scikit-learn":
-        return lines + [ESTIMATOR_TRAINING, f"- Seeds: {' '.join(map(str, manifest['seeds']))}."]
+        return lines + _estimator_training(manifest, runtime) + [f"- Seeds: {' '.join(map(str, manifest['seeds']))}."]
     augmented = (manifest.get("representation") or {}).get("augment", True)
     stop = (f"early stopping on validation {training['monitor']} with patience {training['patience']}"
             if training["early_stopping"] else "no early stopping")
@@ -253,11 +297,13 @@ COLUMNS = [
     "subjects a row's statistics use, `n_tuned_on` the dataset's test subjects the config was tuned on.",
     "- `balanced_accuracy`: mean recall over the classes present in the test set (%); undefined (empty) "
     "for a subject whose test set holds one class. Its baseline is `chance_balanced_accuracy` = 1/K.",
-    "- `accuracy` (%) and its baselines: `majority_accuracy`, the fold's training-pool majority class "
-    "(training + validation subjects of the test subject's dataset) predicted for every test item; "
-    "`prior_accuracy`, the expected accuracy of guessing with those class frequencies.",
+    "- `accuracy` (%) and its baselines: `majority_accuracy`, the fold's training-side majority class "
+    "(its training + validation data of the test subject's dataset) predicted for every test item; "
+    "`prior_accuracy`, the expected accuracy of guessing with those class frequencies. A subject tested in several "
+    "folds: each fold's own trivial classifier scored on that fold's test items, hits (and expectations) summed.",
     "- `macro_f1` (%, over the classes in the true or the predicted labels, as scikit-learn), `kappa` (Cohen's), "
-    "`macro_auc` (one-vs-rest ROC AUC over the classes present, from the saved probabilities): fractions for kappa "
+    "`macro_auc` (one-vs-rest ROC AUC over the classes present, from the saved probabilities, or the margins of a "
+    "model deciding by them): fractions for kappa "
     "and AUC.",
     "- `*_ci_low`, `*_ci_high`, `*_ci_method`: the 95 % interval of the mean and how it was computed.",
     "- `p_vs_chance`, `p_vs_majority` with `_method` (Wilcoxon p computation), `_holm` (adjusted) and `r_vs_*` "
@@ -278,6 +324,6 @@ def protocol_document(lines: list[str], manifest: dict, notes: list[str], runtim
         "## Data", "", *_data_section(manifest), "",
         "## Split", "", *_split_section(manifest, completeness), "",
         "## Training", "", *_training_section(manifest, runtime), "",
-        "## Statistics", "", STATISTICS, "", *[f"- {note}" for note in notes], "",
+        "## Statistics", "", statistics_statement(manifest), "", *[f"- {note}" for note in notes], "",
         "## Provenance", "", *_provenance_section(manifest), "",
         "## Columns", "", *COLUMNS, ""])

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 from gru_xnet.config import DataConfig
+from gru_xnet.datasets import write_synthetic
+from gru_xnet.engine import Evaluation
 from gru_xnet.features import build_feature_set
 from gru_xnet.metrics import level_scores
+from gru_xnet.results import evaluation_report
 from loso.folds import Fold
 from loso.pooling import pool_subjects
 from loso.run import main
@@ -21,7 +24,7 @@ from tests.conftest import tiny_config
 RUNS = {  # split -> (datasets, extra arguments, result files, subjects in the tables)
     "kfold:2": (("DEAP",), [], 4, 4),
     "leave-stimulus-out": (("DEAP",), ["--subjects", "s01", "s02"], 4, 2),
-    "within-subject": (("DEAP",), ["--subjects", "s01", "s02"], 2, 2),
+    "within-subject": (("DEAP",), ["--subjects", "s01", "s02", "--permutations", "1"], 2, 2),
     "cross-session": (("SEEDIV",), ["--subjects", "1", "2"], 2, 2),
 }
 
@@ -45,28 +48,65 @@ def test_each_split_runs_records_itself_and_writes_per_subject_tables(synthetic_
     table = pd.read_csv(out / "tables" / "per_subject.csv")
     assert len(table) == n_subjects  # a subject tested in several folds is one row
     assert f"Split '{manifest['split']}'" in (out / "tables" / "per_subject.md").read_text()
-    assert manifest["split_statement"] in (out / "tables" / "PROTOCOL.md").read_text()
+    protocol = (out / "tables" / "PROTOCOL.md").read_text()
+    assert manifest["split_statement"] in protocol
+    if manifest["permutations"]:  # a subject-dependent split trains on the test subject: its own trials are relabelled
+        assert "the test subject's own training and validation trials" in protocol
+        assert "own training trials are relabelled and its test trials keep their real labels" in protocol
     code, _ = run(synthetic_root, tmp_path, "loso", datasets, *extra, "--resume")
     assert code == 2  # another split cannot resume into this folder
 
 
 def test_pooling_scores_a_subject_once_on_all_its_folds_predictions():
-    def record(fold_id, y_true, probabilities, trials):
+    def record(fold_id, y_true, probabilities, trials, training):
+        trial_labels = dict(zip(trials, y_true)).values()  # one trial per label here
         return {"fold": {"fold_id": fold_id, "dataset": "DEAP", "subject": "s01", "session": None, "seed": 0},
-                "variant": 0, "test": {"class_counts": [0, 0], "training_class_counts": {"windows": [5, 3],
-                                                                                         "trials": [2, 1]}},
+                "variant": 0, "test": {"class_counts": np.bincount(y_true, minlength=2).tolist(),
+                                       "trial": {"class_counts": np.bincount(list(trial_labels), minlength=2).tolist()},
+                                       "training_class_counts": {"windows": training, "trials": training}},
                 "predictions": {"window": list(range(len(y_true))), "trial": trials, "session": [1] * len(y_true),
                                 "y_true": y_true, "y_pred": list(np.argmax(probabilities, 1)),
                                 "probabilities": probabilities}}
-    first = record("a", [0, 0], [[0.9, 0.1], [0.8, 0.2]], [1, 1])  # one class alone: balanced accuracy degenerate
-    second = record("b", [1, 1], [[0.3, 0.7], [0.6, 0.4]], [2, 2])
-    other = {**record("c", [1], [[0.2, 0.8]], [3]), "fold": {**first["fold"], "subject": "s02", "fold_id": "c"}}
+    first = record("a", [0, 0], [[0.9, 0.1], [0.8, 0.2]], [1, 1], [2, 6])  # one class alone: degenerate alone
+    second = record("b", [1, 1], [[0.3, 0.7], [0.6, 0.4]], [2, 2], [6, 2])
+    other = {**record("c", [1], [[0.2, 0.8]], [3], [1, 1]), "fold": {**first["fold"], "subject": "s02", "fold_id": "c"}}
     pooled, alone = pool_subjects([first, second, other])
     assert alone is other and pooled["fold"]["pooled_from"] == ["a", "b"]
     expected = level_scores(np.array([0, 0, 1, 1]), np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]), 2,
-                            np.array([10, 6]))
+                            np.array([8, 8]))
     assert pooled["test"]["balanced_accuracy"] == expected["balanced_accuracy"] == 75.0
-    assert pooled["test"]["trial"]["n"] == 2 and pooled["test"]["baseline"] == expected["baseline"]
+    assert pooled["test"]["trial"]["n"] == 2
+    # each fold's own majority class (1, then 0) misses every one of its test windows: 0 %, where the summed
+    # training counts (a tie, class 0) would claim 50 %; the prior's expectation is summed the same way
+    assert pooled["test"]["baseline"]["majority_accuracy"] == 0.0 and expected["baseline"]["majority_accuracy"] == 50
+    assert pooled["test"]["baseline"]["prior_accuracy"] == pytest.approx(100 * (2 * 0.25 + 2 * 0.25) / 4)
+    assert pooled["test"]["trial"]["baseline"]["majority_accuracy"] == 0.0
+
+
+def test_pooled_baselines_on_seeds_leave_stimulus_out_plan_are_the_folds_own(tmp_path):
+    """SEED's 15 clips (5 per class) in 2 stratified groups of 8 and 7: each fold's training majority is a class its
+    test group holds twice, so the per-fold majority classifiers score 4 of 15 (26.7 %), not the summed counts'
+    one class of three (33.3 %)."""
+    write_synthetic(tmp_path / "data", ["SEED"], 2, trials=15, seconds=4.0)
+    features = build_feature_set(DataConfig(datasets=["SEED"], data_root=str(tmp_path / "data"),
+                                            cache_dir=str(tmp_path / "cache")), representation="raw")
+    records = []
+    for fold in plan_folds(features, "leave-stimulus-out:2", subjects=["1"]):
+        test = fold.split.windows(features, "test")
+        learnt = np.concatenate([fold.split.windows(features, "train"), fold.split.windows(features, "val")])
+        probabilities = np.full((len(test), 3), 1 / 3)
+        report = evaluation_report(Evaluation({}, test, features.labels[test], probabilities.argmax(1), probabilities),
+                                   features, learnt)
+        records.append({"fold": fold.record("SEED/1"), "variant": 0, "test": report,
+                        "predictions": {"window": test.tolist(), "trial": features.trials[test].tolist(),
+                                        "session": features.sessions[test].tolist(),
+                                        "y_true": features.labels[test].tolist(), "y_pred": [0] * len(test),
+                                        "probabilities": probabilities.tolist()}})
+    [pooled] = pool_subjects(records)
+    summed = np.sum([r["test"]["training_class_counts"]["windows"] for r in records], axis=0)
+    assert len(records) == 2 and len(set(summed.tolist())) == 1  # summed training counts: one class in three
+    for level in (pooled["test"], pooled["test"]["trial"]):
+        assert level["baseline"]["majority_accuracy"] == pytest.approx(100 * 4 / 15, abs=0.05)  # 26.7 %
 
 
 def test_permutations_relabel_training_side_trials_only(synthetic_root, tmp_path):

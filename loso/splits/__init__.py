@@ -32,11 +32,13 @@ def split_spec(text: str) -> tuple[SplitSpec, int | None]:
 
 
 def split_record(text: str, features: FeatureSet, folds: list[Fold]) -> dict:
-    """What run.json records of a split: its label (parameter filled in), its statement, and whether its folds keep
-    every stimulus on one side (checked on the plan, not assumed: SEED's cross-session tests the clips it trained on)."""
+    """What run.json records of a split: its label (parameter filled in), its statement, what kind of split it is, its
+    own use of sessions, and whether its folds keep every stimulus on one side (checked on the plan, not assumed:
+    SEED's cross-session tests the clips it trained on)."""
     spec, parameter = split_spec(text)
     return {"split": spec.label(parameter), "split_statement": spec.statement(parameter),
-            "split_subject_dependent": spec.subject_dependent,
+            "split_subject_dependent": spec.subject_dependent, "split_subject_level": spec.subject_level,
+            **({"split_sessions": spec.sessions} if spec.sessions else {}),
             "split_removes_stimulus": not any(shared_stimuli(features, fold) for fold in folds)}
 
 

@@ -42,6 +42,8 @@ class SplitSpec:
     """Whether every fold holds out whole subjects (what a nested search's outer folds must do)."""
     subject_dependent: bool = False
     """Whether a fold trains on its test subject's own other data (no other subject: `--protocol` does not apply)."""
+    sessions: str | None = None
+    """What the split itself does with a subject's sessions, said in PROTOCOL.md (None: `--sessions` decides)."""
 
     def parse(self, text: str | None) -> int | None:
         """The parameter given after the colon (its default when absent); one error naming the split and the range."""

@@ -56,6 +56,8 @@ def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[F
 
 SPLIT = SplitSpec(
     name="within-subject", plan=plan, subject_dependent=True,
+    sessions=("each session is split into its own training and test trials (a fold per session); a subject's "
+              "sessions' test predictions are pooled and scored once"),
     statement=lambda _: ("within-subject: per subject and session, train and test on different trials, never windows "
                          "of one trial on both sides (the dataset's published first/last trial convention where it has "
                          "one, else a seeded, class-stratified 75/25 trial split); validation is a seeded ~20% of the "
