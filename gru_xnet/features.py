@@ -32,8 +32,8 @@ from gru_xnet.representations import REPRESENTATIONS, Representation, passband_n
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
-_ARRAYS = ("features", "labels", "trials", "sessions")
+CACHE_FORMAT = 3  # 3: each window's stimulus id is cached with it
+_ARRAYS = ("features", "labels", "trials", "sessions", "stimulus")
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,14 @@ class SubjectKey:
 
 @dataclass
 class SubjectFeatures:
-    """All windows of one subject: features `(n, *window_shape)` and per-window labels, trials, sessions."""
+    """All windows of one subject: features `(n, *window_shape)` and per-window labels, trials, sessions and the
+    reader's stimulus ids."""
 
     features: np.ndarray
     labels: np.ndarray
     trials: np.ndarray
     sessions: np.ndarray
+    stimulus: np.ndarray
 
 
 def _short_hash(values: np.ndarray) -> str:
@@ -87,6 +89,8 @@ class FeatureSet:
     representation: str = "stft"
     stimulus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
     """(N,) what each window's trial showed, ids equal across subjects ('DEAP/v07', 'SEEDIV/s2-c05', 'GAMEEMO/G3')."""
+    sampling_rate: float | None = None
+    """Samples per second along a window's time axis (the representation's `time_rate`; None: not known)."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -240,7 +244,7 @@ class SubjectJob:
 
 def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
     """Read one subject's trials and turn each into its windows in the job's representation."""
-    windows, labels, trial_ids, sessions, skipped = [], [], [], [], 0
+    windows, labels, trial_ids, sessions, stimuli, skipped = [], [], [], [], [], 0
     for trial in reader.read_subject(job.subject):
         names = [c.upper() for c in trial.channel_names]
         picked = trial.signal[[names.index(c) for c in job.channels]]
@@ -264,6 +268,7 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
         labels += [trial.label] * len(cut)
         trial_ids += [trial.trial] * len(cut)
         sessions += [int(trial.session)] * len(cut)
+        stimuli += [trial.stimulus or reader.stimulus(int(trial.session), trial.trial)] * len(cut)
     if skipped:
         log.warning("%s subject %s: %d trial(s) shorter than the %.3g s window were skipped",
                     job.dataset, job.subject, skipped, job.window_seconds)
@@ -272,7 +277,7 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
                            f"{job.window_seconds:g} s long (files: {reader.source_files(job.subject)})")
     return SubjectFeatures(features=np.concatenate(windows), labels=np.asarray(labels, dtype=np.int64),
                            trials=np.asarray(trial_ids, dtype=np.int32),
-                           sessions=np.asarray(sessions, dtype=np.int16))
+                           sessions=np.asarray(sessions, dtype=np.int16), stimulus=np.asarray(stimuli, dtype=str))
 
 
 def _entry_dir(job: SubjectJob, key: str) -> Path:
@@ -379,7 +384,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         raise DatasetError(f"feature shapes differ between subjects/datasets: {sorted(shapes)}; "
                            f"window and {chosen.name} settings must give one {chosen.layout}")
     synthetic = any(r.synthetic for r in readers)
-    stimulus = [stimulus_ids(type(by_name[key.dataset]), s.sessions, s.trials) for key, s in zip(subjects, per_subject)]
+    stimulus = [np.char.add(f"{key.dataset}/", np.asarray(s.stimulus)) for key, s in zip(subjects, per_subject)]
     return FeatureSet(
         features=np.concatenate([s.features for s in per_subject]),
         labels=np.concatenate([s.labels for s in per_subject]),
@@ -390,6 +395,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
         subjects=subjects, datasets=[r.name for r in readers], channel_names=channels,
         frequencies=frequencies, n_classes=readers[0].n_classes, class_names=readers[0].class_names,
         synthetic=synthetic, representation=chosen.name, stimulus=np.concatenate(stimulus),
+        sampling_rate=float(chosen.time_rate(min(rates))),
         protocol={"datasets": {r.name: {"root": str(r.root), "labels": r.label_description(),
                                         "class_names": list(r.class_names),
                                         "options": r.options(), "synthetic": r.synthetic,
@@ -402,13 +408,6 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
                   "passband_notes": passband_notes(chosen, {r.name: r.passband_hz for r in readers if r.passband_hz}),
                   "data_fingerprint": fingerprint[:16]},
     )
-
-
-def stimulus_ids(reader: type[Reader], sessions: np.ndarray, trials: np.ndarray) -> np.ndarray:
-    """Each window's stimulus id, '<DATASET>/<the reader's id of (session, trial)>'."""
-    keys, inverse = np.unique(np.stack([sessions, trials], axis=1), axis=0, return_inverse=True)
-    ids = np.array([f"{reader.name}/{reader.stimulus(int(session), int(trial))}" for session, trial in keys])
-    return ids[inverse.ravel()]
 
 
 def check_grids(readers: Sequence[Reader], representation: Representation, rates: Sequence[float]) -> np.ndarray:

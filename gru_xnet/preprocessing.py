@@ -172,7 +172,7 @@ def _check_samples(rows: np.ndarray, shape: tuple[int, ...], channel_names: Sequ
                      f"±{MAX_ABS_SAMPLE:g}; expected finite values within ±{MAX_ABS_SAMPLE:g}")
 
 
-# Differential entropy (DE) band features: the SEED convention (Duan et al. 2013, Zheng & Lu 2015).
+# Differential entropy (DE) band features, as Duan et al. 2013 and Zheng & Lu 2015 define them per band and segment.
 
 DE_BANDS: dict[str, tuple[float, float]] = {
     "delta": (1, 4), "theta": (4, 8), "alpha": (8, 14), "beta": (14, 31), "gamma": (31, 50),

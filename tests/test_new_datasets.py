@@ -98,6 +98,33 @@ def test_the_four_datasets_run_through_loso_with_their_label_statements(roots, t
     assert "dropped" in labels["AMIGOS"] and "(1-5)" in labels["DREAMER"]
 
 
+def test_amigos_stimuli_are_the_files_video_ids_and_its_participants_are_stated(roots, tmp_path):
+    features = build_feature_set(DataConfig(datasets=["AMIGOS"], data_root=str(roots["AMIGOS"]),
+                                            cache_dir=str(tmp_path)), representation="de")
+    orders, reader = {}, get_reader("AMIGOS", roots["AMIGOS"])
+    for index, key in enumerate(features.subjects):
+        rows = np.flatnonzero(features.subject_index == index)
+        shown = dict(zip(features.trials[rows].tolist(), features.stimulus[rows].tolist()))
+        [file] = reader.source_files(key.subject)
+        ids = [str(np.ravel(v)[0]) for v in scipy.io.loadmat(file)["VideoIDs"].ravel()]
+        orders[key.subject] = [shown[t] for t in sorted(shown)]
+        assert orders[key.subject] == [f"AMIGOS/video-{i}" for i in ids]
+    assert len({tuple(o) for o in orders.values()}) > 1 and len({frozenset(o) for o in orders.values()}) == 1
+    assert "every participant read (none skipped" in reader.label_description()
+    leaving = get_reader("AMIGOS", roots["AMIGOS"], skip_participants=[2])
+    assert leaving.subjects() == ["P01", "P03"] and "left out: participant(s) 2" in leaving.label_description()
+    assert get_reader("AMIGOS", roots["AMIGOS"], skip_participants="torcheeg").options()["skip_participants"] == [
+        9, 12, 21, 22, 23, 24, 33]
+    with pytest.raises(ConfigError, match=r"dataset_options\['AMIGOS'\]\.skip_participants"):
+        DataConfig(datasets=["AMIGOS"], dataset_options={"AMIGOS": {"skip_participants": ["P9"]}})
+
+
+def test_faceds_passband_is_said_to_be_unknown_under_de(roots, tmp_path):
+    features = build_feature_set(DataConfig(datasets=["FACED"], data_root=str(roots["FACED"]), cache_dir=str(tmp_path),
+                                            max_subjects=1), representation="de")
+    assert any("FACED" in note and "(unknown)" in note for note in features.protocol["passband_notes"])
+
+
 def test_seed_and_seediv_train_together_on_their_62_shared_channels(roots, tmp_path):
     config = tiny_config(roots["SEED"].parent, tmp_path, datasets=("SEED", "SEEDIV")).data
     features = build_feature_set(config)

@@ -57,6 +57,8 @@ class Trial:
     dataset: str
     baseline: np.ndarray | None = None
     """(C, T) pre-stimulus signal whose mean feature is subtracted from every window (a reader option), or None."""
+    stimulus: str | None = None
+    """What the trial showed when the file names it (AMIGOS `VideoIDs`); None: `Reader.stimulus(session, trial)`."""
 
 
 def stimulus_confound(shown: str, stimuli: str, recognised: str, *, rated: bool, verb: str = "saw") -> str:
@@ -152,8 +154,9 @@ class Reader:
     class_names: tuple[str, ...] = ()
     sampling_rate: float = 0.0
     channel_names: tuple[str, ...] = ()
-    passband_hz: tuple[float, float] | None = None
-    """The band the distributed files were already filtered to by the dataset's authors (None: unfiltered)."""
+    passband_hz: tuple[float, float] | str | None = None
+    """The band the distributed files were already filtered to by the dataset's authors (None: unfiltered;
+    'unknown': preprocessed by the authors with a band the sources at hand do not establish, said, never guessed)."""
     config_keys: dict[str, str] = {}
     """Older `data.*` config keys -> this reader's options (datasets added since take `data.dataset_options`)."""
     within_subject_trials: tuple[int, int] | None = None
@@ -196,7 +199,8 @@ class Reader:
 
     @classmethod
     def stimulus(cls, session: int, trial: int) -> str:
-        """The id of what every subject was shown in that trial, equal across subjects (e.g. 'v07')."""
+        """The id of what every subject was shown in that trial, equal across subjects (e.g. 'v07'); a reader whose
+        files name each trial's stimulus sets `Trial.stimulus` instead."""
         return f"t{trial:02d}"
 
     @classmethod

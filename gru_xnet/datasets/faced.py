@@ -48,6 +48,7 @@ class FACEDReader(Reader):
     n_classes = 3
     channel_names = FACED_CHANNELS
     sampling_rate = SAMPLING_RATE
+    passband_hz = "unknown"  # Processed_data is the authors' preprocessing; its band is in no source at hand
     synthetic_trials = (N_CLIPS, N_CLIPS)
 
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False, joint: bool = False,
