@@ -32,7 +32,7 @@ from gru_xnet.representations import REPRESENTATIONS, Representation, passband_n
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3  # 3: each window's stimulus id is cached with it
+CACHE_FORMAT = 2
 _ARRAYS = ("features", "labels", "trials", "sessions", "stimulus")
 
 
@@ -291,6 +291,10 @@ def _load_entry(entry: Path) -> SubjectFeatures | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
+        if "stimulus" not in meta:  # written before stimulus ids were cached: the same key, rebuilt whole
+            log.info("cache entry %s predates cached stimulus ids; rebuilding it", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
         arrays = {}
         for name in _ARRAYS:
             array = np.load(entry / f"{name}.npy", mmap_mode="r", allow_pickle=False)

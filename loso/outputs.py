@@ -27,10 +27,13 @@ from loso.protocol import with_legacy_keys
 log = logging.getLogger("loso")
 
 RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "protocol", "sessions", "datasets", "labels", "synthetic",
-               "seeds", "tuned_on", "model_source_sha256", "model.decision")
+               "seeds", "tuned_on", "model_source_sha256", "model.params", "model.decision")
 """What must match between run.json and a new invocation for their folds to share one folder and one table
-('model.decision': how the model's class scores are read; 'probability' in runs from before it was recorded,
-when de_svm decided by Platt probabilities)."""
+('model.*': the model record's parameters as used, e.g. EEGNet's kernels at the data's rate, and how its class
+scores are read)."""
+LEGACY_MODEL = {"decision": "probability"}
+"""A model record's entries in runs from before they were recorded (every model, de_svm with Platt scaling
+included, then decided by probabilities)."""
 
 
 def result_path(out: Path, fold_id: str, variant: int) -> Path:
@@ -75,8 +78,9 @@ def check_output(out: Path, manifest: dict, resume: bool) -> None:
 def _resume_values(manifest: dict) -> dict:
     """The RESUME_KEYS of a run.json or manifest, older ones read with their legacy defaults."""
     values = with_legacy_keys(manifest)
-    return {**{key: values.get(key) for key in RESUME_KEYS},
-            "model.decision": (values.get("model") or {}).get("decision", "probability")}
+    model = {**LEGACY_MODEL, **(values.get("model") or {})}
+    return {key: model.get(key.split(".", 1)[1]) if key.startswith("model.") else values.get(key)
+            for key in RESUME_KEYS}
 
 
 def _check_permutation_scheme(out: Path, old: dict, manifest: dict) -> None:

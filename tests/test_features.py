@@ -96,6 +96,20 @@ def test_truncated_cache_entry_is_rebuilt_and_others_kept(synthetic_root, tmp_pa
     assert (entries[0] / "features.npy").stat().st_mtime_ns == untouched
 
 
+def test_an_entry_from_before_stimulus_ids_were_cached_is_rebuilt_under_its_key(synthetic_root, tmp_path, caplog):
+    config = data_config(synthetic_root, tmp_path)
+    reference = build_feature_set(config)
+    entry = sorted((tmp_path / "cache" / "features" / "DEAP").iterdir())[0]
+    meta = json.loads((entry / "meta.json").read_text())
+    del meta["stimulus"]
+    (entry / "meta.json").write_text(json.dumps(meta))
+    (entry / "stimulus.npy").unlink()
+    rebuilt = build_feature_set(config)
+    np.testing.assert_array_equal(rebuilt.stimulus, reference.stimulus)
+    assert (entry / "stimulus.npy").is_file() and "corrupt" not in caplog.text
+    assert rebuilt.protocol["data_fingerprint"] == reference.protocol["data_fingerprint"]
+
+
 def test_cache_is_read_without_pickle(synthetic_root, tmp_path):
     build_feature_set(data_config(synthetic_root, tmp_path))
     entry = next((tmp_path / "cache" / "features" / "DEAP").iterdir())

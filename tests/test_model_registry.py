@@ -144,13 +144,16 @@ def test_a_model_that_cannot_load_gives_one_error_naming_it(tmp_path, reference,
 
 
 def test_resume_refuses_a_folder_whose_svm_decided_by_platt_probabilities(tmp_path):
-    record = {"name": "de_svm", "params": {"C": 1.0, "kernel": "linear"}, "representation": "de"}
-    older = {"config_hash": "abc", "seeds": [0], "permutations": 0, "permutation_scheme": 2, "model": record}
+    platt = {"name": "de_svm", "params": {"C": 1.0, "kernel": "linear", "seed": 0}, "representation": "de"}
+    older = {"config_hash": "abc", "seeds": [0], "permutations": 0, "permutation_scheme": 2, "model": platt}
+    margin = {**platt, "params": {"C": 1.0, "kernel": "linear"}, "decision": "margin"}
     (tmp_path / "run.json").write_text(json.dumps(older))  # written before the record said how the model decides
-    with pytest.raises(ConfigError, match=r'different model\.decision \(model\.decision: "probability" there, '
-                                          r'"margin" now\)'):
-        check_output(tmp_path, {**older, "model": {**record, "decision": "margin"}}, resume=True)
-    check_output(tmp_path, {**older, "model": {**record, "decision": "probability"}}, resume=True)
+    with pytest.raises(ConfigError, match=r'model\.decision: "probability" there, "margin" now'):
+        check_output(tmp_path, {**older, "model": margin}, resume=True)
+    (tmp_path / "run.json").write_text(json.dumps({**older, "model": margin}))
+    check_output(tmp_path, {**older, "model": margin}, resume=True)  # the same model goes on
+    with pytest.raises(ConfigError, match=r"different model\.params \(model\.params: "):  # e.g. EEGNet at a new rate
+        check_output(tmp_path, {**older, "model": {**margin, "params": {"C": 1.0, "kernel": "rbf"}}}, resume=True)
 
 
 AWARE_MODEL = """
