@@ -85,10 +85,6 @@ def match_checkpoint(features: FeatureSet, meta: dict[str, Any], n_classes: int)
     if trained_shape is not None and list(features.features.shape[2:]) != list(trained_shape[1:]):
         raise PredictionError(f"{dataset} gives windows of shape {features.features.shape[1:]}, the model was trained "
                               f"on {tuple(trained_shape)} (channels first); its data settings do not fit this dataset")
-    rate = meta.get("model", {}).get("sampling_rate")
-    if rate and features.sampling_rate and not np.isclose(features.sampling_rate, rate):
-        raise PredictionError(f"{dataset} gives windows at {features.sampling_rate:g} samples/s along their time axis, "
-                              f"the model was built for {rate:g}")
     if features.n_classes != n_classes:
         raise PredictionError(f"{dataset} is labelled with {features.n_classes} classes "
                               f"{list(features.class_names)}; the model predicts {n_classes} {meta['class_names']}")

@@ -74,8 +74,8 @@ class AMIGOSReader(Reader):
         check_option("videos", videos, ("short", "all"))
         check_option("skip_empty_trials", skip_empty_trials, (True, False))
         skipped = TORCHEEG_SKIPPED if skip_participants == "torcheeg" else skip_participants
-        if isinstance(skipped, str) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
-                                               for n in skipped):
+        if not isinstance(skipped, (list, tuple)) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                                             for n in skipped):
             raise OptionError("skip_participants", skip_participants,
                               f"a list of participant numbers (e.g. {list(TORCHEEG_SKIPPED)}) or 'torcheeg'")
         return {"label_dimension": label_dimension, "threshold": check_number("threshold", threshold, 1.0, 9.0),
@@ -180,12 +180,13 @@ class AMIGOSReader(Reader):
         participant sees the same videos in its own order (short ones in trials 1-16, long ones after)."""
         folder = root / "Data_Preprocessed"
         folder.mkdir(parents=True, exist_ok=True)
-        shift = subject - 1  # participant p sees the videos rotated by p - 1: neighbours never share an order
+        shift = subject - 1  # participant p sees the videos rotated by p - 1: neighbours differ in order
         short, long = SYNTHETIC_VIDEOS[:min(trials, N_SHORT)], SYNTHETIC_VIDEOS[N_SHORT:trials]
         videos = [str(video) for video in (*np.roll(short, -shift), *np.roll(long, -shift))]
         rng = np.random.default_rng([seed, 5, subject])
         model = SubjectModel.draw(rng, len(AMIGOS_CHANNELS), planting)
-        levels = rated_levels(rng, trials, planting)[:, 0]
+        by_video = rated_levels(rng, trials, planting)[:, 0]  # under the stimulus signal: fixed by the video
+        levels = by_video[[SYNTHETIC_VIDEOS.index(video) for video in videos]]
         planted = rng.integers(0, 2, trials) if planting.shuffle else levels
         n, baseline = int(round(seconds * SAMPLING_RATE)), int(BASELINE_SECONDS * SAMPLING_RATE)
         joined = np.empty((1, trials), dtype=object)
