@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from .base import (DatasetError, Reader, Trial, check_number, check_option, inner_folder, natural_key, signal_problem,
                    stimulus_confound)
@@ -131,6 +130,8 @@ class AMIGOSReader(Reader):
     @staticmethod
     def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         """`joined_data` and `labels_selfassessment` as flat object arrays, one entry per trial."""
+        import scipy.io
+
         try:
             content = scipy.io.loadmat(path, verify_compressed_data_integrity=False)
         except Exception as exc:  # scipy raises many types for bad files
@@ -158,6 +159,8 @@ class AMIGOSReader(Reader):
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
         """AMIGOS/Data_Preprocessed/Data_Preprocessed_P<NN>.mat (P01 and P1 spellings alternate), 5 s baselines."""
+        import scipy.io
+
         folder = root / "Data_Preprocessed"
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, 5, subject])
