@@ -546,6 +546,14 @@ class ExperimentConfig(_Section):
             raise
 
 
+def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
+    """Apply the `--section.key value` pairs a command line left over after its own options."""
+    if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
+        raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
+    for key, value in zip(extra[::2], extra[1::2]):
+        config.set_option(key[2:], value)
+
+
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
                   ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {}}
 """Keys added after configs were first hashed: left out of `fingerprint()` while at these defaults."""

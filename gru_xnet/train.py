@@ -19,7 +19,7 @@ import torch
 
 from gru_xnet.checkpoint import read_checkpoint, save_checkpoint
 from gru_xnet.config import ConfigError, ExperimentConfig, resolve_config, write_text_atomic
-from gru_xnet.data_loader import Split, make_loaders, subject_split
+from gru_xnet.data_loader import make_loaders
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
 from gru_xnet.engine import (FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_device, resolve_precision, resume, rng_state, set_rng_state, snapshot)
@@ -29,6 +29,7 @@ from gru_xnet.model import build_model, load_model, model_payload
 from gru_xnet.models import model_spec
 from gru_xnet.plots import plot_training_curves
 from gru_xnet.results import evaluation_report
+from gru_xnet.split import Split, subject_split
 
 log = logging.getLogger(__name__)
 
@@ -238,14 +239,6 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint_epoch_*.pth")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_known_args(argv)
-
-
-def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
-    """Apply `--section.key value` pairs left over by argparse."""
-    if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
-        raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
-    for key, value in zip(extra[::2], extra[1::2]):
-        config.set_option(key[2:], value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

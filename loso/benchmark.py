@@ -21,7 +21,7 @@ from typing import Sequence
 import pandas as pd
 
 from gru_xnet.config import ConfigError
-from gru_xnet.models import model_spec
+from gru_xnet.models import MODELS, model_spec
 from loso.cli import configure
 from loso.compare import load_runs, paired, write_paired
 from loso.outputs import check_output, run_lock
@@ -35,8 +35,8 @@ METRIC = "balanced_accuracy"
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     p = build_parser("python -m loso.benchmark", __doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
-                   help="registered names (gru_xnet eegnet shallowconvnet deepconvnet de_logreg de_svm) or "
-                        "path/to/file.py:function / package.module:function")
+                   help=f"registered names ({' '.join(MODELS)}) or path/to/file.py:function / "
+                        "package.module:function")
     return p.parse_known_args(argv)
 
 

@@ -17,7 +17,6 @@ import yaml
 from torch import nn
 
 from gru_xnet.config import ConfigError, ExperimentConfig
-from gru_xnet.data_loader import Split
 from gru_xnet.engine import Precision, evaluate
 from gru_xnet.features import FeatureSet, SubjectKey, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
@@ -26,6 +25,7 @@ from tests.conftest import tiny_config
 from tune.report import subject_records, subject_tables
 from tune.search import choose_test_subjects, main, refuse_held_out
 from gru_xnet.models import MODELS
+from gru_xnet.split import Split
 from tune.space import load_space
 
 DEFAULT_SPACE = MODELS["gru_xnet"].space

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gru_xnet.data_loader import Split
 from gru_xnet.features import FeatureSet
 from gru_xnet.results import saved_evaluation, subject_reports
+from gru_xnet.split import Split
 from loso.aggregate import dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display, wide_subjects
 
 METRIC = "val_subject_balanced_accuracy"

@@ -57,13 +57,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from gru_xnet.config import ConfigError, ExperimentConfig, write_text_atomic
-from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.datasets import DatasetError
 from gru_xnet.estimators import is_estimator
 from gru_xnet.features import FeatureSet, build_feature_set
 from gru_xnet.model import build_model
 from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.provenance import provenance
+from gru_xnet.split import Split, validation_subjects
 from loso.aggregate import SCORES, datasets_display, subjects_display
 from loso.cli import add_common_arguments, configure, init_ray, storage_join
 from loso.folds import PROTOCOLS

@@ -1,7 +1,14 @@
-"""The contract of a model registry entry: its input, its constructor, its defaults and what may be searched."""
+"""The contract of a model registry entry: its input, its constructor, its defaults and what may be searched.
+
+An entry is import-light: reading it (name, input, defaults, search space) loads neither torch nor
+scikit-learn, so every command checks a model's name and input before the heavy libraries load. A torch
+model's entry names its constructor by place, `build="gru_xnet.models.eegnet:EEGNet"`, imported when the
+first model is built; a builder function may instead import its library inside (`de_linear.py`).
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -9,17 +16,36 @@ from gru_xnet.config import ConfigError
 
 
 @dataclass(frozen=True)
+class Builder:
+    """A constructor named by its place, 'package.module:attribute', imported when a model is first built.
+
+    Its `__wrapped__` is the constructor itself, so `inspect.signature` reads the constructor's parameters.
+    """
+
+    reference: str
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        module, _, attribute = self.reference.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.__wrapped__(**kwargs)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model: `build(input_shape=..., n_classes=K, **params)` returns a `torch.nn.Module` or a scikit-learn
     classifier for windows of `representation` (None: `data.representation`, 'stft' when 'auto').
 
-    `defaults` are its parameters unless `model.params` overrides them; `space` is its Tune search space
+    `build` is the constructor or its place, 'package.module:attribute' (a `Builder`, imported when first
+    called); `defaults` are its parameters unless `model.params` overrides them; `space` is its Tune search space
     (name -> {"key": config key, plus "choices" or "low"/"high"/"log"}); `grid` (scikit-learn models) lists
     parameter values chosen inside every fold on the validation subjects; `summary` is its line in PROTOCOL.md.
     """
 
     name: str
-    build: Callable[..., Any]
+    build: Callable[..., Any] | str
     representation: str | None
     summary: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -31,6 +57,10 @@ class ModelSpec:
     """The model's own statement of what it runs over (gru_xnet: its BiGRU's sequence), for logs and PROTOCOL.md."""
     origin: Mapping[str, str] = field(default_factory=dict)
     """A user model's file (`path`) and the SHA-256 of its source (`source_sha256`), recorded with every result."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.build, str):
+            object.__setattr__(self, "build", Builder(self.build))
 
     def params(self, model_config) -> dict[str, Any]:
         """The constructor's keyword arguments under a ModelConfig."""
