@@ -6,6 +6,8 @@ tables/PROTOCOL.md (what was run and how every column is computed), tables/confu
 summary.json, figures/per_subject_accuracy.png and, with permutations, figures/permutation_null.png.
 
 Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats).
+pandas and matplotlib are imported by the functions that build tables and figures, so the command answers
+`--help` and a missing run folder before they load.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from gru_xnet.config import write_text_atomic
-from loso.figures import plot_nulls, plot_subjects
 from loso.outputs import load_results, result_path
 from loso.protocol import STATISTICS, protocol_document, protocol_lines
 from loso.stats import SignedRank, holm, mean_ci, permutation_p, signed_rank
 from loso.tables import write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEVELS = ("window", "trial")
 SCORES = ("balanced_accuracy", "accuracy", "macro_f1", "kappa", "macro_auc")
@@ -35,6 +38,8 @@ NOT_TESTED = SignedRank(float("nan"), float("nan"), "not tested (includes tuned 
 
 def fold_frame(records: list[dict]) -> pd.DataFrame:
     """One row per fold result and level (window, trial): scores, baselines, class counts."""
+    import pandas as pd
+
     rows = []
     for record in records:
         fold = record["fold"]
@@ -92,6 +97,8 @@ def null_means(subjects: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
 
 def subject_permutation_p(subjects: pd.DataFrame) -> pd.Series:
     """Each subject's empirical p of its observed balanced accuracy against its own permutation null."""
+    import pandas as pd
+
     observed = subjects[subjects["variant"] == 0].set_index(["dataset", "subject", "level"])["balanced_accuracy"]
     null = subjects[subjects["variant"] > 0].groupby(["dataset", "subject", "level"])["balanced_accuracy"]
     return pd.Series({key: permutation_p(value, null.get_group(key)) if key in null.groups else float("nan")
@@ -145,6 +152,8 @@ def dataset_frame(per_seed: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFram
     Subjects the config was tuned on never enter a test: with some, an `untuned` row carries every
     statistic on the others and an `all` row only descriptive ones (outside the Holm family).
     """
+    import pandas as pd
+
     observed = subjects[subjects["variant"] == 0]
     rows = []
     for (dataset, level), group in observed.groupby(["dataset", "level"], sort=False):
@@ -188,6 +197,8 @@ def _fmt_p(p: float) -> str:
 
 def subjects_display(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     """The per-subject view of the printout and the .md/.tex tables: scores beside their baselines."""
+    import pandas as pd
+
     counts = sorted(c for c in table if c.startswith("n_class"))
     shown = pd.DataFrame({"dataset": table["dataset"], "subject": table["subject"],
                           "windows (per class)": [f"{n} ({'/'.join(str(int(r[c])) for c in counts)})"
@@ -219,6 +230,8 @@ def _methods(table: pd.DataFrame) -> list[str]:
 
 def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
     """The per-dataset view: balanced accuracy first, every score beside its baseline and its test."""
+    import pandas as pd
+
     def with_ci(name: str) -> list[str]:
         return [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
                 zip(table[f"{name}_mean"], table[f"{name}_ci_low"], table[f"{name}_ci_high"])]
@@ -305,6 +318,10 @@ def _with_synthetic(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
 
 def aggregate(out: str | Path) -> dict:
     """Build every table, figure and summary from `<out>`'s fold files; returns what `print_tables` shows."""
+    import pandas as pd
+
+    from loso.figures import plot_nulls, plot_subjects
+
     out = Path(out)
     manifest = json.loads((out / "run.json").read_text())
     observed, permuted = load_results(out)
@@ -388,6 +405,8 @@ def _json_safe(value):
 
 def print_tables(tables: dict) -> None:
     """The end-of-run view: protocol, per-subject and per-dataset tables, pooled confusions, where the files are."""
+    import pandas as pd
+
     print()
     for line in tables["header"]:
         print(f"# {line}")

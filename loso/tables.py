@@ -7,11 +7,12 @@ the CSV; a run folder keeps it beside the CSVs (`tables/PROTOCOL.md`, `run.json`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from gru_xnet.config import write_text_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MISSING = "--"
 _LATEX_SPECIAL = str.maketrans({"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",

@@ -12,7 +12,7 @@ from gru_xnet.config import ConfigError, get_full_training_config, get_quick_tes
 from gru_xnet.datasets import write_synthetic
 from gru_xnet.datasets.synthetic import main as synthetic_main
 from gru_xnet.features import build_feature_set
-from gru_xnet.train import Trainer
+from gru_xnet.trainer import Trainer
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
