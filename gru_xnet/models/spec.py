@@ -4,6 +4,7 @@ An entry is import-light: reading it (name, input, defaults, search space) loads
 scikit-learn, so every command checks a model's name and input before the heavy libraries load. A torch
 model's entry names its constructor by place, `build="gru_xnet.models.eegnet:EEGNet"`, imported when the
 first model is built; a builder function may instead import its library inside (`de_linear.py`).
+A new model: its module (torch imported at its top as usual) and its entry in `gru_xnet/models/__init__.py`.
 """
 
 from __future__ import annotations
