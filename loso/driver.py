@@ -1,11 +1,7 @@
-"""The driver of a LOSO run (`python -m loso.run`, `loso.benchmark`): features once -> object store -> fold jobs
-in flight -> results.
+"""The driver of a LOSO run (`loso.run`, `loso.benchmark`): features once -> object store -> fold jobs in flight ->
+results, each written as it arrives (see `loso.run` for the files and `--resume`).
 
-Features are built once on the driver and shared with every fold through Ray's object store. Each
-finished fold's result is written atomically to `<output>/folds/<fold_id>.json` (and, with
-`--permutations N`, each permutation-null retraining to `<output>/permutations/`); `--resume` runs
-only the results that are missing, so nothing already computed is lost and nothing is counted twice.
-The command (`loso.run`) checks the options and config before this module, torch and Ray load.
+The commands check every option and the config before this module, torch and Ray load.
 """
 
 from __future__ import annotations
