@@ -40,7 +40,7 @@ def result_path(out: Path, fold_id: str, variant: int) -> Path:
 def load_results(out: Path) -> tuple[list[dict], list[dict]]:
     """(observed results, permutation-null results) of a run folder in file-name order, a subject tested in several
     folds pooled into one record (`loso.pooling`)."""
-    from loso.pooling import pool_subjects  # its metrics import scipy: not with the module the commands check with
+    from loso.pooling import pool_subjects  # scipy (its metrics) loads when results are read, not with the commands
 
     read = lambda folder: [json.loads(p.read_text()) for p in sorted((out / folder).glob("*.json"))]  # noqa: E731
     return pool_subjects(read("folds")), pool_subjects(read("permutations"))

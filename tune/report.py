@@ -36,7 +36,7 @@ def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, 
     Each subject is scored on its own windows, beside baselines from the training windows of its
     dataset: pooled windows of several subjects would reward following each subject's class balance.
     """
-    from gru_xnet.results import saved_evaluation, subject_reports  # torch: the search's, not the command's
+    from gru_xnet.results import saved_evaluation, subject_reports  # torch loads with the search, not the command
 
     training = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
     reports = subject_reports(saved_evaluation(record["predictions"]), features, training)
