@@ -315,12 +315,16 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
         with interrupts_as_keyboard_interrupt() as received:  # after ray.init, which installs its own handler
             try:
                 if args.local:
-                    log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
-                             config.training.num_threads)
+                    if manifest["model_kind"] == "scikit-learn":
+                        log.info("each fold fits in this process on the CPU (scikit-learn: no torch threads)")
+                    else:
+                        log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
+                                 config.training.num_threads)
                     progress = run_local(jobs, config, spec, run.features, writer)
                 elif manifest["model_kind"] == "scikit-learn":
                     concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
-                    log.info("running up to %d fold job(s) at once as CPU tasks (scikit-learn)", concurrent)
+                    log.info("running up to %d fold job(s) at once, each a 1-CPU Ray task (scikit-learn: no torch "
+                             "threads)", concurrent)
                     progress = run_tasks(jobs, config, spec, run.share(), writer, concurrent, args.max_failures)
                 else:
                     cluster = ray.cluster_resources()

@@ -5,6 +5,7 @@ model from a file outside the repository (also on Ray), checkpoints of any model
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def test_every_registered_model_runs_one_tiny_fold_and_names_itself(synthetic_ro
 
 
 def test_de_logreg_learns_the_band_signal_and_stays_at_chance_on_shuffled_labels(synthetic_root, shuffled_root,
-                                                                                 tmp_path):
+                                                                                 tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="loso")
     runs = {}
     for label, root in (("planted", synthetic_root), ("shuffled", shuffled_root)):
         out = tmp_path / label
@@ -91,6 +93,7 @@ def test_de_logreg_learns_the_band_signal_and_stays_at_chance_on_shuffled_labels
     assert (runs["planted"]["balanced_accuracy_mean"] > 75).all()
     shuffled = runs["shuffled"]
     assert (shuffled["p_vs_chance"] > 0.05).all() and 35 < shuffled["balanced_accuracy_mean"].mean() < 65
+    assert "on the CPU (scikit-learn: no torch threads)" in caplog.text and "torch thread(s)" not in caplog.text
 
 
 @pytest.mark.ray
