@@ -4,8 +4,10 @@ model from a file outside the repository (also on Ray), checkpoints of any model
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import pickle
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from gru_xnet.config import ConfigError
 from gru_xnet.estimators import EstimatorModule
 from gru_xnet.model import load_model
 from gru_xnet.models import MODELS, model_spec
+from gru_xnet.models.eegnet import EEGNet
+from gru_xnet.models.spec import Builder
 from gru_xnet.predict import predict
 from gru_xnet.train import main as train_main
 from loso.benchmark import main as benchmark_main
@@ -63,6 +67,15 @@ def test_the_registry_declares_the_fields_baselines():
     for name, spec in MODELS.items():
         assert spec.name == name and spec.representation == REPRESENTATION[name] and spec.summary
         assert bool(spec.grid) == name.startswith("de_") and bool(spec.space) != name.startswith("de_")
+
+
+def test_a_torch_models_entry_names_its_constructor_and_reads_as_it():
+    """The entry holds the constructor's place, not the class (the registry loads no torch); its signature is the
+    constructor's, so what a builder is passed can follow its parameters; it pickles as its place."""
+    build = MODELS["eegnet"].build
+    assert isinstance(build, Builder) and build.__wrapped__ is EEGNet
+    assert inspect.signature(build) == inspect.signature(EEGNet)
+    assert pickle.loads(pickle.dumps(build)) == Builder("gru_xnet.models.eegnet:EEGNet")
 
 
 @pytest.mark.parametrize("name", list(REPRESENTATION))

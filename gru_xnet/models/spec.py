@@ -18,9 +18,10 @@ from gru_xnet.config import ConfigError
 
 @dataclass(frozen=True)
 class Builder:
-    """A constructor named by its place, 'package.module:attribute', imported when a model is first built.
+    """A constructor (or any function of a model's module) named by its place, 'package.module:attribute', imported
+    when first called, e.g. when a model is first built.
 
-    Its `__wrapped__` is the constructor itself, so `inspect.signature` reads the constructor's parameters.
+    Its `__wrapped__` is the function itself, so `inspect.signature` reads the function's parameters.
     """
 
     reference: str
@@ -30,8 +31,8 @@ class Builder:
         module, _, attribute = self.reference.partition(":")
         return getattr(importlib.import_module(module), attribute)
 
-    def __call__(self, **kwargs: Any) -> Any:
-        return self.__wrapped__(**kwargs)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__wrapped__(*args, **kwargs)
 
 
 @dataclass(frozen=True)
