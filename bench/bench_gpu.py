@@ -27,10 +27,11 @@ from torch import nn
 
 from bench_train import random_features, window_shape
 from gru_xnet.config import resolve_config
-from gru_xnet.data_loader import Split, make_loaders
+from gru_xnet.data_loader import make_loaders
 from gru_xnet.datasets import write_synthetic
 from gru_xnet.engine import Precision, make_optimizer, train_one_epoch
 from gru_xnet.model import build_model
+from gru_xnet.split import Split
 from loso.run import main as loso_main
 from scratch import add_keep_argument, scratch_dir
 

@@ -27,13 +27,14 @@ import torch
 
 from bench_train import random_features, training_rate
 from gru_xnet.config import ExperimentConfig, get_quick_test_config
-from gru_xnet.data_loader import Split, make_loaders
+from gru_xnet.data_loader import make_loaders
 from gru_xnet.datasets import write_synthetic
 from gru_xnet.engine import Precision
 from gru_xnet.estimators import fit_on_loaders, is_estimator
 from gru_xnet.features import build_feature_set
 from gru_xnet.model import build_model
 from gru_xnet.models import MODELS
+from gru_xnet.split import Split
 from scratch import add_keep_argument, scratch_dir
 
 THREADS = 2

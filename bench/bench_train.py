@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from gru_xnet.config import DataConfig, ExperimentConfig, resolve_config
-from gru_xnet.data_loader import Split, make_loaders
+from gru_xnet.data_loader import make_loaders
 from gru_xnet.engine import Precision, make_optimizer, train_one_epoch
 from gru_xnet.features import FeatureSet, SubjectKey
 from gru_xnet.model import build_model
 from gru_xnet.preprocessing import STFTPreprocessor
+from gru_xnet.split import Split
 
 
 def window_shape(config: ExperimentConfig) -> tuple[int, int]:

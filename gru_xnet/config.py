@@ -2,7 +2,9 @@
 
 Every option is checked when a config is built or loaded (and again by `validate()` before a run,
 because users assign fields after construction); a bad value raises one `ConfigError` that names
-the key, the value and what is allowed.
+the key, the value and what is allowed. Checking needs no feature code beyond numpy: the STFT and the
+representations' names are imported where they are checked, and neither loads scipy, so a command
+line refuses a bad value before any heavy library loads.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gru_xnet.datasets.base import OptionError
 from gru_xnet.datasets.registry import DATASET_NAMES, READERS, canonical_name
-from gru_xnet.preprocessing import STFTPreprocessor
-from gru_xnet.representations import REPRESENTATIONS
+
+if TYPE_CHECKING:
+    from gru_xnet.preprocessing import STFTPreprocessor
 
 
 class ConfigError(ValueError):
@@ -333,6 +336,8 @@ class DataConfig(_Section):
         low, high = (self.freq_range + [None, None])[:2]
         if len(self.freq_range) != 2 or not 0 <= low < high:
             _fail("data.freq_range", self.freq_range, "[low, high] in Hz with 0 <= low < high")
+        from gru_xnet.representations import REPRESENTATIONS
+
         _one_of("data.representation", self.representation, ("auto", *REPRESENTATIONS))
         for name, band in self.de_bands.items():
             if len(band) != 2 or not 0 < band[0] < band[1]:
@@ -418,6 +423,8 @@ class DataConfig(_Section):
 
     def stft(self, dataset: str) -> STFTPreprocessor:
         """The STFT these settings give at `dataset`'s sampling rate."""
+        from gru_xnet.preprocessing import STFTPreprocessor
+
         return STFTPreprocessor.for_sampling_rate(self.sampling_rate(dataset), self.stft_window_seconds,
                                                   self.stft_overlap, self.freq_range)
 
@@ -537,6 +544,14 @@ class ExperimentConfig(_Section):
         except ConfigError:
             setattr(target, name, old)
             raise
+
+
+def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
+    """Apply the `--section.key value` pairs a command line left over after its own options."""
+    if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
+        raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
+    for key, value in zip(extra[::2], extra[1::2]):
+        config.set_option(key[2:], value)
 
 
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",

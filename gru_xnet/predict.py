@@ -4,7 +4,8 @@ Features are built with the checkpoint's own data settings (windows, STFT, label
 channels are picked by name in the model's order, and the stored training normaliser is applied, so
 a recording is seen exactly as the training subjects were. The model is rebuilt from its record (parameters,
 sampling rate, channels). A trial's prediction is the class with the highest mean probability over its
-windows (a soft majority vote; for a model deciding by its margins, the softmax of the margins).
+windows (a soft majority vote; for a model deciding by its margins, the softmax of the margins). The command
+checks the dataset's name before torch loads; the functions that run the model import it.
 """
 
 from __future__ import annotations
@@ -16,21 +17,19 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
-from gru_xnet.checkpoint import CheckpointError
 from gru_xnet.config import DataConfig
-from gru_xnet.data_loader import EvalBatches, Normalizer, Windows, fits_on_device
 from gru_xnet.datasets import canonical_name
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
-from gru_xnet.engine import Evaluation, evaluate, resolve_device, resolve_precision
 from gru_xnet.features import FeatureSet, build_feature_set
-from gru_xnet.metrics import confusion_matrix, scores, trial_probabilities
-from gru_xnet.model import load_model
-from gru_xnet.results import trial_keys
+
+if TYPE_CHECKING:
+    import torch
+
+    from gru_xnet.engine import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +95,9 @@ def match_checkpoint(features: FeatureSet, meta: dict[str, Any], n_classes: int)
 def predict_windows(model: torch.nn.Module, features: FeatureSet, windows: np.ndarray, *, device: torch.device,
                     batch_size: int, attention: bool = False) -> Evaluation:
     """Every window's class probabilities (and attention weights), normalised with the checkpoint's statistics."""
+    from gru_xnet.data_loader import EvalBatches, Normalizer, Windows, fits_on_device
+    from gru_xnet.engine import evaluate, resolve_precision
+
     norm = model.checkpoint_meta["normalizer"]
     normalizer = Normalizer(norm["mean"].numpy(), norm["std"].numpy())
     on_device = fits_on_device(len(windows), features.features.shape[1:], device)
@@ -107,6 +109,9 @@ def predict_windows(model: torch.nn.Module, features: FeatureSet, windows: np.nd
 
 def trial_rows(features: FeatureSet, evaluation: Evaluation, class_names: Sequence[str]) -> list[dict[str, Any]]:
     """One row per (subject, session, trial): window count, mean class probabilities, prediction, truth."""
+    from gru_xnet.metrics import trial_probabilities
+    from gru_xnet.results import trial_keys
+
     trials = trial_probabilities(trial_keys(features, evaluation.windows), evaluation.y_true,
                                  evaluation.probabilities)
     rows = []
@@ -128,6 +133,12 @@ def predict(checkpoint: str | Path, dataset: str, data_root: str | Path, subject
     With `attention=True` the result also holds every window's self-attention weights (averaged over
     heads, `(windows, S, S)`) with the window's subject, session and trial.
     """
+    from gru_xnet.checkpoint import CheckpointError
+    from gru_xnet.engine import resolve_device
+    from gru_xnet.metrics import confusion_matrix, scores
+    from gru_xnet.model import load_model
+    from gru_xnet.results import trial_keys
+
     model = load_model(checkpoint)
     meta = model.checkpoint_meta
     missing = [k for k in REQUIRED_META if k not in meta]
@@ -205,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         register_dataset_modules(args.dataset_module)
+        canonical_name(args.dataset)
         result = predict(args.checkpoint, args.dataset, args.data_root, args.subjects, device=args.device,
                          batch_size=args.batch_size, attention=bool(args.attention))
         output = Path(args.output or f"predictions_{canonical_name(args.dataset)}.csv")

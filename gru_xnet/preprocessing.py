@@ -7,15 +7,18 @@ Hz apart) and the number of frames of a window of fixed duration are identical a
 Frames lie wholly inside the signal by default: scipy's zero-padded edge frames (half of their
 samples are padding) would make the first and last steps of the model's sequence look like a sudden
 loss of power, which the temporal model would learn as structure. `pad_edges=True` restores them.
+
+scipy is imported where a transform or filter runs, not with the module: a config's STFT settings are
+checked (frame, hop, frequency bins) with numpy alone, so a command line refuses a bad value at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
-from scipy import fft, signal
 
 
 class STFTPreprocessor:
@@ -52,9 +55,6 @@ class STFTPreprocessor:
         self.window = window
         self.eps = eps
         self.pad_edges = bool(pad_edges)
-        # scipy.signal.stft's scaling ('spectrum': divide by the window's sum), folded into the window.
-        window_values = signal.get_window(window, self.nperseg)
-        self._scaled_window = (window_values / window_values.sum()).astype(np.float32)
         all_freqs = np.fft.rfftfreq(self.nperseg, 1.0 / self.sampling_rate)
         self._freq_mask = (all_freqs >= low) & (all_freqs <= high)
         if not self._freq_mask.any():
@@ -71,6 +71,14 @@ class STFTPreprocessor:
         nperseg = int(round(sampling_rate * stft_window_seconds))
         return cls(sampling_rate=sampling_rate, nperseg=nperseg, noverlap=int(round(nperseg * stft_overlap)),
                    freq_range=freq_range, pad_edges=pad_edges)
+
+    @cached_property
+    def _scaled_window(self) -> np.ndarray:
+        """The window with scipy.signal.stft's scaling ('spectrum': divide by the window's sum) folded in."""
+        from scipy import signal
+
+        window_values = signal.get_window(self.window, self.nperseg)
+        return (window_values / window_values.sum()).astype(np.float32)
 
     @property
     def n_freq_bins(self) -> int:
@@ -115,6 +123,8 @@ class STFTPreprocessor:
 
     def _log_power(self, x: np.ndarray) -> np.ndarray:
         """`(..., frames, F)` in scipy.signal.stft's framing, one rfft call."""
+        from scipy import fft
+
         step = self.nperseg - self.noverlap
         if self.pad_edges:  # zero boundaries and a zero-padded end, as scipy's defaults
             edges = [(0, 0)] * (x.ndim - 1)
@@ -133,6 +143,8 @@ def zero_phase_filter(x: np.ndarray, sampling_rate: float, bandpass_hz: Sequence
 
     Applied per trial before windowing, so no window sees a filter's start-up transient.
     """
+    from scipy import signal
+
     x = np.asarray(x, dtype=np.float64)
     if bandpass_hz:
         x = signal.sosfiltfilt(signal.butter(4, list(bandpass_hz), btype="bandpass", fs=sampling_rate, output="sos"),
@@ -218,6 +230,8 @@ def band_filter(x: np.ndarray, sampling_rate: float,
     if not np.isfinite(x).all():
         raise ValueError(f"expected finite EEG samples, got {int((~np.isfinite(x)).sum())} NaN or Inf "
                          f"in an array of shape {x.shape}")
+    from scipy import signal
+
     return np.stack([signal.sosfiltfilt(sos, x, axis=-1, padlen=_padlen(sos)) for sos in sos_per_band])
 
 
@@ -238,6 +252,8 @@ def _band_sos(name: str, edges: tuple[float, float], sampling_rate: float) -> np
     if edges[1] >= nyquist:
         raise ValueError(f"band {name!r}: upper edge {edges[1]:g} Hz is at or above Nyquist ({nyquist:g} Hz) "
                          f"at sampling_rate={sampling_rate:g} Hz; expected every band edge below it")
+    from scipy import signal
+
     return signal.butter(DE_FILTER_ORDER, [float(edges[0]), float(edges[1])], btype="bandpass",
                          fs=sampling_rate, output="sos")
 

@@ -5,6 +5,7 @@ JSON) is everything that decides the output, so it is the representation's part 
 Every representation is normalised per row of its last axis (z-score over training windows and that
 axis): per (channel, frequency) for `stft`, per channel for `raw`, per (channel, band) for `de`.
 Feature-domain augmentation is defined for `stft` only; the others are trained without it.
+scipy is imported by the transforms that need it, so `REPRESENTATIONS` names them without it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from fractions import Fraction
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
-from scipy import signal
 
 from gru_xnet.preprocessing import DE_BANDS, STFTPreprocessor, band_filter, entropy_of_variance
 
@@ -127,6 +127,8 @@ class Raw(Representation):
     def windows(self, trial, rate, window_seconds, overlap):
         target = self.params["sampling_rate"]
         if rate != target:
+            from scipy import signal
+
             ratio = Fraction(target / rate).limit_denominator(1000)
             trial = signal.resample_poly(trial, ratio.numerator, ratio.denominator, axis=-1)
         return window_trial(trial, *window_samples(window_seconds, overlap, target)).astype(np.float32)

@@ -6,6 +6,8 @@ tables/PROTOCOL.md (what was run and how every column is computed), tables/confu
 summary.json, figures/per_subject_accuracy.png and, with permutations, figures/permutation_null.png.
 
 Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats).
+pandas and matplotlib are imported by the functions that build tables and figures, so the command answers
+`--help` and a missing run folder before they load.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from gru_xnet.config import write_text_atomic
-from loso.figures import plot_nulls, plot_subjects
 from loso.outputs import load_results, result_path
 from loso.protocol import protocol_document, protocol_lines, statistics_statement
 from loso.stats import SignedRank, holm, mean_ci, permutation_p, signed_rank
-from loso.tables import write_table
+from loso.tables import to_text, wrap, write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEVELS = ("window", "trial")
 SCORES = ("balanced_accuracy", "accuracy", "macro_f1", "kappa", "macro_auc")
@@ -35,6 +38,8 @@ NOT_TESTED = SignedRank(float("nan"), float("nan"), "not tested (includes tuned 
 
 def fold_frame(records: list[dict]) -> pd.DataFrame:
     """One row per fold result and level (window, trial): scores, baselines, class counts."""
+    import pandas as pd
+
     rows = []
     for record in records:
         fold = record["fold"]
@@ -92,6 +97,8 @@ def null_means(subjects: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
 
 def subject_permutation_p(subjects: pd.DataFrame) -> pd.Series:
     """Each subject's empirical p of its observed balanced accuracy against its own permutation null."""
+    import pandas as pd
+
     observed = subjects[subjects["variant"] == 0].set_index(["dataset", "subject", "level"])["balanced_accuracy"]
     null = subjects[subjects["variant"] > 0].groupby(["dataset", "subject", "level"])["balanced_accuracy"]
     return pd.Series({key: permutation_p(value, null.get_group(key)) if key in null.groups else float("nan")
@@ -145,6 +152,8 @@ def dataset_frame(per_seed: pd.DataFrame, subjects: pd.DataFrame) -> pd.DataFram
     Subjects the config was tuned on never enter a test: with some, an `untuned` row carries every
     statistic on the others and an `all` row only descriptive ones (outside the Holm family).
     """
+    import pandas as pd
+
     observed = subjects[subjects["variant"] == 0]
     rows = []
     for (dataset, level), group in observed.groupby(["dataset", "level"], sort=False):
@@ -188,6 +197,8 @@ def _fmt_p(p: float) -> str:
 
 def subjects_display(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     """The per-subject view of the printout and the .md/.tex tables: scores beside their baselines."""
+    import pandas as pd
+
     counts = sorted(c for c in table if c.startswith("n_class"))
     shown = pd.DataFrame({"dataset": table["dataset"], "subject": table["subject"],
                           "windows (per class)": [f"{n} ({'/'.join(str(int(r[c])) for c in counts)})"
@@ -218,7 +229,9 @@ def _methods(table: pd.DataFrame) -> list[str]:
 
 
 def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The per-dataset view: balanced accuracy first, every score beside its baseline and its test."""
+    """The per-dataset view of the .md/.tex tables: balanced accuracy first, every score beside its baseline and test."""
+    import pandas as pd
+
     def with_ci(name: str) -> list[str]:
         return [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
                 zip(table[f"{name}_mean"], table[f"{name}_ci_low"], table[f"{name}_ci_high"])]
@@ -234,10 +247,51 @@ def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
         "p vs majority (Holm)": [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["p_vs_majority"], table["p_vs_majority_holm"])],
         "r (majority)": table["r_vs_majority"].map(lambda v: _fmt(v, 2)),
         "kappa": table["kappa_mean"].map(lambda v: _fmt(v, 2)), "AUC": table["macro_auc_mean"].map(lambda v: _fmt(v, 2)),
-        "CI": table["balanced_accuracy_ci_method"], "Wilcoxon p": _methods(table)})
+        "CI method": table["balanced_accuracy_ci_method"], "Wilcoxon p method": _methods(table)})
     if "perm_p" in table:
         shown["perm. p (Holm)"] = [f"{_fmt_p(p)} ({_fmt_p(h)})" for p, h in zip(table["perm_p"], table["perm_p_holm"])]
     return shown
+
+
+def _laid_out(shown: pd.DataFrame, layout: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """The columns of `shown` named in `layout` (group label, column, short name), in its order, with
+    (group label, short name) headers: the two header levels of `loso.tables.to_text`."""
+    import pandas as pd
+
+    return shown[[c for _, c, _ in layout]].set_axis(pd.MultiIndex.from_tuples([(g, n) for g, _, n in layout]), axis=1)
+
+
+def subjects_printout(table: pd.DataFrame, manifest: dict) -> str:
+    """The per-subject view for a terminal: the window-level and the trial-level scores each under one label."""
+    shown = subjects_display(table, manifest)
+    layout = [("", "dataset", "dataset"), ("", "subject", "subject")]
+    for level, count, scores in (("window", "windows (per class)", ["kappa", "AUC"]), ("trial", "trials", [])):
+        named = [c for c in shown if c.startswith(f"{level} ")]
+        layout += [(f"{level} level", c, c.removeprefix(f"{level} ")) for c in [count, *named, *scores]]
+    layout += [("", c, c) for c in shown if c == "tuned on subject"]
+    return to_text(_laid_out(shown, layout), keys=2)
+
+
+def datasets_printout(table: pd.DataFrame) -> str:
+    """The per-dataset view for a terminal: balanced accuracy against chance, then accuracy against the majority
+    baseline, each under its label; how each row's CI and p-values were computed is a numbered footnote."""
+    shown = datasets_display(table)
+    keys = ["dataset", "level"] + (["subjects"] if table["n_tuned_on"].any() else []) + ["n"]
+    layout = [("", c, c) for c in keys]
+    layout += [("balanced accuracy vs chance", c, n) for c, n in (
+        ("bal. acc. mean [95% CI]", "mean [95% CI]"), ("chance 1/K", "chance 1/K"), ("p vs chance (Holm)", "p (Holm)"),
+        ("r (chance)", "r"), ("perm. p (Holm)", "perm. p (Holm)")) if c in shown]
+    layout += [("", "kappa", "kappa"), ("", "AUC", "AUC")]
+    layout += [("accuracy vs majority baseline", c, n) for c, n in (
+        ("acc. mean [95% CI]", "mean [95% CI]"), ("majority baseline", "majority"), ("p vs majority (Holm)", "p (Holm)"),
+        ("r (majority)", "r"))]
+    methods = [f"95% CI: {ci}; Wilcoxon p: {p}" for ci, p in zip(shown["CI method"], shown["Wilcoxon p method"])]
+    notes = list(dict.fromkeys(methods))
+    if len(notes) == 1:
+        return to_text(_laid_out(shown, layout), keys=len(keys)) + f"\nevery row: {notes[0]}"
+    shown["methods"] = [f"[{notes.index(m) + 1}]" for m in methods]
+    return "\n".join([to_text(_laid_out(shown, layout + [("", "methods", "methods")]), keys=len(keys)),
+                      *(f"[{k}] {note}" for k, note in enumerate(notes, start=1))])
 
 
 def completeness(out: Path, manifest: dict) -> tuple[str | None, list[str]]:
@@ -309,6 +363,10 @@ def _with_synthetic(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
 
 def aggregate(out: str | Path) -> dict:
     """Build every table, figure and summary from `<out>`'s fold files; returns what `print_tables` shows."""
+    import pandas as pd
+
+    from loso.figures import plot_nulls, plot_subjects
+
     out = Path(out)
     manifest = json.loads((out / "run.json").read_text())
     observed, permuted = load_results(out)
@@ -391,19 +449,19 @@ def _json_safe(value):
 
 
 def print_tables(tables: dict) -> None:
-    """The end-of-run view: protocol, per-subject and per-dataset tables, pooled confusions, where the files are."""
+    """The end-of-run view, 120 columns wide: protocol, per-subject and per-dataset tables, pooled confusions, where
+    the files are (the .md/.tex/.csv tables hold the wider views)."""
     print()
     for line in tables["header"]:
-        print(f"# {line}")
+        print(wrap(line, "# "))
     if tables["subjects"].empty:
         print("no finished folds yet")
         return
     manifest = tables["manifest"]
-    with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_columns", 50):
-        print("\nPer subject (scores in %; balanced accuracy's baseline is 1/K, accuracy's the majority class):")
-        print(subjects_display(tables["subjects"], manifest).to_string(index=False))
-        print("\nPer dataset (over subjects):")
-        print(datasets_display(tables["datasets"]).to_string(index=False))
+    print("\nPer subject (scores in %; balanced accuracy's baseline is 1/K, accuracy's the majority class):")
+    print(subjects_printout(tables["subjects"], manifest))
+    print("\nPer dataset (over subjects):")
+    print(datasets_printout(tables["datasets"]))
     confusions = tables["confusions"]
     for level in LEVELS:
         for dataset, cm in confusions[level].items():
@@ -411,13 +469,13 @@ def print_tables(tables: dict) -> None:
             size = (f"{sum(counts.values())} {level}s ("
                     + ", ".join(f"seed {seed}: {n}" for seed, n in counts.items()) + ")"
                     if len(counts) > 1 else f"{sum(counts.values())} {level}s")
-            print(f"\nPooled {level}-level confusion matrix, {dataset}, n = {size} (rows true, columns predicted: "
-                  f"{', '.join(manifest['class_names'][dataset])}):")
+            print("\n" + wrap(f"Pooled {level}-level confusion matrix, {dataset}, n = {size} (rows true, columns "
+                              f"predicted: {', '.join(manifest['class_names'][dataset])}):"))
             for row in cm:
                 print("  " + " ".join(f"{v:6d}" for v in row))
     out = tables["out"]
-    print(f"\nTables in {out}/tables (CSV, Markdown, LaTeX; how to read them: PROTOCOL.md), "
-          f"summary in {out}/summary.json, plots in {out}/figures")
+    print("\n" + wrap(f"Tables in {out}/tables (CSV, Markdown, LaTeX; how to read them: PROTOCOL.md), "
+                      f"summary in {out}/summary.json, plots in {out}/figures"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

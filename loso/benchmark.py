@@ -16,17 +16,18 @@ import copy
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from gru_xnet.config import ConfigError
-from gru_xnet.models import model_spec
+from gru_xnet.models import MODELS
 from loso.cli import configure
 from loso.compare import load_runs, paired, write_paired
 from loso.outputs import check_output, run_lock
-from loso.run import build_parser, execute, prepare
+from loso.run import build_parser, check
 from loso.tables import write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("loso")
 METRIC = "balanced_accuracy"
@@ -35,8 +36,8 @@ METRIC = "balanced_accuracy"
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     p = build_parser("python -m loso.benchmark", __doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
-                   help="registered names (gru_xnet eegnet shallowconvnet deepconvnet de_logreg de_svm) or "
-                        "path/to/file.py:function / package.module:function")
+                   help=f"registered names ({' '.join(MODELS)}) or path/to/file.py:function / "
+                        "package.module:function")
     return p.parse_known_args(argv)
 
 
@@ -57,14 +58,21 @@ def check_models(args: argparse.Namespace, extra: list[str]) -> list[str]:
     if len(set(folders)) != len(folders):
         raise ConfigError(f"--models {' '.join(models)}: two models would share a run folder ({', '.join(folders)})")
     for model in models:
-        config = configure(copy.copy(args), extra)
-        config.set_option("model.name", model)
-        model_spec(model).representation_of(config.data)
+        check(with_model(args, model), extra)
     return models
+
+
+def with_model(args: argparse.Namespace, model: str, output: str | None = None) -> argparse.Namespace:
+    """The command line of one model's `loso.run`."""
+    run_args = copy.copy(args)
+    run_args.model, run_args.output = model, output
+    return run_args
 
 
 def comparison_rows(out: Path, models: Sequence[str]) -> pd.DataFrame:
     """Per model, dataset and level: the run's own per-dataset statistics over all its subjects."""
+    import pandas as pd
+
     rows = []
     for model in models:
         table = pd.read_csv(out / folder_name(model) / "tables" / "per_dataset.csv")
@@ -110,12 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         models = check_models(args, extra)
         out = Path(args.output or Path(configure(copy.copy(args), extra).output_dir) / "benchmark").resolve()
+        import pandas as pd  # pandas, torch and Ray load here, after every model's check
+
+        from loso.driver import execute, prepare
+
         codes = []
         for model in models:
             log.info("=== %s: its LOSO into %s", model, out / folder_name(model))
-            run_args = copy.copy(args)
-            run_args.model, run_args.output = model, str(out / folder_name(model))
-            run = prepare(run_args, extra)
+            run_args = with_model(args, model, str(out / folder_name(model)))
+            run = prepare(run_args, *check(run_args, extra))
             with run_lock(run.out):
                 check_output(run.out, run.manifest, args.resume)
                 codes.append(execute(run_args, run))

@@ -15,11 +15,9 @@ import signal
 from pathlib import Path
 from typing import Iterator
 
-import ray
-
-from gru_xnet.config import ExperimentConfig, resolve_config
+from gru_xnet.config import ExperimentConfig, apply_overrides, resolve_config
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
-from gru_xnet.train import apply_overrides
+from gru_xnet.models import MODELS
 from loso.reaper import watch_local_instance
 
 # Ray Train's controller polls its workers every 2 s by default; most of a short fold's start-up. Its preemption
@@ -40,9 +38,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="generate small synthetic datasets in the real formats and use them")
     p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
     p.add_argument("--model", default=None,
-                   help="a registered model (gru_xnet, eegnet, shallowconvnet, deepconvnet, de_logreg, de_svm), "
-                        "path/to/file.py:function or package.module:function (default: the config's model.name); "
-                        "its parameters: --model.params '{\"dropout\": 0.3}'")
+                   help=f"a registered model ({', '.join(MODELS)}), path/to/file.py:function or "
+                        "package.module:function (default: the config's model.name); its parameters: "
+                        "--model.params '{\"dropout\": 0.3}'")
     p.add_argument("--address", default=None, help="Ray address ('auto' for a running cluster; "
                                                    "default: a local embedded instance)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local embedded instance")
@@ -101,6 +99,8 @@ def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
 
 def init_ray(address: str | None, num_cpus: int | None, verbose: bool) -> None:
     """Join a cluster (`address`) or start a small local embedded instance."""
+    import ray
+
     if ray.is_initialized():
         return
     runtime_env = {"env_vars": RAY_ENV}

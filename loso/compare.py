@@ -18,18 +18,19 @@ import sys
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from gru_xnet.config import ConfigError
 from loso.aggregate import LEVELS, SCORES, fold_frame, subject_frame
-from loso.figures import plot_subject_lines
 from loso.outputs import load_results
 from loso.protocol import protocol_lines, with_legacy_keys
 from loso.stats import holm, mean_ci, signed_rank
 from loso.tables import write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("loso.compare")
 
@@ -104,6 +105,8 @@ def wide_scores(runs: Sequence[Run], metric: str) -> pd.DataFrame:
 
 def pairwise(wide: pd.DataFrame, names: Sequence[str], metric: str) -> pd.DataFrame:
     """Every pair of runs per dataset and level: difference, CI, Wilcoxon, effect size, wins/ties/losses."""
+    import pandas as pd
+
     rows = []
     untuned = wide[wide["tuned_in"] == ""]
     for a, b in combinations(names, 2):
@@ -167,6 +170,8 @@ def load_runs(paths: Sequence[str | Path], metric: str) -> list[Run]:
 
 def write_paired(result: dict, runs: Sequence[Run], metric: str, out: Path, stem: str) -> None:
     """`stem`.{csv,md,tex} (pairwise), per_subject.{csv,md,tex} and figures/subject_lines.png under `out`."""
+    from loso.figures import plot_subject_lines
+
     header, table, wide = result["header"], result["comparison"], result["per_subject"]
     synthetic = bool(runs[0].manifest.get("synthetic"))
     write_table(table.assign(synthetic=synthetic), out / stem, header, table)
@@ -196,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
+    import pandas as pd
+
     print()
     for line in result["header"]:
         print(f"# {line}")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from gru_xnet.data_loader import Split
-from loso.training import OBSERVED
+from gru_xnet.split import Split
 
 PROTOCOLS = ("within", "joint")
 SESSIONS = ("pooled", "separate")
+OBSERVED = 0
+"""Variant 0 of a fold trains on the real labels; variant k > 0 on replicate k of the permutation null."""
 
 
 @dataclass(frozen=True)

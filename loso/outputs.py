@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Iterator
 
 from gru_xnet.config import ConfigError, write_text_atomic
-from loso.pooling import pool_subjects
 from loso.protocol import with_legacy_keys
 
 log = logging.getLogger("loso")
@@ -46,6 +45,8 @@ def result_path(out: Path, fold_id: str, variant: int) -> Path:
 def load_results(out: Path) -> tuple[list[dict], list[dict]]:
     """(observed results, permutation-null results) of a run folder in file-name order, a subject tested in several
     folds pooled into one record (`loso.pooling`)."""
+    from loso.pooling import pool_subjects  # scipy (its metrics) loads when results are read, not with the commands
+
     read = lambda folder: [json.loads(p.read_text()) for p in sorted((out / folder).glob("*.json"))]  # noqa: E731
     return pool_subjects(read("folds")), pool_subjects(read("permutations"))
 

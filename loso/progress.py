@@ -4,7 +4,8 @@ The ETA lays the queued jobs (each taking the mean job time so far) onto the `co
 run was given, after what the running jobs still need of that mean, and reports when the last slot
 frees. It depends on the concurrency given, never on how many jobs happen to be running at that
 instant, so it falls steadily instead of jumping as jobs start and end. On a terminal it is a tqdm bar
-over fold jobs; otherwise (logs, CI) a line on every change and every 15 s.
+over fold jobs; otherwise (logs, CI) a line when a job starts or ends, and a heartbeat line after a minute
+without one. The ETA needs one finished job's time: until then the line says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Progress:
     """Counts and ETA of `total` fold jobs run `concurrency` at a time; `clock` is injectable for tests."""
 
     def __init__(self, total: int, concurrency: int, *, clock: Callable[[], float] = time.monotonic,
-                 stream: TextIO | None = None, bar: bool | None = None, every: float = 15.0):
+                 stream: TextIO | None = None, bar: bool | None = None, every: float = 60.0):
         self.total, self.concurrency, self.clock = total, max(1, concurrency), clock
         self.stream = stream or sys.stderr
         self.started = clock()
@@ -72,17 +73,18 @@ class Progress:
             self.bar.update(1)
         self.show(force=True)
 
-    def line(self) -> str:
+    def eta_text(self) -> str:
         eta = self.eta()
+        return "ETA after the first fold job" if eta is None else f"ETA {_fmt(eta)}"
+
+    def line(self) -> str:
         return (f"[loso] {self.queued} queued | {len(self.running)} running | {self.done} done | {self.failed} failed"
-                f" | elapsed {_fmt(self.clock() - self.started)} | ETA {'?' if eta is None else _fmt(eta)}")
+                f" | elapsed {_fmt(self.clock() - self.started)} | {self.eta_text()}")
 
     def show(self, force: bool = False) -> None:
-        """Refresh the bar, or print a line when something changed or `every` seconds passed."""
+        """Refresh the bar, or print a line when something changed (`force`) or `every` seconds passed without one."""
         if self.bar is not None:
-            eta = self.eta()
-            self.bar.set_postfix_str(f"{len(self.running)} running, {self.failed} failed, "
-                                     f"ETA {'?' if eta is None else _fmt(eta)}")
+            self.bar.set_postfix_str(f"{len(self.running)} running, {self.failed} failed, {self.eta_text()}")
             return
         if force or self.clock() - self.last_line >= self.every:
             print(self.line(), file=self.stream, flush=True)

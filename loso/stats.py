@@ -2,7 +2,8 @@
 
 Every function takes one value per *subject* (sessions and seeds already averaged within it): the
 subject is the unit a cross-subject claim generalises over, so windows, trials or sessions are never
-counted as independent samples here.
+counted as independent samples here. scipy is imported by the tests and intervals that use it, so tables'
+captions and split statements read this module's constants without it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy import stats
 
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
@@ -56,11 +56,15 @@ def mean_ci(values: Sequence[float], bounds: tuple[float, float] = (-np.inf, np.
 
 def _t_interval(values: np.ndarray) -> tuple[float, float]:
     """Student t interval with n - 1 degrees of freedom."""
+    from scipy import stats
+
     return stats.t.interval(CONFIDENCE, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
 
 
 def _bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
     """Percentile bootstrap (9,999 resamples, fixed seed: the same table every time)."""
+    from scipy import stats
+
     ci = stats.bootstrap((values,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
                          method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED)).confidence_interval
     return ci.low, ci.high
@@ -89,6 +93,8 @@ def _wilcoxon_p(d: np.ndarray, alternative: str) -> tuple[float, str]:
 
     scipy's own "auto" falls back to the normal approximation from 14 subjects with ties or zeros.
     """
+    from scipy import stats
+
     if len(d) > EXACT_UP_TO:
         p = stats.wilcoxon(d, alternative=alternative, zero_method="zsplit", method="asymptotic").pvalue
         return float(p), "normal approximation"
@@ -106,6 +112,8 @@ def _sign_flip_p(d: np.ndarray, alternative: str) -> float:
     scipy calls that statistic once per resample (~6 s at 15 subjects). Zeros stay zero under a flip,
     so their split half-ranks are a constant that R+ can leave out.
     """
+    from scipy import stats
+
     ranks = stats.rankdata(np.abs(d))
     return float(stats.permutation_test((d,), lambda x, axis: ((x > 0) * ranks).sum(axis),
                                         permutation_type="samples", n_resamples=PERMUTATION_RESAMPLES,
@@ -114,6 +122,8 @@ def _sign_flip_p(d: np.ndarray, alternative: str) -> float:
 
 def _rank_biserial(d: np.ndarray) -> float:
     """(R+ - R-) / (R+ + R-) with the ranks of zero differences split between the signs."""
+    from scipy import stats
+
     ranks = stats.rankdata(np.abs(d))
     half_zero = ranks[d == 0].sum() / 2
     plus = ranks[d > 0].sum() + half_zero

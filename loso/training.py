@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gru_xnet.config import ExperimentConfig
-from gru_xnet.data_loader import Loaders, Split, make_loaders
+from gru_xnet.data_loader import Loaders, make_loaders
 from gru_xnet.engine import (Evaluation, FitState, evaluate, fit, make_optimizer, make_reproducible, make_scheduler,
                              resolve_precision, resume, set_rng_state, snapshot, unwrap)
 from gru_xnet.estimators import fit_on_loaders, is_estimator
@@ -26,9 +26,9 @@ from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model, model_input
 from gru_xnet.models import ModelSpec, model_spec
 from gru_xnet.results import dataset_windows, evaluation_report, subject_reports
+from gru_xnet.split import Split
+from loso.folds import OBSERVED
 
-OBSERVED = 0
-"""Variant 0 of a fold trains on the real labels; variant k > 0 on replicate k of the permutation null."""
 PERMUTATION_SCHEME = 2
 """How permutation replicates are drawn (recorded in run.json): 2 = replicate k is one relabelled dataset,
 seeded by (the config's seed, k), shared by every fold and seed; 1 (before) seeded each fold and seed apart."""

@@ -34,11 +34,11 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchTrainer
 
 from gru_xnet.config import ExperimentConfig
-from gru_xnet.data_loader import Split
 from gru_xnet.engine import rng_state
 from gru_xnet.features import FeatureSet
 from gru_xnet.models import ModelSpec
 from gru_xnet.provenance import provenance
+from gru_xnet.split import Split
 from loso.folds import FoldJob
 from loso.training import OBSERVED, Placement, train_variant
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from gru_xnet.config import DataConfig
-from gru_xnet.data_loader import Normalizer, Split, Windows, augment_batch, make_loaders
+from gru_xnet.data_loader import Normalizer, Windows, augment_batch, make_loaders
 from gru_xnet.features import build_feature_set
+from gru_xnet.split import Split
 
 
 def reference_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

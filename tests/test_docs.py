@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 TESTED = re.compile(r"<!-- tested -->\n```bash\n(.*?)```", re.S)
+EXPECTED = re.compile(r"<!-- expected -->\n```text\n(.*?)```", re.S)
 
 
 def test_the_docs_build_strictly_and_offline(tmp_path):
@@ -44,18 +45,75 @@ def test_every_public_module_is_in_the_api_reference():
     assert documented - public_modules() == set()
 
 
+def test_pages_with_commands_say_to_activate_the_venv_before_the_first():
+    # Defect: bare `python -m ...` in the README and the docs with nothing saying to activate .venv first; with the
+    # system Python: "No module named 'ray'".
+    for path in [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        text = path.read_text()
+        commands = [block.start(1) + line.start() for block in re.finditer(r"```bash\n(.*?)```", text, re.S)
+                    for line in re.finditer(r"^python ", block[1], re.M)]
+        if commands:
+            assert -1 < text.find("source .venv/bin/activate") < commands[0], path.relative_to(REPO)
+
+
+def printed_tables(printout: str) -> list[tuple[str, list[str]]]:
+    """The table sections of a printout ('Per subject ...', 'Per dataset ...'), each up to the next section, confusion
+    matrix or '#' line: (title, lines)."""
+    sections: list[tuple[str, list[str]]] = []
+    current = None
+    for line in printout.splitlines():
+        if line.startswith("Per "):
+            current = (line, [])
+            sections.append(current)
+        elif line.startswith(("Pooled ", "Tables in ", "#")):
+            current = None
+        elif current is not None:
+            current[1].append(line)
+    return sections
+
+
+def shape(lines: list[str]) -> list[list[str]]:
+    """A table's lines with every number masked and dash rules shortened: what two runs on two CPUs share. Method
+    footnotes are left out (a subject off chance on another CPU can change the Wilcoxon method)."""
+    return [["#" if re.search(r"\d", t) else "-" if set(t) == {"-"} else t for t in line.split()]
+            for line in lines if line.strip() and not line.startswith(("every row:", "["))]
+
+
+def above_chance(lines: list[str]) -> list[bool]:
+    """Per row of a per-dataset table: does the 95 % CI of the mean lie above its baseline (balanced accuracy: chance
+    1/K; accuracy: the majority baseline)?"""
+    rows = [re.match(r"\s*\S+\s+(?:window|trial)\s+\S+\s+[\d.]+ \[([\d.]+), [\d.]+\]\s+([\d.]+)", line) for line in lines]
+    return [float(row[1]) > float(row[2]) for row in rows if row]
+
+
 @pytest.mark.parametrize("page", ["first-loso.md", "own-model.md"])
 def test_tutorial_pages_run_as_written(page, tmp_path):
-    blocks = TESTED.findall((DOCS / page).read_text())
+    # The page's tested blocks in order, as one shell session of a reader who activated .venv as the page says:
+    # the venv of this interpreter first on PATH. Where the page shows the expected tables, the printed ones have
+    # their shape (columns, rows) and the same answer to "above chance?".
+    text = (DOCS / page).read_text()
+    blocks = TESTED.findall(text)
     assert blocks, f"{page} has no tested block"
+    assert "source .venv/bin/activate" in text.split("<!-- tested -->")[0]
     (tmp_path / "examples").symlink_to(REPO / "examples")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    venv = Path(sys.executable).parent
+    env = {**os.environ, "VIRTUAL_ENV": str(venv.parent), "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}  # the feature cache (~/.cache) stays in tmp_path
-    for block in blocks:
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, f"{page}:\n{block}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
-        assert "Traceback" not in done.stderr
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(blocks)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{page}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr
+    printed = printed_tables(done.stdout)
+    expected = [section for block in EXPECTED.findall(text) for section in printed_tables(block)]
+    seen: dict[str, int] = {}
+    for title, lines in expected:
+        k = seen[title] = seen.get(title, -1) + 1  # the page's k-th table of this title is the run's k-th
+        actual = [shown for t, shown in printed if t == title][k]
+        assert shape(actual) == shape(lines), f"{page}: {title} (#{k + 1})\n" + "\n".join(actual)
+        assert above_chance(actual) == above_chance(lines), f"{page}: {title} (#{k + 1})\n" + "\n".join(actual)
+    if page == "first-loso.md":  # the page shows a learnt signal, then chance on shuffled labels
+        assert [set(above_chance(lines)) for title, lines in expected if title.startswith("Per dataset")] == [
+            {True}, {False}]
 
 
 def test_readme_is_one_screen_of_links_opening_with_the_two_commands():

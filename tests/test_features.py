@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from gru_xnet.config import ConfigError, DataConfig
-from gru_xnet.data_loader import (Normalizer, Split, subject_split,
-                                  validation_subjects)
+from gru_xnet.data_loader import Normalizer
 from gru_xnet.datasets import DatasetError
 from gru_xnet.features import build_feature_set
 from gru_xnet.representations import window_trial
 from gru_xnet.preprocessing import STFTPreprocessor, zero_phase_filter
+from gru_xnet.split import Split, subject_split, validation_subjects
 
 
 def data_config(root: Path, tmp_path: Path, datasets=("DEAP",), **kwargs) -> DataConfig:

@@ -257,7 +257,7 @@ def test_an_unwritable_output_gives_one_error_and_keeps_the_saved_folds(planted,
                                                                        monkeypatch):
     import ray
 
-    import loso.run
+    import loso.driver
 
     args = ["--config", str(planted.parent / "loso.json"), "--data-root", str(learnable_root),
             "--max-concurrent-folds", "1"]
@@ -266,7 +266,7 @@ def test_an_unwritable_output_gives_one_error_and_keeps_the_saved_folds(planted,
     assert main([*args, "--output", str(blocker / "out")]) == 2
     assert f"cannot create the output folder {blocker / 'out'}: Not a directory" in caplog.text
 
-    real_write, written = loso.run.write_text_atomic, []
+    real_write, written = loso.driver.write_text_atomic, []
 
     def disk_full_after_one_fold(path: Path, text: str) -> None:  # fault injection in the atomic writer
         if written:
@@ -274,7 +274,7 @@ def test_an_unwritable_output_gives_one_error_and_keeps_the_saved_folds(planted,
         real_write(path, text)
         written.append(path)
 
-    monkeypatch.setattr(loso.run, "write_text_atomic", disk_full_after_one_fold)
+    monkeypatch.setattr(loso.driver, "write_text_atomic", disk_full_after_one_fold)
     out = tmp_path / "full"
     caplog.clear()
     assert main([*args, "--output", str(out)]) == 2
@@ -286,7 +286,7 @@ def test_an_unwritable_output_gives_one_error_and_keeps_the_saved_folds(planted,
     while time.time() < deadline and any(pg["state"] != "REMOVED" for pg in ray.util.placement_group_table().values()):
         time.sleep(0.2)
     assert all(pg["state"] == "REMOVED" for pg in ray.util.placement_group_table().values()), "a runner goes on"
-    monkeypatch.setattr(loso.run, "write_text_atomic", real_write)
+    monkeypatch.setattr(loso.driver, "write_text_atomic", real_write)
     assert main([*args, "--output", str(out), "--resume"]) == 0 and len(folds_of(out)) == 4
 
 

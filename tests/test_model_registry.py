@@ -4,7 +4,10 @@ model from a file outside the repository (also on Ray), checkpoints of any model
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
+import pickle
 import shutil
 from pathlib import Path
 
@@ -17,6 +20,8 @@ from gru_xnet.config import ConfigError
 from gru_xnet.estimators import EstimatorModule
 from gru_xnet.model import load_model
 from gru_xnet.models import MODELS, model_spec
+from gru_xnet.models.eegnet import EEGNet
+from gru_xnet.models.spec import Builder
 from gru_xnet.predict import predict
 from gru_xnet.train import main as train_main
 from loso.benchmark import main as benchmark_main
@@ -65,6 +70,15 @@ def test_the_registry_declares_the_fields_baselines():
         assert bool(spec.grid) == name.startswith("de_") and bool(spec.space) != name.startswith("de_")
 
 
+def test_a_torch_models_entry_names_its_constructor_and_reads_as_it():
+    """The entry holds the constructor's place, not the class (the registry loads no torch); its signature is the
+    constructor's, so what a builder is passed can follow its parameters; it pickles as its place."""
+    build = MODELS["eegnet"].build
+    assert isinstance(build, Builder) and build.__wrapped__ is EEGNet
+    assert inspect.signature(build) == inspect.signature(EEGNet)
+    assert pickle.loads(pickle.dumps(build)) == Builder("gru_xnet.models.eegnet:EEGNet")
+
+
 @pytest.mark.parametrize("name", list(REPRESENTATION))
 def test_every_registered_model_runs_one_tiny_fold_and_names_itself(synthetic_root, tmp_path, name):
     out = tmp_path / "out"
@@ -88,7 +102,8 @@ def test_every_registered_model_runs_one_tiny_fold_and_names_itself(synthetic_ro
 
 
 def test_de_logreg_learns_the_band_signal_and_stays_at_chance_on_shuffled_labels(synthetic_root, shuffled_root,
-                                                                                 tmp_path):
+                                                                                 tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="loso")
     runs = {}
     for label, root in (("planted", synthetic_root), ("shuffled", shuffled_root)):
         out = tmp_path / label
@@ -98,6 +113,7 @@ def test_de_logreg_learns_the_band_signal_and_stays_at_chance_on_shuffled_labels
     assert (runs["planted"]["balanced_accuracy_mean"] > 75).all()
     shuffled = runs["shuffled"]
     assert (shuffled["p_vs_chance"] > 0.05).all() and 35 < shuffled["balanced_accuracy_mean"].mean() < 65
+    assert "on the CPU (scikit-learn: no torch threads)" in caplog.text and "torch thread(s)" not in caplog.text
 
 
 @pytest.mark.ray

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gru_xnet.predict import main, predict
-from gru_xnet.train import Trainer
+from gru_xnet.trainer import Trainer
 
 from conftest import tiny_config
 

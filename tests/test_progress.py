@@ -46,12 +46,26 @@ def test_eta_is_unknown_until_a_job_finishes_and_failures_count():
     progress = Progress(3, concurrency=3, clock=clock, stream=io.StringIO(), bar=False)
     for job in ("a", "b", "c"):
         progress.start(job)
-    assert progress.eta() is None and "ETA ?" in progress.line()
+    assert progress.eta() is None and "ETA after the first fold job" in progress.line()
     clock.now = 4.0
     progress.finish("a", ok=False)
     assert progress.eta() is None and progress.failed == 1
     progress.finish("b")
     assert progress.eta() == 0.0 and progress.queued == 0 and "1 failed" in progress.line()
+
+
+def test_lines_come_when_a_job_starts_or_ends_plus_a_heartbeat_after_a_quiet_minute():
+    clock, stream = FakeClock(), io.StringIO()
+    progress = Progress(2, concurrency=1, clock=clock, stream=stream, bar=False)
+    progress.start("a")
+    for second in range(1, 150):  # the runner loops poll show() every second
+        clock.now = float(second)
+        progress.show()
+    progress.finish("a")
+    progress.show()
+    lines = stream.getvalue().splitlines()
+    assert [line.split("elapsed ")[1].split(" |")[0] for line in lines] == ["0m00s", "1m00s", "2m00s", "2m29s"]
+    assert all("ETA after the first fold job" in line for line in lines[:3]) and lines[3].endswith("ETA 2m29s")
 
 
 def test_a_terminal_gets_a_progress_bar():

@@ -154,6 +154,39 @@ def test_a_subject_predicted_as_one_class_is_flagged_not_left_as_a_chance_number
     assert "50.0 *" in printed and "predicted one class for every test window" in printed and "DEAP/s01" in printed
 
 
+def test_the_printout_fits_120_columns_and_names_methods_in_footnotes(tmp_path, capsys):
+    # Defect: a ~240-column per-dataset table (headers to 472) whose method columns ran together
+    # ("t exact (every sign flip)"). Every option that widens the view: 2 seeds (seed SDs), permutations,
+    # tuned subjects (untuned/all rows), a one-class test set, a collapsed model, three Wilcoxon methods.
+    rng = np.random.default_rng(0)
+    records = []
+    for seed in (0, 1):
+        records += [fold_record("DEAP", f"s0{i}", *predictions(acc, rng=rng), seed=seed)
+                    for i, acc in enumerate([60, 65, 70, 75, 80], start=1)]
+        records.append(fold_record("DEAP", "s06", np.ones(40, int), np.ones(40, int), seed=seed))
+        records.append(fold_record("DEAP", "s07", np.arange(40) // 20, np.ones(40, int), seed=seed))
+        records += [fold_record("SEEDIV", str(s), *predictions(70, rng=rng), seed=seed) for s in range(1, 6)]
+    for record in records:
+        record["tuned_on_test_subject"] = record["fold"]["subject"] in ("s01", "1")
+    records += [{**r, "variant": k} for r in records for k in (1, 2, 3)]
+    out = write_run(tmp_path / "run", records, seeds=(0, 1), permutations=3)
+    print_tables(aggregate(out))
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 120, max(lines, key=len)
+    start = lines.index("Per dataset (over subjects):")
+    notes = [line for line in lines[start:] if line.startswith("[")]
+    assert notes == ["[1] 95% CI: t; Wilcoxon p: exact (every sign flip)",
+                     "[2] 95% CI: t; Wilcoxon p: not tested (includes tuned subjects)", "[3] 95% CI: t; Wilcoxon p: exact"]
+    methods = [line for line in lines if "exact" in line or "not tested" in line]
+    assert methods == notes  # no method name inside a table row
+    for label in ("window level", "trial level", "balanced accuracy vs chance", "accuracy vs majority baseline"):
+        assert any(f" {label} " in line and line.lstrip().startswith("-") for line in lines), label
+    assert any(line.split()[:3] == ["DEAP", "s07", "40"] and "50.0 *" in line for line in lines)
+    assert any(line.split()[:2] == ["DEAP", "s06"] and "-- (1 class)" in line for line in lines)
+    markdown = (out / "tables" / "per_dataset.md").read_text()  # the files keep the wide view
+    assert "| Wilcoxon p method" in markdown and "| exact (every sign flip)" in markdown
+
+
 def test_pooled_confusion_matrices_say_how_many_seeds_they_sum(sessions_run, capsys):
     out, _ = sessions_run
     print_tables(aggregate(out))

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from gru_xnet.config import ConfigError, ExperimentConfig
-from gru_xnet.data_loader import Normalizer, make_loaders, subject_split
+from gru_xnet.data_loader import Normalizer, make_loaders
 from gru_xnet.features import build_feature_set
 from gru_xnet.models import MODELS
 from gru_xnet.preprocessing import band_filter, differential_entropy
 from gru_xnet.representations import DifferentialEntropy, Raw, window_trial
+from gru_xnet.split import subject_split
 
 from conftest import tiny_config
 

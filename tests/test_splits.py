@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gru_xnet.config import DataConfig
-from gru_xnet.data_loader import SIDES
 from gru_xnet.features import build_feature_set
+from gru_xnet.split import SIDES
 from loso.splits import SPLITS, plan_folds, split_record
 
 SEEDS = [0, 1]

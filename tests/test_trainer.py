@@ -16,7 +16,8 @@ from gru_xnet.checkpoint import CheckpointError, read_checkpoint
 from gru_xnet.config import ExperimentConfig
 from gru_xnet.engine import resolve_precision
 from gru_xnet.model import load_model
-from gru_xnet.train import Trainer, main
+from gru_xnet.train import main
+from gru_xnet.trainer import Trainer
 
 from conftest import tiny_config
 

@@ -17,14 +17,15 @@ import yaml
 from torch import nn
 
 from gru_xnet.config import ConfigError, ExperimentConfig
-from gru_xnet.data_loader import Split
 from gru_xnet.engine import Precision, evaluate
 from gru_xnet.features import FeatureSet, SubjectKey, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
+from gru_xnet.split import Split
 from loso.run import main as loso_main
 from tests.conftest import tiny_config
+from tune.driver import choose_test_subjects, refuse_held_out
 from tune.report import subject_records, subject_tables
-from tune.search import choose_test_subjects, main, refuse_held_out
+from tune.search import main
 from gru_xnet.models import MODELS
 from tune.space import load_space
 

@@ -2,22 +2,23 @@
 
 Test predictions are scored per test subject (never pooled over windows of several subjects, which
 rewards following each subject's class balance) and summarised over subjects per dataset, exactly as
-`loso.run`'s tables are.
+`loso.run`'s tables are. Its constants (captions, pools) are read by the command before pandas and torch load.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from gru_xnet.data_loader import Split
 from gru_xnet.features import FeatureSet
-from gru_xnet.results import saved_evaluation, subject_reports
+from gru_xnet.split import Split
 from loso.aggregate import dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display, wide_subjects
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRIC = "val_subject_balanced_accuracy"
 """What ASHA compares every epoch and Optuna maximises: the LOSO tables' lead number (the mean over
@@ -35,6 +36,8 @@ def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, 
     Each subject is scored on its own windows, beside baselines from the training windows of its
     dataset: pooled windows of several subjects would reward following each subject's class balance.
     """
+    from gru_xnet.results import saved_evaluation, subject_reports  # torch loads with the search, not the command
+
     training = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
     reports = subject_reports(saved_evaluation(record["predictions"]), features, training)
     return [{"fold": {"fold_id": f"{key.dataset}-{key.subject}-seed{seed}", "dataset": key.dataset,
@@ -87,6 +90,8 @@ def json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
 def print_report(table: pd.DataFrame, subjects: pd.DataFrame, datasets: pd.DataFrame, summary: dict,
                  out: Path) -> None:
     """The trials table, each search's winner and the test tables, for the person at the terminal."""
+    import pandas as pd
+
     shown = table.drop(columns=["seen_train", "seen_val", "seen_test"])
     print("\n".join(trials_header(summary)))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -7,7 +7,8 @@ model's default. Every combination of every parameter's extreme values is checke
 experiment config's own rules when the space is built, so a bad bound fails at once with the space
 key, not in the middle of a trial: the space is a product (every `num_attention_heads` choice must
 divide `2 * gru_hidden_size` for every `gru_hidden_size` choice). Each parameter then has one fixed
-distribution, which Optuna's TPE sampler and its parameter-importance evaluator both need.
+distribution, which Optuna's TPE sampler and its parameter-importance evaluator both need. Ray Tune and
+Optuna are imported when a search asks for the domains, so the command checks a space file before they load.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import optuna
 import yaml
-from ray import tune
 
 from gru_xnet.config import ConfigError, ExperimentConfig
+
+if TYPE_CHECKING:
+    import optuna
 
 def _fail(name: str, problem: str) -> ConfigError:
     return ConfigError(f"search space key '{name}': {problem}")
@@ -84,12 +86,16 @@ class Parameter:
 
     def domain(self) -> Any:
         """The Ray Tune domain (converted to an Optuna distribution by OptunaSearch)."""
+        from ray import tune
+
         if self.choices is not None:
             return tune.choice(list(self.choices))
         return (tune.loguniform if self.log else tune.uniform)(self.low, self.high)
 
     def distribution(self) -> optuna.distributions.BaseDistribution:
         """The same domain as an Optuna distribution (to rebuild a study from finished trials)."""
+        import optuna
+
         if self.choices is not None:
             return optuna.distributions.CategoricalDistribution(list(self.choices))
         return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)

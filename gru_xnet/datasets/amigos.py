@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import scipy.io
 
 from .base import (DatasetError, OptionError, Reader, Trial, check_number, check_option, inner_folder, natural_key,
                    signal_problem, stimulus_confound)
@@ -143,6 +142,8 @@ class AMIGOSReader(Reader):
     def _load(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """`joined_data` and `labels_selfassessment` as flat object arrays, one entry per trial, and each trial's
         video id from `VideoIDs`."""
+        import scipy.io
+
         try:
             content = scipy.io.loadmat(path, verify_compressed_data_integrity=False)
         except Exception as exc:  # scipy raises many types for bad files
@@ -178,6 +179,8 @@ class AMIGOSReader(Reader):
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
         """AMIGOS/Data_Preprocessed/Data_Preprocessed_P<NN>.mat (P01 and P1 spellings alternate), 5 s baselines; each
         participant sees the same videos in its own order (short ones in trials 1-16, long ones after)."""
+        import scipy.io
+
         folder = root / "Data_Preprocessed"
         folder.mkdir(parents=True, exist_ok=True)
         shift = subject - 1  # participant p sees the videos rotated by p - 1: neighbours differ in order

@@ -4,6 +4,9 @@ A dataset is one module: its `Reader` subclass says how its folder looks, which 
 channels and rate, its options (and the older `data.*` config keys that set them), default filters,
 classes, each trial's stimulus, its stimulus statement and how the synthetic generator writes a subject.
 The registry, the config, the feature cache and the generator ask the reader; none branches on a name.
+A reader module imports only numpy at module level: the registry imports every reader, and every command
+checks a dataset's name and options through it before a heavy library loads, so a file reader
+(`scipy.io`, h5py, ...) is imported inside the function that reads or writes the files.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from .base import DatasetError, Reader, Trial, check_number, check_option, natural_key, signal_problem, stimulus_confound
 from .synthetic_signal import SubjectModel, rated_levels
@@ -96,6 +95,8 @@ class DREAMERReader(Reader):
 
     def _data(self) -> np.ndarray:
         """`DREAMER.Data`, one entry per subject; the file (hundreds of MB) is read once per process and change."""
+        import scipy.io
+
         if not self.path.is_file():
             raise DatasetError(f"DREAMER: expected {self.path}, found no such file")
         key = (str(self.path.resolve()), self.path.stat().st_mtime_ns)
@@ -176,6 +177,8 @@ class DREAMERReader(Reader):
     def write_synthetic(cls, root: Path, n_subjects: int, trials: int, seconds: float, planting: Any,
                         seed: int) -> None:
         """DREAMER/DREAMER.mat: the one struct, `Data` a 1 x n cell of subject structs as the released file."""
+        import scipy.io
+
         data = np.empty((1, n_subjects), dtype=object)
         for subject in range(1, n_subjects + 1):
             data[0, subject - 1] = cls._synthetic_subject(subject, trials, seconds, planting, seed)

@@ -1,7 +1,8 @@
 """Dataset names -> readers, finding each dataset's folder under a common data root, and a user's own datasets.
 
-Each dataset is one module with one `Reader` subclass (see `base.Reader` for the contract); this registry
-lists them. `register_dataset_module(path)` adds the readers a user's file defines (`--dataset-module`).
+Each dataset is one module with one `Reader` subclass (see `base` for the contract, and why a reader module
+imports its file library inside its read functions); this registry lists them.
+`register_dataset_module(path)` adds the readers a user's file defines (`--dataset-module`).
 """
 
 from __future__ import annotations

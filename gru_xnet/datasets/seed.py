@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, inner_folder, natural_key,
                    signal_problem, stimulus_confound)
@@ -133,6 +132,8 @@ class SEEDReader(Reader):
     @staticmethod
     def _labels(path: Path) -> list[int]:
         """label.mat's 15 clip labels, each -1, 0 or 1."""
+        import scipy.io
+
         if not path.is_file():
             raise DatasetError(f"SEED: expected {path} (the clips' labels), found no such file")
         try:
@@ -163,6 +164,8 @@ class SEEDReader(Reader):
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
         """SEED/Preprocessed_EEG/<subject>_<date>.mat x 3 (variables <initials>_eeg1..N, 62 x T) and label.mat."""
+        import scipy.io
+
         folder = root / "Preprocessed_EEG"
         folder.mkdir(parents=True, exist_ok=True)
         scipy.io.savemat(folder / "label.mat", {"label": np.array([CLIP_LABELS], dtype=np.int16)})

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_number, check_option, check_subset,
                    inner_folder, natural_key, signal_problem, stimulus_confound)
@@ -193,6 +192,8 @@ class SEEDIVReader(Reader):
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
         """SEEDIV/eeg_raw_data/{1,2,3}/<subject>_<date>.mat with variables <prefix>_eeg1..N of shape (62, T)."""
+        import scipy.io
+
         n_samples = int(round(seconds * SAMPLING_RATE))
         rng = np.random.default_rng([seed, 1, subject])
         model = SubjectModel.draw(rng, len(SEEDIV_CHANNELS), planting)
@@ -212,6 +213,8 @@ class SEEDIVReader(Reader):
 def read_eeg_variables(path: Path, most: int) -> list[tuple[int, str, object]]:
     """(trial number, variable name, value) of a MAT file's `<prefix>_eegN` variables, numbered 1..N (N <= `most`)
     without gaps: trials are found by their suffix, never by key order (the prefix is each subject's initials)."""
+    import scipy.io
+
     try:
         content = scipy.io.loadmat(path, verify_compressed_data_integrity=False)
     except Exception as exc:  # scipy raises many types (ValueError, zlib.error, MatReadError...) for bad files

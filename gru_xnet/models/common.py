@@ -34,7 +34,3 @@ def glorot_init(model: nn.Module) -> None:
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
 
-
-LEARNING_RATE_SPACE = {"learning_rate": {"key": "training.learning_rate", "low": 1e-4, "high": 1e-2, "log": True}}
-DROPOUT_SPACE = {"dropout": {"key": "model.params.dropout", "low": 0.1, "high": 0.6}}
-"""The search space the raw-EEG CNNs share: their dropout and the learning rate."""

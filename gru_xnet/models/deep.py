@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gru_xnet.models.spec import ModelSpec
-from gru_xnet.models.common import DROPOUT_SPACE, LEARNING_RATE_SPACE, check_dropout, check_model_args, glorot_init
+from gru_xnet.models.common import check_dropout, check_model_args, glorot_init
 
 
 class DeepConvNet(nn.Module):
@@ -60,10 +59,3 @@ class DeepConvNet(nn.Module):
         x = self.block_1(x.unsqueeze(1))  # (B, 25, 1, (T - 9) // 3)
         x = self.blocks(x)  # (B, 200, 1, T')
         return self.classifier(x.flatten(1))  # (B, n_classes)
-
-
-SPEC = ModelSpec(
-    name="deepconvnet", build=DeepConvNet, representation="raw",
-    summary="DeepConvNet (Schirrmeister et al. 2017), in-house after braindecode's layers",
-    defaults={"dropout": 0.5},
-    space={**DROPOUT_SPACE, **LEARNING_RATE_SPACE})

@@ -7,8 +7,7 @@ import math
 import torch
 from torch import nn
 
-from gru_xnet.models.spec import ModelSpec
-from gru_xnet.models.common import LEARNING_RATE_SPACE, check_dropout, check_model_args, glorot_init
+from gru_xnet.models.common import check_dropout, check_model_args, glorot_init
 
 
 class MaxNorm:
@@ -114,12 +113,3 @@ def kernels_for(sampling_rate: float) -> dict[str, int]:
 def _padded_growth(kernel_length: int) -> int:
     """Samples a stride-1 conv padded `k // 2` on each side adds: 1 for an even kernel, 0 for an odd one."""
     return 2 * (kernel_length // 2) - kernel_length + 1
-
-
-SPEC = ModelSpec(
-    name="eegnet", build=EEGNet, representation="raw",
-    summary="EEGNet-8,2 (Lawhern et al. 2018), in-house after braindecode's layers",
-    defaults={"F1": 8, "D": 2, "F2": 16, "kernel_length": 64, "separable_kernel_length": 16, "dropout": 0.25},
-    rate_defaults=kernels_for,
-    space={"F1": {"key": "model.params.F1", "choices": [4, 8, 16]},
-           "dropout": {"key": "model.params.dropout", "low": 0.1, "high": 0.5}, **LEARNING_RATE_SPACE})

@@ -39,7 +39,6 @@ import torch
 from torch import nn
 
 from gru_xnet.config import check_sequence, validate_model_args
-from gru_xnet.models.spec import ModelSpec
 
 class ChannelCNN(nn.Module):
     """One independent CNN per EEG channel, run for all channels in one grouped convolution.
@@ -161,18 +160,8 @@ def create_gru_xnet_model(n_channels: int, n_freq_bins: int, n_time_bins: int, n
                    order_blind=order_blind)
 
 
-def _from_window(input_shape: tuple[int, int, int], n_classes: int, **params: Any) -> GRUXNet:
+def from_window(input_shape: tuple[int, int, int], n_classes: int, **params: Any) -> GRUXNet:
+    """The registry's constructor: a GRUXNet for windows of shape (C, F, T)."""
     n_channels, n_freq, n_time = input_shape
     return create_gru_xnet_model(n_channels=n_channels, n_freq_bins=n_freq, n_time_bins=n_time, n_classes=n_classes,
                                  **params)
-
-
-SPEC = ModelSpec(
-    name="gru_xnet", build=_from_window, representation="stft",
-    summary="CNN-BiGRU-attention (this package): per-channel CNN, feature fusion, BiGRU, self-attention",
-    params_from_config=lambda config: config.gru_xnet_args(),
-    describe=lambda config, input_shape: config.describe_sequence(input_shape),
-    space={"gru_hidden_size": {"key": "model.gru_hidden_size", "choices": [16, 32, 64]},
-           "num_attention_heads": {"key": "model.num_attention_heads", "choices": [1, 2, 4]},
-           "dropout": {"key": "model.dropout", "low": 0.1, "high": 0.5},
-           "learning_rate": {"key": "training.learning_rate", "low": 1e-4, "high": 1e-2, "log": True}})

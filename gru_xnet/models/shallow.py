@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gru_xnet.models.spec import ModelSpec
-from gru_xnet.models.common import DROPOUT_SPACE, LEARNING_RATE_SPACE, check_dropout, check_model_args, glorot_init
+from gru_xnet.models.common import check_dropout, check_model_args, glorot_init
 
 
 class ShallowConvNet(nn.Module):
@@ -48,10 +47,3 @@ class ShallowConvNet(nn.Module):
         x = self.pool(x.square())  # (B, 40, 1, T'): mean power
         x = self.drop(torch.log(torch.clamp(x, min=self.LOG_EPS)))  # (B, 40, 1, T'): log power
         return self.classifier(x.flatten(1))  # (B, n_classes)
-
-
-SPEC = ModelSpec(
-    name="shallowconvnet", build=ShallowConvNet, representation="raw",
-    summary="ShallowConvNet (Schirrmeister et al. 2017), in-house after braindecode's layers",
-    defaults={"dropout": 0.5},
-    space={**DROPOUT_SPACE, **LEARNING_RATE_SPACE})

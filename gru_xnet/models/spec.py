@@ -1,7 +1,15 @@
-"""The contract of a model registry entry: its input, its constructor, its defaults and what may be searched."""
+"""The contract of a model registry entry: its input, its constructor, its defaults and what may be searched.
+
+An entry is import-light: reading it (name, input, defaults, search space) loads neither torch nor
+scikit-learn, so every command checks a model's name and input before the heavy libraries load. A torch
+model's entry names its constructor by place, `build="gru_xnet.models.eegnet:EEGNet"`, imported when the
+first model is built; a builder function may instead import its library inside (`de_linear.py`).
+A new model: its module (torch imported at its top as usual) and its entry in `gru_xnet/models/__init__.py`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -24,24 +32,45 @@ def input_arguments(build: Callable[..., Any], sampling_rate: float | None,
 
 
 @dataclass(frozen=True)
+class Builder:
+    """A constructor (or any function of a model's module) named by its place, 'package.module:attribute', imported
+    when first called, e.g. when a model is first built.
+
+    Its `__wrapped__` is the function itself, so `inspect.signature` reads the function's parameters.
+    """
+
+    reference: str
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        module, _, attribute = self.reference.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__wrapped__(*args, **kwargs)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model: `build(input_shape=..., n_classes=K, **params)` returns a `torch.nn.Module` or a scikit-learn
     classifier for windows of `representation` (None: `data.representation`, 'stft' when 'auto'); a builder whose
     signature names `sampling_rate` or `channels` also gets them (`INPUT_ARGUMENTS`).
 
-    `defaults` are its parameters unless `model.params` overrides them; `space` is its Tune search space
+    `build` is the constructor or its place, 'package.module:attribute' (a `Builder`, imported when first
+    called); `defaults` are its parameters unless `model.params` overrides them; `space` is its Tune search space
     (name -> {"key": config key, plus "choices" or "low"/"high"/"log"}); `grid` (scikit-learn models) lists
     parameter values chosen inside every fold on the validation subjects; `summary` is its line in PROTOCOL.md.
     """
 
     name: str
-    build: Callable[..., Any]
+    build: Callable[..., Any] | str
     representation: str | None
     summary: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    rate_defaults: Callable[[float], dict[str, Any]] | None = None
+    rate_defaults: Callable[[float], dict[str, Any]] | str | None = None
     """Defaults that follow from the sampling rate (EEGNet: kernels of half a second), over `defaults` when the rate
-    is known; `model.params` still overrides them, and the record holds the values used."""
+    is known; `model.params` still overrides them, and the record holds the values used. A function or its place
+    (a `Builder`, as `build`)."""
     space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     grid: Mapping[str, list] = field(default_factory=dict)
     params_from_config: Callable[[Any], dict] | None = None
@@ -50,6 +79,11 @@ class ModelSpec:
     """The model's own statement of what it runs over (gru_xnet: its BiGRU's sequence), for logs and PROTOCOL.md."""
     origin: Mapping[str, str] = field(default_factory=dict)
     """A user model's file (`path`) and the SHA-256 of its source (`source_sha256`), recorded with every result."""
+
+    def __post_init__(self) -> None:
+        for name in ("build", "rate_defaults"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Builder(getattr(self, name)))
 
     def params(self, model_config, sampling_rate: float | None = None) -> dict[str, Any]:
         """The constructor's keyword arguments under a ModelConfig, for windows at `sampling_rate` when known."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from gru_xnet.config import ConfigError
-from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.features import FeatureSet
+from gru_xnet.split import Split, validation_subjects
 from loso.folds import Fold
 from loso.splits.spec import PlanOptions, SplitSpec, training_pool
 

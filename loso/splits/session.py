@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from gru_xnet.config import ConfigError
-from gru_xnet.data_loader import Only, Split
 from gru_xnet.features import FeatureSet
+from gru_xnet.split import Only, Split
 from loso.folds import Fold
 from loso.splits.spec import PlanOptions, SplitSpec, sessions_present, subject_trials, validation_trials
 

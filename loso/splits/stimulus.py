@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from gru_xnet.config import ConfigError
-from gru_xnet.data_loader import Only, Split, validation_subjects
 from gru_xnet.features import FeatureSet
+from gru_xnet.split import Only, Split, validation_subjects
 from loso.folds import Fold
 from loso.splits.spec import PlanOptions, SplitSpec, deal, training_pool
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gru_xnet.data_loader import Split, validation_subjects
 from gru_xnet.features import FeatureSet
+from gru_xnet.split import Split, validation_subjects
 from loso.folds import Fold
 from loso.protocol import LOSO_STATEMENT
 from loso.splits.spec import PlanOptions, SplitSpec, sessions_of, training_pool
