@@ -111,6 +111,7 @@ def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer,
     """
     model.train()
     loss_fn = nn.CrossEntropyLoss()
+    penalty = getattr(unwrap(model), "penalty", None)  # a model's own term of the training loss (DGCNN's norms)
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
@@ -121,6 +122,8 @@ def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer,
         with precision.autocast():
             logits = model(x)
         loss = loss_fn(logits.float(), y)
+        if penalty is not None:
+            loss = loss + penalty()
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
