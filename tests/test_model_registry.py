@@ -17,6 +17,7 @@ import torch
 
 from gru_xnet.checkpoint import CheckpointError
 from gru_xnet.config import ConfigError
+from gru_xnet.datasets import write_synthetic
 from gru_xnet.estimators import EstimatorModule
 from gru_xnet.model import load_model
 from gru_xnet.models import MODELS, model_spec
@@ -34,7 +35,7 @@ from conftest import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 REPRESENTATION = {"gru_xnet": "stft", "eegnet": "raw", "shallowconvnet": "raw", "deepconvnet": "raw",
-                  "de_logreg": "de", "de_svm": "de"}
+                  "tsception": "raw", "dgcnn": "de", "eegconformer": "raw", "de_logreg": "de", "de_svm": "de"}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -262,20 +263,43 @@ def test_tune_search_searches_eegnets_declared_space(ray_session, synthetic_root
     assert tune_main([*args, "--model", "de_logreg"]) == 2 and "needs no search" in caplog.text
 
 
-def test_benchmark_runs_each_model_on_the_same_folds_and_compares_them(synthetic_root, tmp_path):
-    out = tmp_path / "bench"
-    args = ["--config", config_file(synthetic_root, tmp_path), "--models", "de_logreg", "gru_xnet", "--local",
-            "--output", str(out)]
-    assert benchmark_main(args) == 0
-    folds = {m: [f["fold"]["fold_id"] for f in folds_of(out / m)] for m in ("de_logreg", "gru_xnet")}
-    assert folds["de_logreg"] == folds["gru_xnet"] and len(folds["gru_xnet"]) == 4
+@pytest.fixture(scope="module")
+def field_benchmarks(tmp_path_factory) -> dict[str, Path]:
+    """`loso.benchmark --models tsception dgcnn`, seeds 0-2, on DEAP with a strong planted signal and on the same data
+    with shuffled labels: 4 subjects, 6 trials of 12 s, 10 epochs (the raw CNN needs them on so little data)."""
+    tmp = tmp_path_factory.mktemp("field")
+    runs = {}
+    for label, shuffle in (("planted", False), ("shuffled", True)):
+        root = tmp / f"{label}-data"
+        write_synthetic(root, ["DEAP"], 4, trials=6, seconds=12.0, signal_strength=3.0, shuffle_labels=shuffle)
+        runs[label] = tmp / label
+        assert benchmark_main(["--config", config_file(root, tmp / f"{label}-config", epochs=10), "--models",
+                               "tsception", "dgcnn", "--seeds", "0", "1", "2", "--local", "--output",
+                               str(runs[label])]) == 0
+    return runs
+
+
+def test_benchmark_runs_each_model_on_the_same_folds_and_compares_them(field_benchmarks):
+    out = field_benchmarks["planted"]
+    folds = {m: [f["fold"]["fold_id"] for f in folds_of(out / m)] for m in ("tsception", "dgcnn")}
+    assert folds["tsception"] == folds["dgcnn"] and len(folds["dgcnn"]) == 12  # 4 subjects x 3 seeds
     comparison = pd.read_csv(out / "comparison" / "comparison.csv")
-    assert set(comparison["model"]) == {"de_logreg", "gru_xnet"} and set(comparison["level"]) == {"window", "trial"}
+    assert set(comparison["model"]) == {"tsception", "dgcnn"} and set(comparison["level"]) == {"window", "trial"}
     pairs = pd.read_csv(out / "comparison" / "pairwise.csv")
     assert list(pairs[["run_a", "run_b"]].drop_duplicates().itertuples(index=False, name=None)) == [
-        ("de_logreg", "gru_xnet")]
+        ("tsception", "dgcnn")]
     assert (pairs["wins_b"] + pairs["ties"] + pairs["losses_b"] == 4).all()
     assert (out / "comparison" / "figures" / "subject_lines.png").is_file()
     written = {p: p.stat().st_mtime_ns for p in out.glob("*/folds/*.json")}
-    assert benchmark_main([*args, "--resume"]) == 0  # every model resumes: nothing is trained again
+    config = str(out.parent / "planted-config" / "config.json")
+    assert benchmark_main(["--config", config, "--models", "tsception", "dgcnn", "--seeds", "0", "1", "2", "--local",
+                           "--output", str(out), "--resume"]) == 0  # every model resumes: nothing is trained again
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/folds/*.json")} == written
+
+
+def test_tsception_and_dgcnn_learn_the_planted_signal_and_stay_at_chance_on_shuffled_labels(field_benchmarks):
+    """Seed-averaged subjects (seeds 0-2): no claim rests on one seed's training trajectory."""
+    for model in ("tsception", "dgcnn"):
+        planted, shuffled = (per_dataset(field_benchmarks[label] / model).iloc[0] for label in ("planted", "shuffled"))
+        assert planted["balanced_accuracy_mean"] > 80, (model, planted["balanced_accuracy_mean"])
+        assert abs(shuffled["balanced_accuracy_mean"] - 50) < 15 and shuffled["p_vs_chance"] > 0.05, model

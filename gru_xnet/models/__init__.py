@@ -44,9 +44,29 @@ DEEP = ModelSpec(
     summary="DeepConvNet (Schirrmeister et al. 2017), in-house after braindecode's layers",
     defaults={"dropout": 0.5},
     space={**DROPOUT_SPACE, **LEARNING_RATE_SPACE})
+TSCEPTION = ModelSpec(
+    name="tsception", build="gru_xnet.models.tsception:TSception", representation="raw",
+    summary="TSception (Ding et al., IEEE TAC 2022), in-house after TorchEEG's and LibEER's layers; channels in "
+            "hemisphere order (left, then their right mirrors; midline dropped)",
+    defaults={"num_T": 15, "num_S": 15, "hidden": 32, "dropout": 0.5, "inception_windows": [0.5, 0.25, 0.125]},
+    space={**DROPOUT_SPACE, **LEARNING_RATE_SPACE})
+DGCNN = ModelSpec(
+    name="dgcnn", build="gru_xnet.models.dgcnn:DGCNN", representation="de",
+    summary="DGCNN (Song et al., IEEE TAC 2018): Chebyshev graph convolution over a learnt electrode graph, each "
+            "electrode's DE bands x segments as its features; defaults after TorchEEG's",
+    defaults={"K": 2, "hidden": 32, "fc": [64], "dropout": 0.0, "input_norm": True, "bias": False,
+              "norm_penalty": 0.0},
+    space={"hidden": {"key": "model.params.hidden", "choices": [16, 32, 64]},
+           "K": {"key": "model.params.K", "choices": [2, 3]}, **LEARNING_RATE_SPACE})
+EEG_CONFORMER = ModelSpec(
+    name="eegconformer", build="gru_xnet.models.eegconformer:EEGConformer", representation="raw",
+    summary="EEG Conformer (Song et al., IEEE TNSRE 2023), in-house after braindecode's EEGConformer",
+    defaults={"n_filters": 40, "filter_length": 25, "pool_length": 75, "pool_stride": 15, "layers": 6, "heads": 10,
+              "dropout": 0.5, "attention_dropout": 0.5},
+    space={**DROPOUT_SPACE, **LEARNING_RATE_SPACE})
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    GRU_XNET, EEGNET, SHALLOW, DEEP, de_linear.DE_LOGREG, de_linear.DE_SVM)}
+    GRU_XNET, EEGNET, SHALLOW, DEEP, TSCEPTION, DGCNN, EEG_CONFORMER, de_linear.DE_LOGREG, de_linear.DE_SVM)}
 
 
 def model_spec(name: str) -> ModelSpec:
