@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from gru_xnet.datasets.deap import DEAP_CHANNELS
+from gru_xnet.datasets.faced import FACED_CHANNELS
+from gru_xnet.datasets.gameemo import GAMEEMO_CHANNELS
 from gru_xnet.datasets.seediv import SEEDIV_CHANNELS
 from gru_xnet.models.dgcnn import DGCNN
 from gru_xnet.models.eegconformer import EEGConformer
@@ -36,7 +38,8 @@ def libeer_ts_channel_order(original_order: list[str]) -> list[str]:
     return ordered[0::2] + ordered[1::2]
 
 
-@pytest.mark.parametrize("channels, used", [(DEAP_CHANNELS, 28), (SEEDIV_CHANNELS, 54)])
+@pytest.mark.parametrize("channels, used", [(DEAP_CHANNELS, 28), (SEEDIV_CHANNELS, 54), (GAMEEMO_CHANNELS, 14),
+                                            (FACED_CHANNELS, 26)])
 def test_hemisphere_order_is_libeers_left_then_mirrors_without_midline(channels, used):
     left, right = hemisphere_order(channels)
     ours = [channels[i] for i in left + right]
