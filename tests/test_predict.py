@@ -64,6 +64,19 @@ def test_test_subject_predictions_match_the_trainers_test(deap_model, synthetic_
     assert {r["subject"] for r in result.rows} == {test_subject.split("/")[1]} and len(result.rows) == 6
 
 
+@pytest.mark.parametrize("model", ["tsception", "dgcnn", "eegconformer"])
+def test_models_built_for_their_rate_and_channels_are_rebuilt_from_the_checkpoint(synthetic_root, tmp_path, model):
+    config = tiny_config(synthetic_root, tmp_path, num_epochs=1, use_amp=False, early_stopping=False)
+    config.model.name = model
+    trainer = Trainer(config)
+    trainer.train()
+    results = trainer.test()
+    checkpoint = trainer.output_dir / "checkpoints" / "best_model.pth"
+    (test_subject,) = results["test_subjects"]
+    result = predict(checkpoint, "DEAP", synthetic_root, subjects=[test_subject.split("/")[1]])
+    assert result.n_windows == results["n"] and result.window_accuracy == pytest.approx(results["accuracy"])
+
+
 def test_model_of_fewer_channels_applies_to_a_dataset_holding_them(synthetic_root, tmp_path):
     _, _, checkpoint = _train(synthetic_root, tmp_path, "GAMEEMO")  # 14 channels, all present in DEAP
     result = predict(checkpoint, "DEAP", synthetic_root, subjects=["s01"])
