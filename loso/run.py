@@ -59,6 +59,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true",
                    help="run the folds one after another in this process, without Ray (debugging; gives the "
                         "same fold results as the Ray path with --workers-per-fold 1)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip report.html at the end (the tables, PROTOCOL.md and figures are written as always)")
     return p
 
 
@@ -81,6 +83,7 @@ def check(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfig,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
+    args.command = ["python", "-m", "loso.run", *(sys.argv[1:] if argv is None else argv)]  # recorded in run.json
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config, spec = check(args, extra)
