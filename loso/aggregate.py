@@ -3,6 +3,7 @@
 `python -m loso.aggregate OUTPUT_DIR` rebuilds everything from the fold files at any time:
 tables/per_fold, per_subject and per_dataset (.csv plain, .md and .tex captioned with the protocol),
 tables/PROTOCOL.md (what was run and how every column is computed), tables/confusion_matrices.json,
+tables/moabb_results.csv (MOABB's results layout, `loso.moabb`), report.html (`loso.report`),
 summary.json, figures/per_subject_accuracy.png and, with permutations, figures/permutation_null.png.
 
 Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats).
@@ -412,6 +413,9 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
     write_table(_with_synthetic(_natural(fold_table), manifest), tables / "per_fold", header)
     write_table(_with_synthetic(table, manifest), tables / "per_subject", header, subjects_display(table, manifest))
     write_table(_with_synthetic(datasets, manifest), tables / "per_dataset", header, datasets_display(datasets))
+    from loso.moabb import moabb_results
+
+    write_text_atomic(tables / "moabb_results.csv", moabb_results(observed, manifest).to_csv(index=False))
     write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status))
     confusions = pooled_confusions(observed)
     write_text_atomic(tables / "confusion_matrices.json", json.dumps(

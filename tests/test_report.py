@@ -14,6 +14,7 @@ import pytest
 
 from gru_xnet.metrics import calibration
 from loso.aggregate import aggregate
+from loso.moabb import COLUMNS
 from loso.report import SECTIONS
 from loso.run import main
 from tests.conftest import tiny_config
@@ -97,3 +98,16 @@ def test_the_page_of_45_folds_stays_under_5_mb(tmp_path):
     aggregate(out)
     assert (out / "report.html").stat().st_size <= 5 * 2 ** 20
     assert "the first 30 of 45 fold results" in (out / "report.html").read_text()
+
+
+def test_moabb_results_have_its_columns_and_types_one_row_per_subject_and_session(real_run):
+    # MOABB's Results.to_dataframe (moabb/analysis/results.py, commit 1d8a6382): float score, time, samples (lines
+    # 135, 164-166), str subject and session (229-230), int channels and n_sessions (231-232), dataset, pipeline
+    table = pd.read_csv(real_run / "tables" / "moabb_results.csv", dtype={"subject": str, "session": str})
+    assert list(table.columns) == ["score", "time", "samples", "subject", "session", "channels", "n_sessions",
+                                   "dataset", "pipeline", "seed_sd"] == [*COLUMNS, "seed_sd"]
+    assert [table[c].dtype.kind for c in COLUMNS] == ["f", "f", "f", "O", "O", "i", "i", "O", "O"]
+    assert table[["subject", "session"]].values.tolist() == [["s01", "all"], ["s02", "all"]]
+    subjects = pd.read_csv(real_run / "tables" / "per_subject.csv")
+    np.testing.assert_allclose(table["score"], subjects["balanced_accuracy"] / 100)
+    assert (table["channels"] == 32).all() and (table["pipeline"] == "gru_xnet").all() and (table["time"] > 0).all()
