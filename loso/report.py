@@ -155,10 +155,19 @@ def _provenance(tables: dict, records: list[dict]) -> list[tuple[str, str]]:
     return rows
 
 
+def render_page(template: str, path: Path, **context: Any) -> Path:
+    """One self-contained page from a template of `loso/templates` (every page extends `base.html.j2`: its CSS
+    inline, no script), written atomically to `path`."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    environment = Environment(loader=PackageLoader("loso", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    write_text_atomic(path, environment.get_template(template).render(**context))
+    return path
+
+
 def write_report(out: Path, tables: dict, records: list[dict]) -> Path:
     """`out/report.html` from the tables `loso.aggregate` built and the observed fold records; returns its path."""
     import markdown
-    from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
     from loso.aggregate import subjects_display
@@ -169,9 +178,8 @@ def write_report(out: Path, tables: dict, records: list[dict]) -> Path:
     for column in ("ece", "brier", "nll"):
         subjects[column] = tables["subjects"][column].map(lambda v: _fmt(v, 3))
     protocol = (out / "tables" / "PROTOCOL.md").read_text()
-    environment = Environment(loader=PackageLoader("loso", "templates"), autoescape=select_autoescape(["html", "j2"]))
-    page = environment.get_template("report.html.j2").render(
-        title=f"{out.name}: {tables['manifest'].get('model', {}).get('name', 'gru_xnet')} on "
+    return render_page(
+        "report.html.j2", out / "report.html", title=f"{out.name}: {tables['manifest'].get('model', {}).get('name', 'gru_xnet')} on "
               f"{', '.join(tables['manifest']['datasets'])}",
         statement=tables["header"], banners=_banners(tables, certificate), headline=_headline(tables["datasets"]),
         per_dataset=_rows(tables["datasets_display"]), subjects=_rows(subjects),
@@ -181,6 +189,3 @@ def write_report(out: Path, tables: dict, records: list[dict]) -> Path:
         null_figure=_file_uri(out / "figures" / "permutation_null.png") if tables["manifest"].get("permutations") else None,
         protocol=Markup(markdown.markdown(protocol, extensions=["tables"])),
         provenance=_provenance(tables, records))
-    path = out / "report.html"
-    write_text_atomic(path, page)
-    return path
