@@ -18,9 +18,9 @@ from gru_xnet.results import collapse_note
 
 PREDICTIONS = ("window", "trial", "session", "y_true", "y_pred", "probabilities")
 POOLED_SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
-POOLED_STATEMENT = ("pooled over test subjects: per dataset and seed, every test subject's predictions in one confusion "
-                    "matrix, scored once, then averaged over seeds; a subject with more test items weighs more (the "
-                    "score LibEER reports), so it is shown beside the per-subject mean, never instead of it")
+POOLED_STATEMENT = ("pooled over test subjects: per dataset and seed, every test subject's predictions in one "
+                    "confusion matrix, scored once, then averaged over seeds; a subject with more test items weighs "
+                    "more (the score LibEER reports), so it is shown beside the per-subject mean, never instead of it")
 
 
 def unit(record: dict) -> tuple:
@@ -85,5 +85,6 @@ def pooled_over_subjects(records: list[dict]) -> list[dict]:
     for (dataset, level, _), cm in matrices.items():
         per_seed[dataset, level].append({**scores(cm), "n": int(cm.sum())})
     return [{"dataset": dataset, "level": level, "n_subjects": len(subjects[dataset, level]), "n_seeds": len(seeds),
-             "n_per_seed": seeds[0]["n"], **{f"{s}_pooled": float(np.mean([r[s] for r in seeds])) for s in POOLED_SCORES}}
+             "n_per_seed": seeds[0]["n"],
+             **{f"{score}_pooled": float(np.mean([r[score] for r in seeds])) for score in POOLED_SCORES}}
             for (dataset, level), seeds in per_seed.items()]

@@ -68,7 +68,8 @@ def test_a_cards_own_lists_plan_the_same_folds_as_the_file(features, tmp_path):
     ("lists.yaml", "DEAP:\n  test: [s01]\n", r"lists.yaml: DEAP: expected exactly the keys test and validation"),
     ("lists.yaml", "DEAP:\n  test: [s01]\n  validation: [s01, s02]\n",
      r"lists.yaml: DEAP: subject\(s\) s01 in both test and validation"),
-    ("lists.yaml", "DEAP:\n  test: [s01, s01]\n  validation: []\n", r"lists.yaml: DEAP.test: subject\(s\) s01 listed twice"),
+    ("lists.yaml", "DEAP:\n  test: [s01, s01]\n  validation: []\n",
+     r"lists.yaml: DEAP.test: subject\(s\) s01 listed twice"),
     ("lists.yaml", "DEAP:\n  test: s01\n  validation: []\n", r"lists.yaml: DEAP.test: expected a list of subject ids"),
     ("lists.yaml", "DEAP: [s01\n", r"lists.yaml: cannot parse it"),
     ("lists.json", "{'DEAP': 1}", r"lists.json: cannot parse it"),
@@ -87,7 +88,8 @@ def test_lists_are_checked_against_the_data(features, tmp_path):
     path = tmp_path / "lists.yaml"
     for text, message in [("DEAP:\n  test: [s01]\n  validation: []\n", r"lists.yaml: no key GAMEEMO: expected test "
                                                                          r"and validation subjects for every dataset"),
-                          (LISTS.replace("[s03]", "[s3]"), r"lists.yaml: DEAP.validation: subject\(s\) s3 not in the data"),
+                          (LISTS.replace("[s03]", "[s3]"),
+                           r"lists.yaml: DEAP.validation: subject\(s\) s3 not in the data"),
                           (LISTS.replace("[S04]", "[S01, S02, S03]").replace("validation: []", "validation: [S04]"),
                            r"lists.yaml: GAMEEMO: no subject is left to train on")]:
         path.write_text(text)
@@ -108,7 +110,8 @@ def test_holdout_runs_end_to_end_is_resumed_only_on_the_same_lists_and_pools_whe
     config = tiny_config(synthetic_root, tmp_path, datasets=("DEAP",), num_epochs=1)
     config.save(tmp_path / "config.json")
     out = tmp_path / "out"
-    command = ["--config", str(tmp_path / "config.json"), "--output", str(out), "--split", f"holdout:{lists}", "--local"]
+    command = ["--config", str(tmp_path / "config.json"), "--output", str(out), "--split", f"holdout:{lists}",
+               "--local"]
     assert main(command) == 0
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["split_file"]["sha256"] == hashlib.sha256(lists.read_bytes()).hexdigest()

@@ -76,7 +76,8 @@ def test_reader_labels_stimuli_subjects_and_counts_what_it_skips(root, tmp_path,
         reader = get_reader("MAHNOB", copy(root, tmp_path))
         assert reader.subjects() == ["1", "2", "3"]
     assert "skipped 3 implicit-tagging session(s) (no feltVlnc), 3 folder(s) without a BDF" in caplog.text
-    assert "skipped: 3 implicit-tagging session(s) (no feltVlnc), 3 folder(s) without a BDF" in reader.label_description()
+    skipped = "skipped: 3 implicit-tagging session(s) (no feltVlnc), 3 folder(s) without a BDF"
+    assert skipped in reader.label_description()
     xml = {int(p.parent.name): ET.parse(p).getroot() for p in (reader.data_dir).glob("*/session.xml")}
     for subject in reader.subjects():
         trials = reader.read_subject(subject)

@@ -265,7 +265,8 @@ def read_eeg(path: Path) -> tuple[np.ndarray, float]:
                                    f"rates {sorted(rates)} Hz and units {sorted(units)}")
             signal = np.stack([bdf.readSignal(i) for i in range(len(MAHNOB_CHANNELS))])
     except OSError as exc:
-        raise DatasetError(f"{path}: expected a readable BDF file, found an unreadable or truncated one ({exc})") from None
+        raise DatasetError(f"{path}: expected a readable BDF file, found an unreadable or truncated one ({exc})"
+                           ) from None
     return signal * UNITS[next(iter(units))], float(next(iter(rates)))
 
 

@@ -84,6 +84,6 @@ def plan_folds(features: FeatureSet, split: SplitChoice = "loso", **options) -> 
         raise ConfigError(f"--split {spec.label(parameter)} trains each subject on its own data alone: --protocol "
                           "joint does not apply")
     if chosen.subjects and not spec.takes_subjects:
-        raise ConfigError(f"--split {spec.label(parameter)} chooses the subjects it tests itself, so --subjects does not "
-                          "apply; leave it out")
+        raise ConfigError(f"--split {spec.label(parameter)} chooses the subjects it tests itself, so --subjects "
+                          "does not apply; leave it out")
     return spec.plan(features, chosen, parameter)

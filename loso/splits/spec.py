@@ -101,7 +101,9 @@ class SplitSpec:
         start of its SHA-256 ('holdout:sha256=3f2a9c1b0d4e'), never its path."""
         if parameter is None:
             return self.name
-        return f"{self.name}:sha256={parameter.source.sha256[:12]}" if self.kind == "file" else f"{self.name}:{parameter}"
+        if self.kind == "file":
+            return f"{self.name}:sha256={parameter.source.sha256[:12]}"
+        return f"{self.name}:{parameter}"
 
     def record(self, parameter: Any) -> dict:
         """What run.json keeps of a file parameter besides the label: the file's SHA-256 and content."""
