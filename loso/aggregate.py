@@ -388,6 +388,7 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
     import pandas as pd
 
     from loso.figures import plot_nulls, plot_subjects
+    from loso.pooling import POOLED_STATEMENT, pooled_over_subjects
 
     out = Path(out)
     manifest = json.loads((out / "run.json").read_text())
@@ -417,6 +418,10 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
 
     write_text_atomic(tables / "moabb_results.csv", moabb_results(observed, manifest).to_csv(index=False))
     write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status))
+    pooled = pooled_over_subjects(observed) if manifest.get("pooled_over_subjects") else []
+    if pooled:
+        write_table(_with_synthetic(pd.DataFrame(pooled), manifest), tables / "pooled_over_subjects",
+                    header + [POOLED_STATEMENT])
     confusions = pooled_confusions(observed)
     write_text_atomic(tables / "confusion_matrices.json", json.dumps(
         {"class_names": manifest["class_names"], "rows": "true class", "columns": "predicted class",
@@ -440,6 +445,7 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
          "protocol": header, "statistics": statistics_statement(manifest), "seeds": manifest["seeds"],
          "permutations": manifest.get("permutations", 0), "tuned_on": manifest.get("tuned_on", []),
          "per_dataset": datasets.to_dict("records"), "per_subject": table.to_dict("records"),
+         **({"pooled_over_subjects": pooled, "pooled_statement": POOLED_STATEMENT} if pooled else {}),
          "provenance": manifest.get("provenance")}), indent=2))
     tables = {"header": header, "subjects": table, "datasets": datasets, "manifest": manifest,
               "confusions": confusions, "out": str(out), "datasets_display": datasets_display(datasets),

@@ -35,8 +35,9 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     add_common_arguments(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default="within",
                    help="train on the other subjects of the same dataset, or of all selected datasets")
-    p.add_argument("--split", default="loso", metavar="NAME[:N]",
-                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5); see PROTOCOL.md")
+    p.add_argument("--split", default="loso", metavar="NAME[:N|:FILE]",
+                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5, holdout:lists.yaml); see "
+                        "PROTOCOL.md")
     p.add_argument("--subjects", nargs="+", help="test only these subjects ('s01' or 'DEAP/s01')")
     p.add_argument("--sessions", "--seediv-sessions", dest="sessions", choices=SESSIONS, default="pooled",
                    help="multi-session datasets (SEED, SEED-IV): test a subject's sessions together, or one at a "

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 MARKER_NAME = "SYNTHETIC.json"
 """File the synthetic generator leaves in each dataset folder, so outputs can say the data are synthetic."""
 
-INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data", "Preprocessed_EEG")
-"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV, SEED)."""
+INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data", "Preprocessed_EEG", "Sessions")
+"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV, SEED, MAHNOB)."""
 
 
 class DatasetError(ValueError):
