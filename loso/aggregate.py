@@ -416,7 +416,8 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
     write_table(_with_synthetic(datasets, manifest), tables / "per_dataset", header, datasets_display(datasets))
     from loso.moabb import moabb_results
 
-    write_text_atomic(tables / "moabb_results.csv", moabb_results(observed, manifest).to_csv(index=False))
+    write_text_atomic(tables / "moabb_results.csv",
+                      _with_synthetic(moabb_results(observed, manifest), manifest).to_csv(index=False))
     write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status))
     pooled = pooled_over_subjects(observed) if manifest.get("pooled_over_subjects") else []
     if pooled:
