@@ -245,6 +245,20 @@ def _estimator_training(manifest: dict, runtime: dict) -> list[str]:
     return lines
 
 
+def _optimiser_line(training: dict) -> str:
+    """The optimiser, its schedule and the training loss (keys a run.json from before them lacks: their defaults)."""
+    period = training.get("cosine_period", 0) or training["num_epochs"]
+    schedule = ("constant learning rate" if not training["use_scheduler"] else
+                "cosine annealing to zero over the planned epochs" if period >= training["num_epochs"] else
+                f"cosine annealing to zero over {period} epochs, then rising again (PyTorch's CosineAnnealingLR is "
+                "periodic)")
+    smoothing = training.get("label_smoothing", 0.0)
+    return (f"- Optimiser: {'AdamW' if training.get('optimizer') == 'adamw' else 'Adam'} (eps "
+            f"{training.get('adam_eps', 1e-8):g}), learning rate {training['learning_rate']:g}, weight decay "
+            f"{training['weight_decay']:g}; {schedule}; loss: cross-entropy"
+            + (f" with label smoothing {smoothing:g} (training only)." if smoothing else "."))
+
+
 def _training_section(manifest: dict, runtime: dict) -> list[str]:
     config = manifest.get("config")
     if not config:
@@ -256,11 +270,9 @@ def _training_section(manifest: dict, runtime: dict) -> list[str]:
     augmented = (manifest.get("representation") or {}).get("augment", True)
     stop = (f"early stopping on validation {training['monitor']} with patience {training['patience']}"
             if training["early_stopping"] else "no early stopping")
-    lines.append(f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the best "
-                 "validation epoch.")
-    lines.append(f"- Optimiser: Adam, learning rate {training['learning_rate']:g}, weight decay "
-                 f"{training['weight_decay']:g}; " + ("cosine annealing over the planned epochs."
-                                                      if training["use_scheduler"] else "constant learning rate."))
+    lines.append(f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the epoch with the "
+                 f"best validation {training['monitor']} (the first such epoch on ties).")
+    lines.append(_optimiser_line(training))
     lines.append(f"- Batch size {training['batch_size']} (split over the DDP workers of a fold); "
                  + (f"augmentation: {data['augmentation_ratio']:g} augmented copies per training window per epoch "
                     "(channel gain, smooth spectral offset, noise, one time and one frequency mask)"
