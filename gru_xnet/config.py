@@ -557,8 +557,9 @@ class ExperimentConfig(_Section):
                 data[section].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
-    def set_option(self, dotted_key: str, raw: str) -> None:
-        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string)."""
+    def set_option(self, dotted_key: str, raw: str, *, validate: bool = True) -> None:
+        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string); validated at once
+        (the old value restored on refusal) unless `validate` is False."""
         *sections, name = dotted_key.split(".")
         target: Any = self
         for section in sections:
@@ -573,6 +574,8 @@ class ExperimentConfig(_Section):
         if isinstance(old, list) and isinstance(value, (str, int, float)):
             value = [_literal(part) for part in str(raw).split(",")]
         setattr(target, name, value)
+        if not validate:
+            return
         try:
             self.validate()
         except ConfigError:
@@ -581,11 +584,13 @@ class ExperimentConfig(_Section):
 
 
 def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
-    """Apply the `--section.key value` pairs a command line left over after its own options."""
+    """Apply the `--section.key value` pairs a command line left over after its own options, then validate once:
+    keys that must agree (data.train_ratio, val_ratio and test_ratio) can be set together."""
     if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
         raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
     for key, value in zip(extra[::2], extra[1::2]):
-        config.set_option(key[2:], value)
+        config.set_option(key[2:], value, validate=False)
+    config.validate()
 
 
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
