@@ -221,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if card:
             from loso.published import write_published
 
-            published = write_published(card, list(groups), {(*r.key, r.model): f for r, f in zip(runs, folders)},
+            asked = card.select(args.datasets, None, None)  # every task of the datasets asked: cells not run say so
+            published = write_published(card, asked, {(*r.key, r.model): f for r, f in zip(runs, folders)},
                                         out / "comparison")
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
