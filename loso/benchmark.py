@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from gru_xnet.config import ConfigError
+from gru_xnet.datasets.registry import READERS
 from gru_xnet.models import MODELS
 from loso.cards import Card, card_names, load_card
 from loso.cli import configure
@@ -54,7 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 
 
 @dataclass
-class Run:
+class ModelRun:
     """One model's LOSO of a benchmark: its command line, overrides, output folder and, under a card, the card's
     record for run.json."""
 
@@ -91,7 +93,7 @@ def check_models(args: argparse.Namespace, extra: list[str]) -> list[str]:
     return models
 
 
-def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Run]:
+def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[ModelRun]:
     """Every (dataset, task, model) run the card holds and the command line asks for, each checked, with the card's
     settings before the user's overrides (theirs win, each said once)."""
     if args.model:
@@ -113,6 +115,7 @@ def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Ru
         wins("seed", seed.value, seed.source, f"--seeds {' '.join(map(str, args.seeds))}")
     runs = []
     for dataset, task in pairs:
+        _refuse_shadowed_keys(card, dataset, task, user)
         for model in models:
             settings = card.settings_for(dataset, task, model)
             for s in settings:
@@ -127,10 +130,23 @@ def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Ru
                      card.datasets[dataset].subjects_source, f"--synthetic-subjects {args.synthetic_subjects}")
             run_extra = [arg for s in settings for arg in s.override()] + list(extra)
             overridden = {s.key: user[s.key] for s in settings if s.key in user}
-            runs.append(Run(model, run_args, run_extra, (dataset, task), card.record(dataset, task, model, overridden)))
+            runs.append(ModelRun(model, run_args, run_extra, (dataset, task),
+                                 card.record(dataset, task, model, overridden)))
     for run in runs:
         check(run.args, run.extra)
     return runs
+
+
+def _refuse_shadowed_keys(card: Card, dataset: str, task: str, user: dict[str, str]) -> None:
+    """An older data.* key (data.deap_threshold) for an option the card sets through data.dataset_options would lose
+    to it unseen: refused, naming the key to use."""
+    options = {**card.datasets[dataset].options, **card.datasets[dataset].tasks[task].options}
+    for key, option in READERS[dataset].config_keys.items():
+        if f"data.{key}" in user and option in options:
+            raise ConfigError(f"--data.{key}: card {card.id} sets {dataset}'s {option} through data.dataset_options, "
+                              f"which the older key cannot override; give --data.dataset_options "
+                              f"'{{\"{dataset}\": {{\"{option}\": ...}}}}' (with the card's other options: "
+                              f"{json.dumps(options)})")
 
 
 def with_model(args: argparse.Namespace, model: str, output: str | None = None) -> argparse.Namespace:
@@ -183,7 +199,7 @@ def compare_models(out: Path, models: Sequence[str]) -> dict:
     return {**result, "rows": rows, "out": target}
 
 
-def run_model(run: Run, folder: Path) -> int:
+def run_model(run: ModelRun, folder: Path) -> int:
     """One model's LOSO into `folder`, as `loso.run` writes it (a card's record in its run.json); its exit code."""
     from loso.driver import execute, prepare
     from loso.protocol import protocol_lines
@@ -204,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         card = load_card(args.card) if args.card else None
-        runs = plan_card(card, args, extra) if card else [Run(m, args, extra) for m in check_models(args, extra)]
+        runs = plan_card(card, args, extra) if card else [ModelRun(m, args, extra) for m in check_models(args, extra)]
         stem = card.name if card else "benchmark"
         out = Path(args.output or Path(configure(copy.copy(runs[0].args), runs[0].extra).output_dir) / stem).resolve()
         import pandas as pd  # pandas, torch and Ray load here, after every model's check

@@ -137,8 +137,8 @@ def _card_line(card: dict) -> str:
     """The caption line of a run made under a protocol card (`loso.benchmark --card`)."""
     overridden = card.get("overridden") or {}
     return (f"card {card['id']} ({card['title']}; {card['repository']} at {card['commit'][:7]}): {card['dataset']} "
-            f"{card['task']}, {card['model']} as its {card['published_as']}; {len(card['settings'])} settings with their "
-            f"sources and {len(card['deviations'])} deviations in PROTOCOL.md"
+            f"{card['task']}, {card['model']} as its {card['published_as']}; {len(card['settings'])} settings with "
+            f"their sources and {len(card['deviations'])} deviations in PROTOCOL.md"
             + (f"; your value won for {', '.join(overridden)}" if overridden else ""))
 
 

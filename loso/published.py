@@ -78,7 +78,8 @@ def _honest(run: Path) -> dict:
     return {key: row[key] for key in HONEST}
 
 
-def published_rows(card: Card, pairs: Sequence[tuple[str, str]], runs: dict[tuple[str, str, str], Path]) -> pd.DataFrame:
+def published_rows(card: Card, pairs: Sequence[tuple[str, str]],
+                   runs: dict[tuple[str, str, str], Path]) -> pd.DataFrame:
     """One row per published cell (and per model run without one) of the (dataset, task) pairs asked; `runs` maps
     (dataset, task, model) to the run folder of each model run."""
     import json
@@ -92,8 +93,8 @@ def published_rows(card: Card, pairs: Sequence[tuple[str, str]], runs: dict[tupl
         models = [m for m in card.models if m in cells or m in done] + ([TRIVIAL] if TRIVIAL in cells or done else [])
         for model in models:
             cell = cells.get(model)
-            row = {"dataset": dataset, "task": task, "model": model,
-                   "published_as": card.trivial["published_as"] if model == TRIVIAL else card.models[model].published_as,
+            name = card.trivial["published_as"] if model == TRIVIAL else card.models[model].published_as
+            row = {"dataset": dataset, "task": task, "model": model, "published_as": name,
                    "source": cell.source if cell else "", "run": "", "status": "not run", "n_subjects": np.nan}
             for metric in card.metrics:
                 value, sd = cell.values.get(metric.name, (np.nan, None)) if cell else (np.nan, None)
@@ -141,7 +142,8 @@ def published_display(table: pd.DataFrame, card: Card) -> pd.DataFrame:
                           "model": [f"{p} ({m})" for p, m in zip(table["published_as"], table["model"])]})
     for metric in card.metrics:
         name = metric.name
-        shown[f"{name} published"] = [_pm(v, s) for v, s in zip(table[f"{name}_published"], table[f"{name}_published_sd"])]
+        shown[f"{name} published"] = [_pm(v, s) for v, s in
+                                      zip(table[f"{name}_published"], table[f"{name}_published_sd"])]
         if f"{name}_ours" in table:
             shown[f"{name} ours"] = [_pm(v, s) for v, s in zip(table[f"{name}_ours"], table[f"{name}_ours_sd"])]
             shown[f"{name} difference"] = [_pm(v, np.nan) for v in table[f"{name}_difference"]]

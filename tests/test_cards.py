@@ -56,7 +56,7 @@ def cell(dataset: str, task: str, model: str):
     ("AMIGOS", "arousal", "shallowconvnet", "f1", 0.70, 0.23, 319),
 ])
 def test_published_cells_are_the_source_tables(dataset, task, model, metric, value, sd, line):
-    # Transcribed from EEGain's README at 43dcbf6, section 5 (e.g. line 346: "| Categorical | TSception | 0.48 ± 0.07").
+    # Transcribed from EEGain's README at 43dcbf6, section 5 (line 346: "| Categorical | TSception | 0.48 ± 0.07").
     published = cell(dataset, task, model)
     assert published.values[metric] == (value, sd)
     assert published.source == f"README.md:{line}"
@@ -260,7 +260,8 @@ def test_raw_windows_are_resampled_to_the_configured_rate(tmp_path):
 
 def test_amigos_keeps_the_baseline_when_asked(tmp_path):
     write_synthetic(tmp_path, ["AMIGOS"], 1, trials=2, seconds=6.0)
-    dropped, kept = (get_reader("AMIGOS", tmp_path / "AMIGOS", baseline=b).read_subject("P01") for b in ("drop", "keep"))
+    dropped, kept = (get_reader("AMIGOS", tmp_path / "AMIGOS", baseline=b).read_subject("P01")
+                     for b in ("drop", "keep"))
     assert [t.signal.shape[1] for t in kept] == [t.signal.shape[1] + 5 * 128 for t in dropped]
     assert "5 s kept" in get_reader("AMIGOS", tmp_path / "AMIGOS", baseline="keep").label_description()
 
@@ -290,7 +291,8 @@ def test_benchmark_runs_the_card_and_writes_published_beside_ours(tmp_path, capl
     assert code == 0
     assert "card eegain-loso@1 sets training.num_epochs = 200 (README.md:278; run_cli.sh:19); your " \
            "--training.num_epochs 1 wins" in caplog.text
-    assert len(list((tmp_path / "outputs" / "synthetic_data" / "DEAP" / "data_preprocessed_python").glob("*.dat"))) == 32
+    generated = tmp_path / "outputs" / "synthetic_data" / "DEAP" / "data_preprocessed_python"
+    assert len(list(generated.glob("*.dat"))) == 32  # the card's full subject count
 
     run = json.loads((out / "DEAP-valence" / "eegnet" / "run.json").read_text())
     config, card = run["config"], run["card_protocol"]

@@ -172,9 +172,9 @@ class AMIGOSReader(Reader):
         participants = (f"left out: participant(s) {', '.join(map(str, self.skip_participants))} (skip_participants)"
                         if self.skip_participants else "every participant read (none skipped; TorchEEG skips 9, 12, "
                         "21, 22, 23, 24, 33: skip_participants 'torcheeg')")
+        kept = "dropped" if self.baseline == "drop" else "kept (the pre-stimulus baseline, read as part of the trial)"
         return (f"AMIGOS {self.label_dimension} {self.comparison} {self.threshold:g} (1-9) -> high (1), else low (0); "
-                f"{'the 16 short' if self.videos == 'short' else 'all 20'} videos, first {BASELINE_SECONDS} s "
-                f"{'dropped' if self.baseline == 'drop' else 'kept (the pre-stimulus baseline, read as part of the trial)'}; "
+                f"{'the 16 short' if self.videos == 'short' else 'all 20'} videos, first {BASELINE_SECONDS} s {kept}; "
                 f"stimulus ids from VideoIDs; {participants}")
 
     def stimulus_statement(self) -> str:

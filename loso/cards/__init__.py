@@ -337,7 +337,8 @@ def _parse(data: Any, path: Path) -> Card:
     datasets = {}
     for name, entry in _mapping(top["datasets"], "datasets").items():
         where = f"datasets.{name}"
-        entry = _fields(entry, where, ("subjects", "subjects_source", "settings", "tasks"), ("options", "options_source"))
+        entry = _fields(entry, where, ("subjects", "subjects_source", "settings", "tasks"),
+                        ("options", "options_source"))
         if isinstance(entry["subjects"], bool) or not isinstance(entry["subjects"], int) or entry["subjects"] < 2:
             raise CardError(f"{where}.subjects: expected an integer >= 2, found {entry['subjects']!r}")
         tasks = {}

@@ -15,7 +15,8 @@ from loso.cards import CardError, card_names, load_card
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loso.cards", description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"cards to show (default: all: {', '.join(card_names())})")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"cards to show (default: all: {', '.join(card_names())})")
     parser.add_argument("--markdown", action="store_true", help="print each card as docs/reproduce.md shows it")
     args = parser.parse_args(argv)
     try:
