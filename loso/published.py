@@ -40,12 +40,16 @@ def model_scores(record: dict, card: Card, n_classes: int) -> dict[str, float]:
 
 
 def trivial_scores(record: dict, card: Card, n_classes: int) -> dict[str, float]:
-    """One fold record's trivial scores (%): per the card's rules, the training side's majority class for every test
-    window, or a class drawn per window from the training side's class frequencies (seeded by the card's seed, the
-    subject and the fold's seed)."""
-    fold, test = record["fold"], record["test"]
-    y_true = np.asarray(record["predictions"]["y_true"], dtype=np.int64)
-    prior = np.asarray(test["training_class_counts"]["windows"], dtype=np.float64)
+    """One fold record's trivial scores (%) at the card's level: per the card's rules, the training side's majority
+    class for every test item, or a class drawn per item from the training side's class frequencies (seeded by the
+    card's seed, the subject and the fold's seed)."""
+    fold, predictions = record["fold"], record["predictions"]
+    y_true = np.asarray(predictions["y_true"], dtype=np.int64)
+    if card.level == "trial":  # one label per (session, trial), in order of first appearance
+        keys = list(zip(predictions["session"], predictions["trial"]))
+        y_true = y_true[sorted({key: i for i, key in reversed(list(enumerate(keys)))}.values())]
+    prior = np.asarray(record["test"]["training_class_counts"]["windows" if card.level == "window" else "trials"],
+                       dtype=np.float64)
     rng = np.random.default_rng([card.trivial["seed"], SubjectKey(fold["dataset"], fold["subject"]).stable_id,
                                  fold["seed"]])
     predicted = {"majority": np.full(len(y_true), np.argmax(prior)),

@@ -4,6 +4,7 @@ the card's refusals, and `loso.benchmark --card` end to end (pytest -m cards: th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -275,6 +276,9 @@ def test_the_trivial_row_is_the_training_majority_and_seeded_prior_draws():
     assert first["accuracy"] == 75.0  # the training majority, class 1, on 30 of 40 test windows
     record["fold"]["seed"] = 1
     assert trivial_scores(record, CARD, 2)["f1"] != first["f1"]  # another fold seed draws anew
+    by_trial = {"fold": record["fold"], "test": {"training_class_counts": {"windows": [1, 9], "trials": [3, 1]}},
+                "predictions": {"y_true": [1, 1, 0, 0, 1, 1], "session": [1] * 6, "trial": [3, 3, 1, 1, 2, 2]}}
+    assert trivial_scores(by_trial, dataclasses.replace(CARD, level="trial"), 2)["accuracy"] == pytest.approx(100 / 3)
 
 
 # --- loso.benchmark --card end to end -------------------------------------------------------------------------------
