@@ -9,6 +9,7 @@ folds of a model run on the same (dataset, task): the same subjects, labels and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -82,12 +83,24 @@ def _honest(run: Path) -> dict:
     return {key: row[key] for key in HONEST}
 
 
+def _ours(card: Card, model: str, run: Path) -> dict:
+    """A row's columns from a run folder: the card's metrics aggregated over its subjects, and for a model the run's
+    own statistics (the trivial row takes the run's folds only)."""
+    records, _ = load_results(run)
+    if not records:
+        return {"status": f"no finished fold in {run}"}
+    n_classes = json.loads((run / "run.json").read_text())["n_classes"]
+    if model == TRIVIAL:
+        ours = aggregate_subjects(records, lambda r: trivial_scores(r, card, n_classes), card)
+        return {**ours, "status": f"computed from the folds of {run.name}", "run": str(run)}
+    ours = aggregate_subjects(records, lambda r: model_scores(r, card, n_classes), card)
+    return {**ours, **_honest(run), "status": "run", "run": str(run)}
+
+
 def published_rows(card: Card, pairs: Sequence[tuple[str, str]],
                    runs: dict[tuple[str, str, str], Path]) -> pd.DataFrame:
     """One row per published cell (and per model run without one) of the (dataset, task) pairs asked; `runs` maps
     (dataset, task, model) to the run folder of each model run."""
-    import json
-
     import pandas as pd
 
     rows = []
@@ -106,18 +119,9 @@ def published_rows(card: Card, pairs: Sequence[tuple[str, str]],
                             f"{metric.name}_published_sd": np.nan if sd is None else sd})
             source = done.get(model) or (next(iter(done.values())) if model == TRIVIAL and done else None)
             if source is not None:
-                records, _ = load_results(source)
-                n_classes = json.loads((source / "run.json").read_text())["n_classes"]
-                if model == TRIVIAL:
-                    score = lambda r: trivial_scores(r, card, n_classes)  # noqa: E731
-                    row["status"] = f"computed from the folds of {source.name}"
-                else:
-                    score = lambda r: model_scores(r, card, n_classes)  # noqa: E731
-                    row["status"] = "run"
-                    row.update(_honest(source))
-                row.update(aggregate_subjects(records, score, card), run=str(source))
-                for metric in card.metrics:
-                    row[f"{metric.name}_difference"] = row[f"{metric.name}_ours"] - row[f"{metric.name}_published"]
+                row.update(_ours(card, model, source))
+            for name in (m.name for m in card.metrics):
+                row[f"{name}_difference"] = row.get(f"{name}_ours", np.nan) - row[f"{name}_published"]
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_vs_chance", "p_vs_majority"):
@@ -188,8 +192,6 @@ def caption(card: Card, table: pd.DataFrame, synthetic: bool) -> list[str]:
 def write_published(card: Card, pairs: Sequence[tuple[str, str]], runs: dict[tuple[str, str, str], Path],
                     out: Path) -> dict:
     """Write `<out>/published.{csv,md,tex}`; returns the table, its view and its caption."""
-    import json
-
     synthetic = any(json.loads((path / "run.json").read_text()).get("synthetic") for path in runs.values())
     table = published_rows(card, pairs, runs).assign(card=card.id, synthetic=synthetic)
     header = caption(card, table, synthetic)
