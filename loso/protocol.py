@@ -287,9 +287,9 @@ def _optimiser_line(training: dict) -> str:
                 f"cosine annealing to zero over {period} epochs, then rising again (PyTorch's CosineAnnealingLR is "
                 "periodic)")
     smoothing = training.get("label_smoothing", 0.0)
-    return (f"- Optimiser: {'AdamW' if training.get('optimizer') == 'adamw' else 'Adam'} (eps "
-            f"{training.get('adam_eps', 1e-8):g}), learning rate {training['learning_rate']:g}, weight decay "
-            f"{training['weight_decay']:g}; {schedule}; loss: cross-entropy"
+    return (f"- Optimiser: {'AdamW' if training.get('optimizer') == 'adamw' else 'Adam'}, learning rate "
+            f"{training['learning_rate']:g}, weight decay {training['weight_decay']:g}, epsilon "
+            f"{training.get('adam_eps', 1e-8):g}; {schedule}; loss: cross-entropy"
             + (f" with label smoothing {smoothing:g} (training only)." if smoothing else "."))
 
 

@@ -120,8 +120,9 @@ def published_rows(card: Card, pairs: Sequence[tuple[str, str]],
             source = done.get(model) or (next(iter(done.values())) if model == TRIVIAL and done else None)
             if source is not None:
                 row.update(_ours(card, model, source))
-            for name in (m.name for m in card.metrics):
-                row[f"{name}_difference"] = row.get(f"{name}_ours", np.nan) - row[f"{name}_published"]
+            for metric in card.metrics:
+                ours, published = row.get(f"{metric.name}_ours", np.nan), row[f"{metric.name}_published"]
+                row[f"{metric.name}_difference"] = ours - published
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("p_vs_chance", "p_vs_majority"):
