@@ -52,7 +52,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
                                                   "loso.cards lists them) or a card's .yaml path")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="with --card: some of its tasks (e.g. valence arousal; "
                                                               "default all)")
-    return p.parse_known_args(argv)
+    p.set_defaults(split=None)  # unset: loso, or the card's split
+    args, extra = p.parse_known_args(argv)
+    if args.split is None and not args.card:
+        args.split = "loso"
+    return args, extra
 
 
 @dataclass
@@ -108,7 +112,7 @@ def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Mo
             said.add(setting)
             log.info("card %s sets %s = %s (%s); your %s wins", card.id, setting, card_value, source, theirs)
 
-    if args.split != card.split:
+    if args.split not in (None, card.split):
         wins("the split", card.split, card.split_source, f"--split {args.split}")
     seed = next((s for s in card.settings if s.key == "seed"), None)
     if args.seeds and seed is not None:
@@ -123,6 +127,7 @@ def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Mo
                     wins(s.key, s.value, s.source, f"--{s.key} {user[s.key]}")
             run_args = copy.copy(args)
             run_args.datasets, run_args.model, run_args.output = [dataset], model, None
+            run_args.split = args.split or card.split
             if args.synthetic_subjects is None:
                 run_args.synthetic_subjects = card.datasets[dataset].subjects
             elif args.synthetic:
