@@ -115,10 +115,10 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     return out_dir
 
 
-def synthetic_data_for(data: Any, out_dir: str | Path) -> Path:
+def synthetic_data_for(data: Any, out_dir: str | Path, n_subjects: int = DEMO_SUBJECTS) -> Path:
     """`ensure_synthetic_data` for a DataConfig's datasets, with the released DE features where its options read them."""
     released = any(data.delivers_de(name) for name in data.datasets)
-    return ensure_synthetic_data(out_dir, data.datasets, released=released)
+    return ensure_synthetic_data(out_dir, data.datasets, n_subjects, released=released)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
