@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from gru_xnet.config import ExperimentConfig, apply_overrides, resolve_config
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
@@ -73,8 +73,10 @@ def _gpu_share(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r}: expected 'auto' or a number >= 0")
 
 
-def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
-    """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides."""
+def configure(args: argparse.Namespace, extra: list[str],
+              synthetic_trials: Callable[[str], int | None] = lambda _name: None) -> ExperimentConfig:
+    """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides
+    (`synthetic_trials(name)`: the trials per session a `--synthetic` dataset must hold, None for the default)."""
     register_dataset_modules(args.dataset_module)  # before any config is read: validation must know its datasets
     config = resolve_config(args.config)
     if args.model:
@@ -91,7 +93,7 @@ def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
     if args.synthetic:
         from gru_xnet.datasets.synthetic import ensure_synthetic_data
         config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
-                                                          config.data.datasets))
+                                                          config.data.datasets, trials=synthetic_trials))
         config.data.data_roots = {}
     config.validate()
     return config

@@ -25,8 +25,8 @@ from loso.protocol import with_legacy_keys
 
 log = logging.getLogger("loso")
 
-RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "protocol", "sessions", "datasets", "labels", "synthetic",
-               "seeds", "tuned_on", "model_source_sha256", "model.params", "model.decision")
+RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "split_validation", "protocol", "sessions", "datasets",
+               "labels", "synthetic", "seeds", "tuned_on", "model_source_sha256", "model.params", "model.decision")
 """What must match between run.json and a new invocation for their folds to share one folder and one table
 ('model.*': the model record's parameters as used, e.g. EEGNet's kernels at the data's rate, and how its class
 scores are read)."""
