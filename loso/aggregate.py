@@ -434,7 +434,7 @@ def chance_notes(subjects: pd.DataFrame) -> list[str]:
         needed = items_to_reach(ALPHA / n, share)
         fewest, most = int(tested["n_trials"].min()), int(tested["n_trials"].max())
         notes.append(f"{dataset}: {int((tested['p_vs_chance_holm'] < ALPHA).sum())} of {n} subjects above chance on "
-                     "their own (one-sided exact binomial of trial-level hits against the largest class share of the "
+                     "their own (one-sided binomial test of trial-level hits against the largest class share of the "
                      f"subject's test trials, Holm over {n} subjects): an all-correct subject reaches {ALPHA:g}/{n} = "
                      f"{ALPHA / n:.3g} with {needed} test trials at chance share {share:.2f} (its subjects' largest); "
                      f"its subjects have {fewest}" + (f"-{most}" if most != fewest else "") + " test trials"
