@@ -2,10 +2,12 @@
 
 `python -m loso.aggregate OUTPUT_DIR` rebuilds everything from the fold files at any time:
 tables/per_fold, per_subject and per_dataset (.csv plain, .md and .tex captioned with the protocol),
-tables/PROTOCOL.md (what was run and how every column is computed), tables/confusion_matrices.json,
+tables/PROTOCOL.md (what was run, the run's leakage checks as `loso.run` certified them, and how every column is
+computed), tables/confusion_matrices.json,
 summary.json, figures/per_subject_accuracy.png and, with permutations, figures/permutation_null.png.
 
-Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats).
+Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats); each subject is
+also tested against chance on its own trials (`with_binomial`).
 pandas and matplotlib are imported by the functions that build tables and figures, so the command answers
 `--help` and a missing run folder before they load.
 """

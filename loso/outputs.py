@@ -5,6 +5,7 @@
 <out>/folds/<fold_id>.json                      a fold trained on the real labels
 <out>/permutations/<fold_id>-perm<k>.json       the k-th permutation-null retraining of that fold
 <out>/failed/<job_id>.json                      a fold job that failed past its retries
+<out>/certificate.json                          the leakage checks the run made on its plan and results
 <out>/.lock                                     host and pid of the loso.run writing this folder
 ```
 """

@@ -4,6 +4,8 @@ Features are built once on the driver and shared with every fold through Ray's o
 finished fold's result is written atomically to `<output>/folds/<fold_id>.json` (and, with
 `--permutations N`, each permutation-null retraining to `<output>/permutations/`); `--resume` runs
 only the results that are missing, so nothing already computed is lost and nothing is counted twice.
+Then the run checks itself for leakage on its fold plan and results (`<output>/certificate.json`,
+`loso.certificate`) and builds its tables.
 This module is the command: every option and the config are checked before torch and Ray load
 (`loso.driver` runs the folds).
 """
