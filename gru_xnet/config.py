@@ -284,6 +284,11 @@ class DataConfig(_Section):
     representation: str = "auto"
     de_bands: dict[str, list[float]] = field(default_factory=dict)
     de_segment_seconds: float = 1.0
+    de_smoothing: str = "none"
+    """DE series smoothed over a trial's segments: 'none', 'lds' (Shi & Lu's linear dynamical system, LibEER's
+    parameters) or 'moving_average' over `de_smoothing_frames` segments; never across trials."""
+    de_smoothing_frames: int = 5
+    de_log_base: str = "e"
     data_root: str = "data"
     data_roots: dict[str, str] = field(default_factory=dict)
     max_subjects: int = 0
@@ -343,6 +348,18 @@ class DataConfig(_Section):
             if len(band) != 2 or not 0 < band[0] < band[1]:
                 _fail(f"data.de_bands[{name!r}]", band, "[low, high] in Hz with 0 < low < high")
         _in_range("data.de_segment_seconds", self.de_segment_seconds, 0.0, self.window_seconds, low_open=True)
+        from gru_xnet.de_smoothing import SMOOTHINGS
+
+        _one_of("data.de_smoothing", self.de_smoothing, SMOOTHINGS)
+        if self.de_smoothing_frames < 1 or self.de_smoothing_frames % 2 == 0:
+            _fail("data.de_smoothing_frames", self.de_smoothing_frames, "an odd number of segments >= 1")
+        _one_of("data.de_log_base", self.de_log_base, ("e", "2"))
+        if self.de_smoothing != "none":
+            segments = self.window_seconds * (1 - self.window_overlap) / self.de_segment_seconds
+            if abs(segments - round(segments)) > 1e-9 or round(segments) < 1:
+                _fail("data.window_seconds/window_overlap", [self.window_seconds, self.window_overlap],
+                      f"a window step that is a whole number of data.de_segment_seconds ({self.de_segment_seconds:g} s)"
+                      f" when data.de_smoothing is {self.de_smoothing!r} (windows are cut from the smoothed series)")
         _one_of("data.channels", self.channels, ("auto", "all", "common"))
         _one_of("data.normalization", self.normalization, ("train", "none"))
         _in_range("data.augmentation_ratio", self.augmentation_ratio, 0.0, 20.0)
@@ -362,6 +379,9 @@ class DataConfig(_Section):
         self.bandpass_hz = {_dataset_name("data.bandpass_hz key", k): v for k, v in self.bandpass_hz.items()}
         self.notch_hz = {_dataset_name("data.notch_hz key", k): v for k, v in self.notch_hz.items()}
         for name in DATASET_NAMES:
+            if self.delivers_de(name):
+                self._check_released(name)
+                continue
             nyquist = self.sampling_rate(name) / 2
             band = self.bandpass_hz.get(name)
             if band is not None and band and not (len(band) == 2 and 0 < band[0] < band[1] < nyquist):
@@ -370,7 +390,14 @@ class DataConfig(_Section):
             notch = self.notch_hz.get(name)
             if notch is not None and notch and not 0 < notch < nyquist:
                 _fail(f"data.notch_hz[{name!r}]", notch, f"0 (off) or a frequency in (0, {nyquist:g}) Hz")
+        released = [name for name in self.datasets if self.delivers_de(name)]
+        if released and (len(released) < len(self.datasets) or len({self.sampling_rate(d) for d in released}) > 1):
+            _fail("data.datasets", self.datasets, f"datasets read from one kind of input: {', '.join(released)} from "
+                  "their released DE frames (dataset_options source 'released'), whose bands and frame lengths the "
+                  "others do not share; run them apart")
         for name in self.datasets:
+            if self.delivers_de(name):
+                continue
             try:
                 self.stft(name)
             except ValueError as exc:
@@ -378,6 +405,29 @@ class DataConfig(_Section):
                 rate_key = f", {self.option_key(name, 'sampling_rate')}" if takes_rate else ""
                 raise ConfigError(f"config keys data.stft_window_seconds, data.stft_overlap, data.freq_range{rate_key} "
                                   f"give no usable STFT for {name} at {self.sampling_rate(name):g} Hz: {exc}") from None
+
+    def delivers_de(self, dataset: str) -> bool:
+        """Whether `dataset`'s reader delivers the differential-entropy frames its authors released (not a signal)."""
+        return READERS[dataset].delivers(self._options(dataset)) == "de"
+
+    def _check_released(self, dataset: str) -> None:
+        """Released DE frames are neither filtered nor smoothed again, and windows hold whole frames."""
+        source = self.option_key(dataset, "source")
+        for key, value in ((f"data.bandpass_hz[{dataset!r}]", self.bandpass_hz.get(dataset)),
+                           (f"data.notch_hz[{dataset!r}]", self.notch_hz.get(dataset))):
+            if value:
+                _fail(key, value, f"nothing ({source} is 'released': DE frames, no signal to filter)")
+        if dataset in self.datasets and self.de_smoothing != "none":
+            _fail("data.de_smoothing", self.de_smoothing, f"'none' with {source} 'released' (the released frames "
+                  "are already smoothed as data.dataset_options' released_feature says)")
+        frame = 1.0 / self.sampling_rate(dataset)
+        for key, seconds in (("data.window_seconds", self.window_seconds),
+                             ("data.window_seconds x (1 - data.window_overlap)",
+                              self.window_seconds * (1 - self.window_overlap))):
+            frames = seconds / frame
+            if dataset in self.datasets and (abs(frames - round(frames)) > 1e-9 or round(frames) < 1):
+                _fail(key, seconds, f"a whole number of {dataset}'s released {frame:g} s DE frames ({source} is "
+                      "'released')")
 
     def option_key(self, dataset: str, option: str) -> str:
         """The config key that sets a reader option: its older data.* key, else data.dataset_options[...]."""
@@ -477,7 +527,7 @@ class ExperimentConfig(_Section):
                 _fail("config section", section, "a config dataclass")
             type(section).__post_init__(section)
         if self.model.model_type == "dynamic":
-            for dataset in self.data.datasets:
+            for dataset in (d for d in self.data.datasets if not self.data.delivers_de(d)):  # DE frames: no STFT
                 frames = self.data.n_frames(dataset)
                 steps = sequence_length("dynamic", 1, frames, self.model.time_pool_blocks)
                 if steps < 2:
@@ -555,7 +605,8 @@ def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
 
 
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
-                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {}}
+                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {},
+                  ("data", "de_smoothing"): "none", ("data", "de_smoothing_frames"): 5, ("data", "de_log_base"): "e"}
 """Keys added after configs were first hashed: left out of `fingerprint()` while at these defaults."""
 
 

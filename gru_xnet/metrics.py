@@ -92,6 +92,40 @@ def baselines(train_counts: np.ndarray, test_counts: np.ndarray) -> dict[str, fl
             "chance_balanced_accuracy": 100.0 / present if present >= 2 else float("nan")}
 
 
+CALIBRATION_BINS = 15
+PROBABILITY_FLOOR = 1e-5
+"""NLL clips probabilities here: fold files keep them to 5 decimals, so a printed 0 may be any value below 5e-6."""
+
+
+def calibration(y_true: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, float]:
+    """How far stated confidence is from hit rate: top-label ECE (equal-width confidence bins, each weighted by its
+    share of items), the multi-class Brier score (squared distance of the probability vector from the one-hot
+    truth, summed over classes, averaged over items) and the NLL of the true class (probabilities clipped at
+    PROBABILITY_FLOOR); NaN when there are no items."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), -1)
+    if not len(y_true):
+        return dict.fromkeys(("ece", "brier", "nll"), float("nan"))
+    confidence, hit = p.max(axis=1), p.argmax(axis=1) == y_true
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    gaps = [abs(hit[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+            for b in np.unique(which)]
+    truth = np.eye(p.shape[1])[y_true]
+    return {"ece": float(np.sum(gaps)), "brier": float(((p - truth) ** 2).sum(axis=1).mean()),
+            "nll": float(-np.log(np.clip(p[np.arange(len(y_true)), y_true], PROBABILITY_FLOOR, 1.0)).mean())}
+
+
+def reliability(y_true: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, np.ndarray]:
+    """The reliability diagram's points: per non-empty confidence bin, its mean confidence, hit rate and item count."""
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), -1)
+    confidence, hit = p.max(axis=1), p.argmax(axis=1) == np.asarray(y_true)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    used = np.unique(which)
+    return {"confidence": np.array([confidence[which == b].mean() for b in used]),
+            "accuracy": np.array([hit[which == b].mean() for b in used]),
+            "count": np.array([(which == b).sum() for b in used])}
+
+
 class Trials(NamedTuple):
     """Per-trial view of window predictions: keys, labels, mean window probabilities, window counts."""
 

@@ -4,6 +4,7 @@
 tables/per_fold, per_subject and per_dataset (.csv plain, .md and .tex captioned with the protocol),
 tables/PROTOCOL.md (what was run, the run's leakage checks as `loso.run` certified them, and how every column is
 computed), tables/confusion_matrices.json,
+tables/moabb_results.csv (MOABB's results layout, `loso.moabb`), report.html (`loso.report`),
 summary.json, figures/per_subject_accuracy.png and, with permutations, figures/permutation_null.png.
 
 Statistics are over subjects: a subject's sessions and seeds are averaged first (see loso.stats); each subject is
@@ -35,24 +36,42 @@ if TYPE_CHECKING:
 LEVELS = ("window", "trial")
 SCORES = ("balanced_accuracy", "accuracy", "macro_f1", "kappa", "macro_auc")
 BASELINES = ("majority_accuracy", "prior_accuracy", "chance_balanced_accuracy")
+CALIBRATION = ("ece", "brier", "nll")
+"""How well stated confidence matches hit rate (gru_xnet.metrics.calibration); NaN for a model that decides by margins."""
 NOT_TESTED = SignedRank(float("nan"), float("nan"), "not tested (includes tuned subjects)")
 """The tests of an `all` row when some of its subjects were tuned on: they stay out of every test."""
 
 
+def fold_calibration(record: dict) -> dict[str, dict[str, float]]:
+    """ECE, Brier and NLL of one observed fold result at window and trial level, from its saved predictions; NaN for
+    permutation replicates (not reported) and for models whose scores are margins, not probabilities."""
+    from gru_xnet.metrics import calibration, trial_probabilities
+
+    predictions = record.get("predictions") or {}
+    decision = (record.get("model") or {}).get("decision", "probability")
+    if record.get("variant", 0) or decision != "probability" or "probabilities" not in predictions:
+        return dict.fromkeys(LEVELS, dict.fromkeys(CALIBRATION, float("nan")))
+    y_true, probabilities = np.asarray(predictions["y_true"]), np.asarray(predictions["probabilities"], dtype=float)
+    trials = trial_probabilities(np.stack([predictions["session"], predictions["trial"]], axis=1), y_true, probabilities)
+    return {"window": calibration(y_true, probabilities), "trial": calibration(trials.labels, trials.probabilities)}
+
+
 def fold_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per fold result and level (window, trial): scores, baselines, class counts."""
+    """One row per fold result and level (window, trial): scores, calibration, baselines, class counts."""
     import pandas as pd
 
     rows = []
     for record in records:
         fold = record["fold"]
+        calibrated = fold_calibration(record)
         for level in LEVELS:
             m = record["test"] if level == "window" else record["test"]["trial"]
             rows.append({"dataset": fold["dataset"], "subject": fold["subject"],
                          "session": "all" if fold["session"] is None else str(fold["session"]), "seed": fold["seed"],
                          "variant": record.get("variant", 0), "level": level, "n": m["n"],
                          "hits": int(round(m["accuracy"] * m["n"] / 100)) if m["n"] else 0,
-                         **{s: m[s] for s in SCORES}, **{b: m["baseline"][b] for b in BASELINES},
+                         **{s: m[s] for s in SCORES}, **calibrated[level],
+                         **{b: m["baseline"][b] for b in BASELINES},
                          "classes_present": m["classes_present"],
                          "one_class_predicted": m.get("one_class_predicted") is not None,
                          **{f"n_class{k}": c for k, c in enumerate(m["class_counts"])},
@@ -82,11 +101,11 @@ def subject_frame(folds: pd.DataFrame, unit: Sequence[str] = ("dataset", "subjec
     counts = [c for c in folds if c.startswith("n_class")]
     keys = [*unit, "level", "variant"]
     per_seed = folds.groupby(keys + ["seed"], sort=False).agg(
-        **{c: (c, "mean") for c in (*SCORES, *BASELINES)}, n=("n", "sum"), hits=("hits", "sum"),
+        **{c: (c, "mean") for c in (*SCORES, *CALIBRATION, *BASELINES)}, n=("n", "sum"), hits=("hits", "sum"),
         **{c: (c, "sum") for c in counts}, n_sessions=("session", "nunique"), tuned=("tuned", "any"),
         one_class_predicted=("one_class_predicted", "any")).reset_index()
     grouped = per_seed.groupby(keys, sort=False)
-    subjects = grouped.agg(**{c: (c, "mean") for c in (*SCORES, *BASELINES)}, n=("n", "first"),
+    subjects = grouped.agg(**{c: (c, "mean") for c in (*SCORES, *CALIBRATION, *BASELINES)}, n=("n", "first"),
                            hits=("hits", "mean"), **{c: (c, "first") for c in counts}, n_seeds=("seed", "nunique"),
                            n_sessions=("n_sessions", "first"), tuned=("tuned", "any"),
                            one_class_predicted=("one_class_predicted", "any")).reset_index()
@@ -174,6 +193,7 @@ def _dataset_row(per_seed: pd.DataFrame, subjects: pd.DataFrame, group: pd.DataF
            "majority_accuracy_mean": group["majority_accuracy"].mean(),
            "prior_accuracy_mean": group["prior_accuracy"].mean(),
            **{f"{s}_mean": multi[s].mean() for s in ("macro_f1", "kappa", "macro_auc")},
+           **{f"{c}_mean": group[c].mean() for c in CALIBRATION},
            "seed_sd": seed_sd(per_seed, multi) if len(multi) else float("nan"),
            "n_above_chance": int((group["binomial_p_holm"] < ALPHA).sum()),
            "n_tested_vs_chance": int(group["binomial_p"].notna().sum())}
@@ -461,11 +481,13 @@ def _with_synthetic(table: pd.DataFrame, manifest: dict) -> pd.DataFrame:
     return table.assign(synthetic=bool(manifest.get("synthetic")))
 
 
-def aggregate(out: str | Path) -> dict:
-    """Build every table, figure and summary from `<out>`'s fold files; returns what `print_tables` shows."""
+def aggregate(out: str | Path, report: bool = True) -> dict:
+    """Build every table, figure and summary from `<out>`'s fold files, and `report.html` unless `report` is off;
+    returns what `print_tables` shows."""
     import pandas as pd
 
     from loso.figures import plot_nulls, plot_subjects
+    from loso.pooling import POOLED_STATEMENT, pooled_over_subjects
 
     out = Path(out)
     manifest = json.loads((out / "run.json").read_text())
@@ -496,8 +518,15 @@ def aggregate(out: str | Path) -> dict:
     write_table(_with_synthetic(per_subject, manifest), tables / "per_subject", header,
                 subjects_display(per_subject, manifest))
     write_table(_with_synthetic(datasets, manifest), tables / "per_dataset", header, datasets_display(datasets))
+    from loso.moabb import moabb_results
+
+    write_text_atomic(tables / "moabb_results.csv", moabb_results(observed, manifest).to_csv(index=False))
     write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status,
                                                                 certificate))
+    pooled = pooled_over_subjects(observed) if manifest.get("pooled_over_subjects") else []
+    if pooled:
+        write_table(_with_synthetic(pd.DataFrame(pooled), manifest), tables / "pooled_over_subjects",
+                    header + [POOLED_STATEMENT])
     confusions = pooled_confusions(observed)
     write_text_atomic(tables / "confusion_matrices.json", json.dumps(
         {"class_names": manifest["class_names"], "rows": "true class", "columns": "predicted class",
@@ -521,9 +550,16 @@ def aggregate(out: str | Path) -> dict:
          "protocol": header, "statistics": statistics_statement(manifest), "seeds": manifest["seeds"],
          "permutations": manifest.get("permutations", 0), "tuned_on": manifest.get("tuned_on", []),
          "per_dataset": datasets.to_dict("records"), "per_subject": per_subject.to_dict("records"),
+         **({"pooled_over_subjects": pooled, "pooled_statement": POOLED_STATEMENT} if pooled else {}),
          "leakage_checks": certificate, "provenance": manifest.get("provenance")}), indent=2))
-    return {"header": header, "subjects": table, "per_subject": per_subject, "datasets": datasets, "manifest": manifest,
-            "confusions": confusions, "out": str(out)}
+    tables = {"header": header, "subjects": table, "per_subject": per_subject, "datasets": datasets,
+              "manifest": manifest, "confusions": confusions, "out": str(out),
+              "datasets_display": datasets_display(datasets), "runtime": runtime(observed), "certificate": certificate}
+    if report:
+        from loso.report import write_report
+
+        tables["report"] = str(write_report(out, tables, observed))
+    return tables
 
 
 def pooled_confusions(observed: list[dict]) -> dict[str, dict]:
@@ -582,17 +618,20 @@ def print_tables(tables: dict) -> None:
     out = tables["out"]
     print("\n" + wrap(f"Tables in {out}/tables (CSV, Markdown, LaTeX; how to read them: PROTOCOL.md), "
                       f"summary in {out}/summary.json, plots in {out}/figures"))
+    if tables.get("report"):
+        print(wrap(f"Report (one page, opens offline in any browser): {tables['report']}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loso.aggregate", description=__doc__.splitlines()[0])
     parser.add_argument("output_dir")
+    parser.add_argument("--no-report", action="store_true", help="skip report.html (the tables and figures only)")
     args = parser.parse_args(argv)
     if not (Path(args.output_dir) / "run.json").is_file():
         print(f"error: {args.output_dir} has no run.json: not a loso.run output folder", file=sys.stderr)
         return 2
     try:
-        tables = aggregate(args.output_dir)
+        tables = aggregate(args.output_dir, report=not args.no_report)
     except (ValueError, KeyError, OSError) as exc:  # a damaged run.json or result file
         print(f"error: {args.output_dir}: cannot build the tables: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -91,9 +91,9 @@ def configure(args: argparse.Namespace, extra: list[str],
             config.data.data_root = item
     apply_overrides(config, extra)
     if args.synthetic:
-        from gru_xnet.datasets.synthetic import ensure_synthetic_data
-        config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
-                                                          config.data.datasets, trials=synthetic_trials))
+        from gru_xnet.datasets.synthetic import synthetic_data_for
+        config.data.data_root = str(synthetic_data_for(config.data, Path(config.output_dir) / "synthetic_data",
+                                                       synthetic_trials))
         config.data.data_roots = {}
     config.validate()
     return config

@@ -81,7 +81,8 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 **user_datasets(features),
                 "model_parameters": (None if is_estimator(model) else
                                      sum(p.numel() for p in model.parameters() if p.requires_grad))}
-    return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
+    return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance(),
+            "command": list(getattr(args, "command", sys.argv))}
 
 
 def _last_line(message: str) -> str:
@@ -359,6 +360,6 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
                       progress.failed, out / "failed")
     certificate = certify(run.features, run.folds, read_records(out), manifest, config)
     write_certificate(out, certificate)
-    tables = aggregate(out)
+    tables = aggregate(out, report=not args.no_report)
     print_tables(tables)
     return 1 if list((out / "failed").glob("*.json")) or failed(certificate) else 0

@@ -37,8 +37,9 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     add_common_arguments(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default="within",
                    help="train on the other subjects of the same dataset, or of all selected datasets")
-    p.add_argument("--split", default="loso", metavar="NAME[:N]",
-                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5); see PROTOCOL.md")
+    p.add_argument("--split", default="loso", metavar="NAME[:N|:FILE]",
+                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5, holdout:lists.yaml); see "
+                        "PROTOCOL.md")
     p.add_argument("--subjects", nargs="+", help="test only these subjects ('s01' or 'DEAP/s01')")
     p.add_argument("--sessions", "--seediv-sessions", dest="sessions", choices=SESSIONS, default="pooled",
                    help="multi-session datasets (SEED, SEED-IV): test a subject's sessions together, or one at a "
@@ -65,6 +66,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true",
                    help="run the folds one after another in this process, without Ray (debugging; gives the "
                         "same fold results as the Ray path with --workers-per-fold 1)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip report.html at the end (the tables, PROTOCOL.md and figures are written as always)")
     return p
 
 
@@ -88,6 +91,7 @@ def check(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfig,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
+    args.command = ["python", "-m", "loso.run", *(sys.argv[1:] if argv is None else argv)]  # recorded in run.json
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config, spec = check(args, extra)

@@ -44,6 +44,8 @@ CASES = {
         (["--datasets", "NOPE"], 2, "data.datasets[0]"),
         (["--model", "resnet"], 2, "'model.name' = 'resnet'"),
         (["--split", "nope"], 2, "unknown split 'nope'"),
+        (["--split", "holdout:{tmp}/missing.yaml"], 2, "--split holdout:{tmp}/missing.yaml: cannot read"),
+        (["--split", "holdout:{tmp}/lists.yaml"], 2, "lists.yaml: key 'SEDD': unknown dataset"),
         (["--training.learning_rate", "-1"], 2, "training.learning_rate"),
         (["--model", "eegnet", "--data.representation", "stft"], 2, "data.representation"),
         (["--data.stft_window_seconds", "0.001"], 2, "no usable STFT"),
@@ -71,6 +73,7 @@ CASES = {
         (["--datasets", "NOPE"], 2, "data.datasets[0]"),
         (["--model", "de_svm"], 2, "needs no search"),
         (["--split", "kfold:1"], 2, "expected K an integer >= 2"),
+        (["--split", "holdout:{tmp}/lists.yaml"], 2, "a nested search re-plans its outer folds"),
         (["--training.learning_rate", "-1"], 2, "training.learning_rate"),
         (["--space", "{tmp}/space.json"], 2, "search space key 'gru_hidden_size'"),
         (["--grace-period", "99"], 2, "--grace-period 99"),
@@ -115,7 +118,9 @@ def test_every_command_is_covered():
 @pytest.mark.parametrize("module", sorted(CASES))
 def test_command_answers_before_heavy_imports(module, tmp_path):
     (tmp_path / "space.json").write_text('{"gru_hidden_size": {"choices": [[16, 32]]}}')
-    cases = [([a.replace("{tmp}", str(tmp_path)) for a in args], code, said) for args, code, said in CASES[module]]
+    (tmp_path / "lists.yaml").write_text("SEDD:\n  test: [1]\n  validation: []\n")
+    cases = [([a.replace("{tmp}", str(tmp_path)) for a in args], code, said.replace("{tmp}", str(tmp_path)))
+             for args, code, said in CASES[module]]
     result = subprocess.run([sys.executable, "-c", HARNESS, module, json.dumps(HEAVY),
                              json.dumps([args for args, _, _ in cases])],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,

@@ -41,7 +41,7 @@ def check_common(features, folds):
 
 
 def test_every_split_is_registered_with_a_statement():
-    assert list(SPLITS) == ["loso", "leave-stimulus-out", "kfold", "cross-session", "within-subject"]
+    assert list(SPLITS) == ["loso", "leave-stimulus-out", "kfold", "cross-session", "within-subject", "holdout"]
     assert all(spec.statement(spec.default, PlanOptions()) for spec in SPLITS.values())
 
 
