@@ -139,7 +139,8 @@ def fit_estimator(estimator, grid: dict[str, list], train: tuple[np.ndarray, np.
     return GridFit(_fit(estimator, chosen, x_all, y_all), history, chosen, len(best) > 1, selection)
 
 
-def inner_folds(y: np.ndarray, trial_groups: np.ndarray | None, seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+def inner_folds(y: np.ndarray, trial_groups: np.ndarray | None,
+                seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     """(fit rows, scored rows) of StratifiedGroupKFold over whole trials, k = min(INNER_FOLDS, the smallest class's
     trials), shuffled by `seed`, and how it was done; no folds (and why) without trials or with k < 2."""
     if trial_groups is None:

@@ -521,8 +521,9 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
     from loso.moabb import moabb_results
 
     write_text_atomic(tables / "moabb_results.csv", moabb_results(observed, manifest).to_csv(index=False))
+    results_now = sum(1 for folder in ("folds", "permutations") for _ in (out / folder).glob("*.json"))
     write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status,
-                                                                certificate))
+                                                                certificate, results_now))
     pooled = pooled_over_subjects(observed) if manifest.get("pooled_over_subjects") else []
     if pooled:
         write_table(_with_synthetic(pd.DataFrame(pooled), manifest), tables / "pooled_over_subjects",

@@ -52,7 +52,7 @@ def read_records(out: Path) -> list[dict]:
 
 
 class Plan:
-    """The fold plan on the features, each fold's sides computed once: windows, trial codes, subjects, stimuli."""
+    """The fold plan on the features, each fold's sides (window indices) computed once."""
 
     def __init__(self, features: FeatureSet, folds: list[Fold]):
         self.features, self.folds = features, {fold.fold_id: fold for fold in folds}
@@ -67,9 +67,17 @@ class Plan:
             self._sides[fold_id] = {side: self.folds[fold_id].split.windows(self.features, side) for side in SIDES}
         return self._sides[fold_id]
 
-    def trials(self, rows) -> set[tuple[int, int, int]]:
+    def trials(self, rows):
+        """The distinct trials of `rows` as int64 codes of (subject index, session, trial) (`key` decodes one)."""
+        import numpy as np
+
         f = self.features
-        return set(zip(f.subject_index[rows].tolist(), f.sessions[rows].tolist(), f.trials[rows].tolist()))
+        return np.unique((f.subject_index[rows].astype(np.int64) << 40) | (f.sessions[rows].astype(np.int64) << 20)
+                         | f.trials[rows].astype(np.int64))
+
+    @staticmethod
+    def key(code: int) -> tuple[int, int, int]:
+        return int(code) >> 40, (int(code) >> 20) & 0xFFFFF, int(code) & 0xFFFFF
 
     def fold_of(self, record: dict) -> str | None:
         """The planned fold a result was trained as (None: not in the plan)."""
@@ -77,10 +85,10 @@ class Plan:
         return fold_id if fold_id in self.folds else None
 
     def tested(self, record: dict):
-        """(test subject index or None, the plan's test windows of that subject in the result's fold)."""
+        """The plan's test windows of a result's test subject in the result's fold."""
         subject = self.subject_of.get(f"{record['fold']['dataset']}/{record['fold']['subject']}")
         test = self.sides(self.fold_of(record))["test"]
-        return subject, test[self.features.subject_index[test] == subject]
+        return test[self.features.subject_index[test] == subject]
 
 
 def _result(check: str, status: str, detail: str) -> dict:
@@ -108,15 +116,15 @@ def trials_on_one_side(plan: Plan, records: list[dict]) -> dict:
     for fold_id in plan.folds:
         sides = {side: plan.trials(rows) for side, rows in plan.sides(fold_id).items()}
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-            shared = sides[a] & sides[b]
-            if shared:
+            shared = np.intersect1d(sides[a], sides[b])
+            if len(shared):
                 offences.append(f"fold {fold_id}: {len(shared)} trial(s) on the {a} and {b} sides, e.g. (subject, "
-                                f"session, trial) {sorted(shared)[0]}")
+                                f"session, trial) {plan.key(shared[0])}")
     for record in records:
         if plan.fold_of(record) is None:
             offences.append(f"result {_name(record)}: its fold is not in the run's plan")
             continue
-        _, planned = plan.tested(record)
+        planned = plan.tested(record)
         tested = np.unique(np.asarray(record["predictions"]["window"], dtype=np.int64))
         if not np.array_equal(tested, np.unique(planned)):
             offences.append(f"result {_name(record)}: tested {len(tested)} window(s), the plan's test side holds "
@@ -125,7 +133,7 @@ def trials_on_one_side(plan: Plan, records: list[dict]) -> dict:
                     f"disjoint; {len(records)} result(s) tested exactly their planned test windows")
 
 
-def test_subjects_held_out(plan: Plan, records: list[dict], manifest: dict) -> dict:
+def held_out_subjects(plan: Plan, records: list[dict], manifest: dict) -> dict:
     """Splits that do not train on the test subject: none of its windows on a training side, in the plan and in
     the subjects each result's loaders delivered (`seen_subjects`)."""
     import numpy as np
@@ -151,7 +159,7 @@ def test_subjects_held_out(plan: Plan, records: list[dict], manifest: dict) -> d
                     "result(s)' training and validation loaders hold no window of their test subject")
 
 
-def test_stimuli_held_out(plan: Plan, manifest: dict) -> dict:
+def held_out_stimuli(plan: Plan, manifest: dict) -> dict:
     """Splits that hold stimuli out: no test stimulus among a fold's training or validation windows."""
     from loso.splits import shared_stimuli
 
@@ -260,7 +268,8 @@ def checkpoint_rule(plan: Plan, records: list[dict]) -> dict:
             offences.append(f"result {_name(record)}: {offence}")
         else:
             rules[rule] += 1
-    return _outcome("checkpoint_rule", offences, "; ".join(f"{n} result(s): {rule}" for rule, n in sorted(rules.items())))
+    return _outcome("checkpoint_rule", offences,
+                    "; ".join(f"{n} result(s): {rule}" for rule, n in sorted(rules.items())))
 
 
 def tuned_subjects_out_of_tests(records: list[dict], manifest: dict) -> dict:
@@ -318,8 +327,8 @@ def certify(features: FeatureSet, folds: list[Fold], records: list[dict], manife
             config: ExperimentConfig) -> dict:
     """Every check on a run's plan (`folds` on `features`) and result `records`: the certificate."""
     plan = Plan(features, folds)
-    checks = [trials_on_one_side(plan, records), test_subjects_held_out(plan, records, manifest),
-              test_stimuli_held_out(plan, manifest), normaliser_from_training_rows(plan, records, config),
+    checks = [trials_on_one_side(plan, records), held_out_subjects(plan, records, manifest),
+              held_out_stimuli(plan, manifest), normaliser_from_training_rows(plan, records, config),
               checkpoint_rule(plan, records), tuned_subjects_out_of_tests(records, manifest),
               permutations_relabel_training_side(plan, records, config)]
     return {"version": 1, "folds": len(folds), "results": len(records), "checks": checks}
@@ -354,12 +363,16 @@ def failure_line(certificate: dict | None) -> str | None:
     return "LEAKAGE CHECK FAILED: " + "; ".join(f"{check['statement']} ({check['detail']})" for check in failures)
 
 
-def certificate_section(certificate: dict | None) -> list[str]:
-    """PROTOCOL.md's `## Leakage checks`: one line per check, or 'not recorded' for older runs."""
+def certificate_section(certificate: dict | None, results_now: int | None = None) -> list[str]:
+    """PROTOCOL.md's `## Leakage checks`: one line per check (and whether the folder has gained results since), or
+    'not recorded'."""
     if certificate is None:
-        return ["- Not recorded (this run was written before loso.run certified its runs)."]
+        return ["- Not recorded: loso.run certifies a run when its folds finish (a run written by an older version, or "
+                "stopped before, has no certificate; `loso.run --resume` writes it)."]
     lines = [f"Computed by loso.run from the run's own fold plan ({certificate['folds']} folds) and its "
              f"{certificate['results']} result files, not from its configuration; loso.aggregate renders it "
              f"({CERTIFICATE_FILE}).", ""]
+    if results_now is not None and results_now != certificate["results"]:
+        lines += [f"The folder now holds {results_now} result files: `loso.run --resume` certifies them all.", ""]
     return lines + [f"- **{check['status']}**: {check['statement']}: {check['detail']}."
                     for check in certificate["checks"]]

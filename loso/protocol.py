@@ -342,14 +342,14 @@ COLUMNS = [
 
 
 def protocol_document(lines: list[str], manifest: dict, notes: list[str], runtime: dict,
-                      completeness: str | None, certificate: dict | None = None) -> str:
+                      completeness: str | None, certificate: dict | None = None, results_now: int | None = None) -> str:
     """tables/PROTOCOL.md: the statement, then Data, Split, Leakage checks, Training, Statistics, Provenance and
     Columns."""
     return "\n".join([
         "# Protocol", "", *[f"- {line}" for line in lines], "",
         "## Data", "", *_data_section(manifest), "",
         "## Split", "", *_split_section(manifest, completeness), "",
-        "## Leakage checks", "", *certificate_section(certificate), "",
+        "## Leakage checks", "", *certificate_section(certificate, results_now), "",
         "## Training", "", *_training_section(manifest, runtime), "",
         "## Statistics", "", statistics_statement(manifest), "", *[f"- {note}" for note in notes], "",
         "## Provenance", "", *_provenance_section(manifest), "",

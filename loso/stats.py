@@ -3,8 +3,8 @@
 Every function takes one value per *subject* (sessions and seeds already averaged within it): the
 subject is the unit a cross-subject claim generalises over, so windows, trials or sessions are never
 counted as independent samples here. The one exception, `binomial_p`, tests one subject on its own test
-trials (never its windows: the windows of a trial are not independent). scipy is imported by the tests and intervals that use it, so tables'
-captions and split statements read this module's constants without it.
+trials (never its windows: the windows of a trial are not independent). scipy is imported by the tests and
+intervals that use it, so tables' captions and split statements read this module's constants without it.
 """
 
 from __future__ import annotations

@@ -101,8 +101,8 @@ def test_each_check_fails_on_a_plan_or_record_crafted_to_break_it(setup):
     assert "differs from the one recomputed from its training windows" in failed["normaliser_from_training_rows"]
     # a checkpoint not the best validation epoch; a fold without validation testing an earlier epoch; a grid point
     # that is not the best one
-    no_val = Fold("no-val", fold.tests, None, 0, dataclasses.replace(fold.split, train=fold.split.train + fold.split.val,
-                                                                      val=()))
+    no_val = Fold("no-val", fold.tests, None, 0,
+                  dataclasses.replace(fold.split, train=fold.split.train + fold.split.val, val=()))
     grid = {"selection": {"rule": "grid", "scored_on": "validation subjects"}, "chosen_params": {"C": 1},
             "history": [{"params": {"C": 1}, "val_subject_balanced_accuracy": 60.0},
                         {"params": {"C": 10}, "val_subject_balanced_accuracy": 80.0}]}
@@ -134,7 +134,8 @@ def test_a_failed_check_heads_every_caption_and_an_older_run_says_not_recorded(t
     write_certificate(out, {"version": 1, "folds": 3, "results": 3, "checks": [check]})
     assert failure_line(json.loads((out / CERTIFICATE_FILE).read_text())).startswith("LEAKAGE CHECK FAILED: ")
     tables = aggregate(out)
-    assert tables["header"][0] == "LEAKAGE CHECK FAILED: the normaliser ... (result DEAP-s01-seed0: normaliser 1 differs)"
+    assert tables["header"][0] == ("LEAKAGE CHECK FAILED: the normaliser ... (result DEAP-s01-seed0: normaliser 1 "
+                                   "differs)")
     for name in ("per_subject.md", "per_dataset.md", "per_fold.md", "PROTOCOL.md"):
         assert "LEAKAGE CHECK FAILED: the normaliser" in (out / "tables" / name).read_text(), name
     assert "- **failed**: the normaliser ...: result DEAP-s01-seed0" in (out / "tables" / "PROTOCOL.md").read_text()

@@ -129,10 +129,11 @@ def test_without_validation_the_grid_is_scored_over_whole_training_trials():
     for fitted, scored in folds:  # whole trials held out, both classes in each held-out fold
         assert not set(trials[fitted]) & set(trials[scored]) and set(y[scored]) == {0, 1}
     few = np.isin(trials, [0, 2, 1, 3, 5, 7, 9, 11])  # 2 trials of class 0: k = 2
-    assert inner_folds(y[few], trials[few], seed=0)[1] == "StratifiedGroupKFold over the training trials (k = 2, seed 0)"
+    assert inner_folds(y[few], trials[few], seed=0)[1].endswith("(k = 2, seed 0)")
     one = ~np.isin(trials, [2, 4, 6, 8, 10])  # 1 trial of class 0: no search, one fit
     fit = fit_estimator(logistic(), {"clf__C": [0.01, 1]}, (x[one], y[one]), None, 2, trial_groups=trials[one])
-    assert (fit.history, fit.chosen) == ([], {}) and fit.selection.startswith("none: ") and "1 training trial" in fit.selection
+    assert (fit.history, fit.chosen) == ([], {}) and fit.selection.startswith("none: ")
+    assert "a class has 1 training trial" in fit.selection
 
 
 def test_bad_input_is_refused_with_what_was_expected():

@@ -29,7 +29,8 @@ def fold_record(dataset: str, subject: str, y_true, y_pred, *, session=None, see
     test = level_scores(y_true, probs, 2, list(train_counts))
     per_trial = trial_probabilities(np.stack([sessions, trials], 1), y_true, probs)
     test["trial"] = level_scores(per_trial.labels, per_trial.probabilities, 2, [c // windows_per_trial for c in train_counts])
-    test["training_class_counts"] = {"windows": list(train_counts), "trials": [c // windows_per_trial for c in train_counts]}
+    test["training_class_counts"] = {"windows": list(train_counts),
+                                     "trials": [c // windows_per_trial for c in train_counts]}
     fold_id = f"{dataset}-{subject}{'' if session is None else f'-session{session}'}-seed{seed}"
     return {"fold": {"fold_id": fold_id, "dataset": dataset, "subject": subject, "session": session, "seed": seed},
             "variant": variant, "test": test,

@@ -25,7 +25,8 @@ SEEDS = list(range(50))
 def one_session(dataset: str, labels: list[int], class_names: tuple[str, ...], windows: int = 2) -> FeatureSet:
     """One subject's one session of trials with these labels (features all zero: planning reads labels only)."""
     rows = len(labels) * windows
-    return FeatureSet(features=np.zeros((rows, 1, 1, 1), np.float32), labels=np.repeat(labels, windows).astype(np.int64),
+    return FeatureSet(features=np.zeros((rows, 1, 1, 1), np.float32),
+                      labels=np.repeat(labels, windows).astype(np.int64),
                       subject_index=np.zeros(rows, np.int32),
                       trials=np.repeat(np.arange(1, len(labels) + 1), windows).astype(np.int32),
                       sessions=np.ones(rows, np.int16), subjects=[SubjectKey(dataset, "s01")], datasets=[dataset],
@@ -34,7 +35,8 @@ def one_session(dataset: str, labels: list[int], class_names: tuple[str, ...], w
 
 
 def trial_sets(features: FeatureSet, fold) -> dict[str, set[int]]:
-    return {side: set(features.trials[fold.split.windows(features, side)].tolist()) for side in ("train", "val", "test")}
+    return {side: set(features.trials[fold.split.windows(features, side)].tolist())
+            for side in ("train", "val", "test")}
 
 
 def test_a_one_trial_class_stays_on_the_training_side_or_the_session_is_refused_by_name():
