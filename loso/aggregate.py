@@ -81,12 +81,12 @@ def fold_frame(records: list[dict]) -> pd.DataFrame:
 
 def _natural(frame: pd.DataFrame) -> pd.DataFrame:
     """Sorted by dataset, then subject number (s2 before s10), then session ('all' first) where there is one."""
-    number = frame["subject"].str.extract(r"(\d+)", expand=False).astype(float)
-    keys = ["dataset", "_k", "subject"] + (["_s"] if "session" in frame else [])
-    session = (frame["session"].map(lambda s: -1.0 if s == "all" else float(s)) if "session" in frame
-               else None)
-    return (frame.assign(_k=number, **({"_s": session} if session is not None else {}))
-            .sort_values(keys, kind="stable").drop(columns=[k for k in ("_k", "_s") if k in keys]))
+    keys = {"_k": frame["subject"].str.extract(r"(\d+)", expand=False).astype(float)}
+    order = ["dataset", "_k", "subject"]
+    if "session" in frame:
+        keys["_s"] = frame["session"].map(lambda s: -1.0 if s == "all" else float(s))
+        order.append("_s")
+    return frame.assign(**keys).sort_values(order, kind="stable").drop(columns=list(keys))
 
 
 def subject_frame(folds: pd.DataFrame, unit: Sequence[str] = ("dataset", "subject")) -> tuple[pd.DataFrame,
@@ -118,6 +118,8 @@ def subject_frame(folds: pd.DataFrame, unit: Sequence[str] = ("dataset", "subjec
 
 BINOMIAL = ("binomial_hits", "binomial_p0", "binomial_p", "binomial_p_holm")
 ALPHA = 0.05
+"""A subject is above chance on its own when its binomial p, Holm-corrected over its dataset's subjects, is below."""
+PAPERS = "acc. mean ± SD over subject-sessions (the papers' figure)"
 
 
 def with_binomial(subjects: pd.DataFrame) -> pd.DataFrame:
@@ -352,8 +354,6 @@ def datasets_display(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-PAPERS = "acc. mean ± SD over subject-sessions (the papers' figure)"
-
 
 def _laid_out(shown: pd.DataFrame, layout: list[tuple[str, str, str]]) -> pd.DataFrame:
     """The columns of `shown` named in `layout` (group label, column, short name), in its order, with
@@ -385,7 +385,8 @@ def datasets_printout(table: pd.DataFrame) -> str:
         ("r (chance)", "r"), ("perm. p (Holm)", "perm. p (Holm)")) if c in shown]
     layout += [("", "kappa", "kappa"), ("", "AUC", "AUC"),
                ("", "subjects above chance (Holm)", "subjects > chance (Holm)")]
-    layout += [("", PAPERS, "subject-sessions acc. (papers)") for c in shown if c == PAPERS]
+    if PAPERS in shown:
+        layout.append(("", PAPERS, "subject-sessions acc. (papers)"))
     layout += [("accuracy vs majority baseline", c, n) for c, n in (
         ("acc. mean [95% CI]", "mean [95% CI]"), ("majority baseline", "majority"), ("p vs majority (Holm)", "p (Holm)"),
         ("r (majority)", "r"))]
