@@ -85,6 +85,8 @@ def test_each_check_fails_on_a_plan_or_record_crafted_to_break_it(setup):
     assert "1 trial(s) on the train and test sides, e.g. (subject, session, trial) (0, 1, 1)" in failed[
         "trials_on_one_side"]
     assert "test subject DEAP/s01 has windows on a training side" in failed["test_subjects_held_out"]
+    relabelled = [check([leaky], [record(features, config, leaky, variant=k)]) for k in range(1, 6)]
+    assert any("test window(s) relabelled" in f.get("permutations_relabel_training_side", "") for f in relabelled)
     # a result that tested a window its fold did not plan, and one whose loaders delivered the test subject
     other = features.windows_of([fold.split.train[0]])[:1].tolist()
     honest = record(features, config, fold)
