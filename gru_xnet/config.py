@@ -236,12 +236,17 @@ class ModelConfig(_Section):
             raise ConfigError(f"config key model.{exc}") from exc
 
 
+OPTIMIZERS = ("adam", "adamw")
+"""`training.optimizer`: Adam (weight decay added to the gradient) or AdamW (decoupled weight decay)."""
+
+
 @dataclass
 class TrainingConfig(_Section):
-    """Optimisation: Adam, cosine annealing, early stopping, AMP, checkpoints, and the reproducibility knobs.
+    """Optimisation: Adam(W), cosine annealing, the loss, early stopping, AMP, checkpoints, reproducibility knobs.
 
     `num_threads` (torch intra-op threads per training process) and `deterministic` are settings, not
     inherited from the machine: a fold's CPU result depends on them, so they are part of the config hash.
+    The best validation epoch (by `monitor`, the first on ties) is tested, with or without `early_stopping`.
     """
 
     _prefix = "training"
@@ -259,10 +264,23 @@ class TrainingConfig(_Section):
     keep_last_checkpoints: int = 3
     num_threads: int = 1
     deterministic: bool = True
+    optimizer: str = "adam"
+    adam_eps: float = 1e-8
+    """The optimiser's epsilon (added to the root of the second-moment estimate)."""
+    cosine_period: int = 0
+    """Epochs from the full learning rate to zero, PyTorch's `T_max` (0: the planned epochs, `num_epochs`); past it
+    the rate rises again, as `CosineAnnealingLR` is periodic."""
+    label_smoothing: float = 0.0
+    """Label smoothing of the training cross-entropy (0: none); validation and test losses are never smoothed."""
 
     def validate(self) -> None:
         _in_range("training.learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _in_range("training.weight_decay", self.weight_decay, 0.0, 1.0)
+        _one_of("training.optimizer", self.optimizer, OPTIMIZERS)
+        _in_range("training.adam_eps", self.adam_eps, 0.0, 1.0, low_open=True)
+        if self.cosine_period < 0:
+            _fail("training.cosine_period", self.cosine_period, "0 (the planned epochs) or a positive integer")
+        _in_range("training.label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         for name in ("batch_size", "num_epochs", "patience", "num_threads"):
             if getattr(self, name) < 1:
                 _fail(f"training.{name}", getattr(self, name), "a positive integer")
@@ -273,6 +291,18 @@ class TrainingConfig(_Section):
         _one_of("training.amp_dtype", self.amp_dtype, ("auto", "bf16", "fp16"))
         if not (self.device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", self.device)):
             _fail("training.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+@dataclass
+class RawConfig(_Section):
+    """The `raw` representation's own keys (`data.raw.*`): the rate every dataset's signal is resampled to."""
+
+    _prefix = "data.raw"
+    sampling_rate: float = 0.0
+    """Hz (0: the lowest rate of the selected datasets); resampled after filtering, with scipy's resample_poly."""
+
+    def validate(self) -> None:
+        _in_range("data.raw.sampling_rate", self.sampling_rate, 0.0, 100000.0)
 
 
 @dataclass
@@ -323,8 +353,12 @@ class DataConfig(_Section):
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Reader options per dataset, e.g. {"DREAMER": {"label_dimension": "arousal"}}; see each reader's
     check_options. The older data.deap_* / seediv_* / gameemo_* keys set the same options of their datasets."""
+    raw: RawConfig = field(default_factory=RawConfig)
 
     def validate(self) -> None:
+        if not isinstance(self.raw, RawConfig):
+            _fail("data.raw", self.raw, "a config section ({\"sampling_rate\": ...})")
+        RawConfig.__post_init__(self.raw)
         if not self.datasets:
             _fail("data.datasets", self.datasets, "a non-empty list of " + ", ".join(DATASET_NAMES))
         self.datasets = [_dataset_name(f"data.datasets[{i}]", n) for i, n in enumerate(self.datasets)]
@@ -573,8 +607,9 @@ class ExperimentConfig(_Section):
                 data[section].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
-    def set_option(self, dotted_key: str, raw: str) -> None:
-        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string)."""
+    def set_option(self, dotted_key: str, raw: str, *, validate: bool = True) -> None:
+        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string); validated at once
+        (the old value restored on refusal) unless `validate` is False."""
         *sections, name = dotted_key.split(".")
         target: Any = self
         for section in sections:
@@ -589,6 +624,8 @@ class ExperimentConfig(_Section):
         if isinstance(old, list) and isinstance(value, (str, int, float)):
             value = [_literal(part) for part in str(raw).split(",")]
         setattr(target, name, value)
+        if not validate:
+            return
         try:
             self.validate()
         except ConfigError:
@@ -597,16 +634,21 @@ class ExperimentConfig(_Section):
 
 
 def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
-    """Apply the `--section.key value` pairs a command line left over after its own options."""
+    """Apply the `--section.key value` pairs a command line left over after its own options, then validate once:
+    keys that must agree (data.train_ratio, val_ratio and test_ratio) can be set together."""
     if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
         raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
     for key, value in zip(extra[::2], extra[1::2]):
-        config.set_option(key[2:], value)
+        config.set_option(key[2:], value, validate=False)
+    config.validate()
 
 
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
                   ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {},
-                  ("data", "de_smoothing"): "none", ("data", "de_smoothing_frames"): 5, ("data", "de_log_base"): "e"}
+                  ("data", "de_smoothing"): "none", ("data", "de_smoothing_frames"): 5, ("data", "de_log_base"): "e",
+                  ("data", "raw"): {"sampling_rate": 0.0}, ("training", "optimizer"): "adam",
+                  ("training", "adam_eps"): 1e-8, ("training", "cosine_period"): 0,
+                  ("training", "label_smoothing"): 0.0}
 """Keys added after configs were first hashed: left out of `fingerprint()` while at these defaults."""
 
 

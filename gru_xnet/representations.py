@@ -116,13 +116,14 @@ class STFT(Representation):
 
 
 class Raw(Representation):
-    """The filtered signal `(C, T)`, resampled (scipy.signal.resample_poly) to one common rate."""
+    """The filtered signal `(C, T)`, resampled (scipy.signal.resample_poly) to one common rate: `data.raw.sampling_rate`
+    or the lowest of the datasets'."""
 
     name, layout, normalised = "raw", "(C, T)", "per channel"
 
     @classmethod
     def configured(cls, data, rates):
-        return cls({"sampling_rate": float(min(rates))})
+        return cls({"sampling_rate": float(data.raw.sampling_rate or min(rates))})
 
     def windows(self, trial, rate, window_seconds, overlap):
         target = self.params["sampling_rate"]
@@ -137,8 +138,9 @@ class Raw(Representation):
         return self.params["sampling_rate"]
 
     def statement(self):
-        return (f"the filtered signal (C, T) at {self.params['sampling_rate']:g} Hz (the lowest rate of the datasets; "
-                "others resampled with scipy.signal.resample_poly)")
+        return (f"the filtered signal (C, T) at {self.params['sampling_rate']:g} Hz (data.raw.sampling_rate; 0: the "
+                "lowest rate of the datasets); a dataset at another rate resampled after filtering with "
+                "scipy.signal.resample_poly")
 
 
 class DifferentialEntropy(Representation):

@@ -521,7 +521,8 @@ def aggregate(out: str | Path, report: bool = True) -> dict:
     write_table(_with_synthetic(datasets, manifest), tables / "per_dataset", header, datasets_display(datasets))
     from loso.moabb import moabb_results
 
-    write_text_atomic(tables / "moabb_results.csv", moabb_results(observed, manifest).to_csv(index=False))
+    write_text_atomic(tables / "moabb_results.csv",
+                      _with_synthetic(moabb_results(observed, manifest), manifest).to_csv(index=False))
     results_now = sum(1 for folder in ("folds", "permutations") for _ in (out / folder).glob("*.json"))
     write_text_atomic(tables / "PROTOCOL.md", protocol_document(statement, manifest, notes, runtime(observed), status,
                                                                 certificate, results_now))

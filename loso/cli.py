@@ -36,6 +36,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="one folder holding the dataset folders, or NAME=DIR per dataset")
     p.add_argument("--synthetic", action="store_true",
                    help="generate small synthetic datasets in the real formats and use them")
+    p.add_argument("--synthetic-subjects", type=_positive, default=None, metavar="N",
+                   help="subjects per dataset that --synthetic generates (default 5; under loso.benchmark --card, the "
+                        "card's subject count of each dataset)")
     p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
     p.add_argument("--model", default=None,
                    help=f"a registered model ({', '.join(MODELS)}), path/to/file.py:function or "
@@ -61,6 +64,16 @@ def storage_join(base: str, *parts: str) -> str:
     base = str(base)
     path, mark, query = base.partition("?") if "://" in base else (base, "", "")
     return "/".join([path.rstrip("/"), *parts]) + mark + query
+
+
+def _positive(text: str) -> int:
+    """An integer >= 1 (argparse type of --synthetic-subjects)."""
+    try:
+        if int(text) >= 1:
+            return int(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1")
 
 
 def _gpu_share(text: str) -> str:
@@ -91,9 +104,9 @@ def configure(args: argparse.Namespace, extra: list[str],
             config.data.data_root = item
     apply_overrides(config, extra)
     if args.synthetic:
-        from gru_xnet.datasets.synthetic import synthetic_data_for
+        from gru_xnet.datasets.synthetic import DEMO_SUBJECTS, synthetic_data_for
         config.data.data_root = str(synthetic_data_for(config.data, Path(config.output_dir) / "synthetic_data",
-                                                       synthetic_trials))
+                                                       args.synthetic_subjects or DEMO_SUBJECTS, synthetic_trials))
         config.data.data_roots = {}
     config.validate()
     return config

@@ -6,8 +6,9 @@ columns `score`, `time`, `samples` (lines 135 and 164-166: an h5py dataset creat
 string ids `subject` and `session` (lines 163, 229-230), and the integer attributes `channels` and `n_sessions`
 (lines 168, 231-232), then adds `dataset` and `pipeline` (233-234). Here: one row per (subject, session) of the run's
 model, seeds averaged, `score` the window-level balanced accuracy as a fraction, `time` the seconds a fold trained,
-`samples` the windows it learnt from (training + validation; a subject pooled over several folds: their mean),
-`seed_sd` the score's SD over seeds (an extra column).
+`samples` the windows it learnt from (training + validation; a subject pooled over several folds: their mean; empty
+for results written before they were recorded), `seed_sd` the score's SD over seeds (an extra column, as is
+`synthetic`, which every CSV of a run carries).
 A subject tested with its sessions together has session 'all'.
 """
 
@@ -31,7 +32,8 @@ def moabb_results(records: list[dict], manifest: dict) -> pd.DataFrame:
     rows = [{"dataset": r["fold"]["dataset"], "subject": str(r["fold"]["subject"]),
              "session": "all" if r["fold"]["session"] is None else str(r["fold"]["session"]), "seed": r["fold"]["seed"],
              "score": r["test"]["balanced_accuracy"] / 100.0, "time": r.get("train_seconds", float("nan")),
-             "samples": _samples(r["test"]["training_class_counts"]["windows"])} for r in records]
+             "samples": _samples(r["test"].get("training_class_counts", {}).get("windows", [float("nan")]))}
+            for r in records]
     frame = pd.DataFrame(rows)
     grouped = frame.groupby(["dataset", "subject", "session"], sort=False)
     table = grouped[["score", "time", "samples"]].mean().reset_index()

@@ -127,6 +127,8 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
         lines.append(f"model {manifest['model']['name']} ({manifest['model_kind']}): {manifest['model_input']}")
     elif manifest.get("model_input"):
         lines.append(f"model {manifest['model_input']}")
+    if manifest.get("card_protocol"):
+        lines.append(_card_line(manifest["card_protocol"]))
     lines += manifest.get("passband_notes", [])
     if manifest.get("permutations"):
         lines.append(_permutation_line(manifest))
@@ -136,6 +138,38 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
     if n_failed:
         lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
     return lines + _stimulus_lines(manifest)
+
+
+def _card_line(card: dict) -> str:
+    """The caption line of a run made under a protocol card (`loso.benchmark --card`)."""
+    overridden = card.get("overridden") or {}
+    return (f"card {card['id']} ({card['title']}; {card['repository']} at {card['commit'][:7]}): {card['dataset']} "
+            f"{card['task']}, {card['model']} as its {card['published_as']}; {len(card['settings'])} settings with "
+            f"their sources and {len(card['deviations'])} deviations in PROTOCOL.md"
+            + (f"; your value won for {', '.join(overridden)}" if overridden else ""))
+
+
+def _card_section(card: dict) -> list[str]:
+    """PROTOCOL.md's account of a card: every setting with its source (and whether yours won), the split, metrics,
+    aggregation, the published cell, the deviations and notes."""
+    import json
+
+    published = card.get("published")
+    values = "; ".join(f"{name} {value[0]:.2f}" + ("" if value[1] is None else f" ± {value[1]:.2f}")
+                       for name, value in (published or {}).get("values", {}).items())
+    lines = [f"- {card['id']}: {card['title']}; {card['citation']}; {card['repository']} at commit {card['commit']}, "
+             f"table {card['table']}. This run: {card['dataset']} {card['task']}, {card['model']} (its "
+             f"{card['published_as']}).",
+             f"- Split: {card['split']} ({card['split_source']}).", "- Settings (key = value: source):"]
+    lines += [f"  - `{s['key']}` = `{json.dumps(s['value'])}`: {s['source']}"
+              + (f" (OVERRIDDEN: your value {s['overridden_by']} was used)" if "overridden_by" in s else "")
+              for s in card["settings"]]
+    lines.append(f"- Metrics ({card['level']} level): " + "; ".join(
+        f"{m['name']}: {m['definition']} ({m['source']})" for m in card["metrics"]) + ".")
+    lines.append(f"- Aggregation: {card['aggregation']['statement']} ({card['aggregation']['source']}).")
+    lines.append(f"- Published ({published['source']}): {values}." if published else "- Published: no cell.")
+    lines += ["- Deviations:", *[f"  - {d}" for d in card["deviations"]]]
+    return lines + (["- Notes:", *[f"  - {n}" for n in card["notes"]]] if card.get("notes") else [])
 
 
 def _stimulus_lines(manifest: dict) -> list[str]:
@@ -260,6 +294,20 @@ def _estimator_training(manifest: dict, runtime: dict) -> list[str]:
     return lines
 
 
+def _optimiser_line(training: dict) -> str:
+    """The optimiser, its schedule and the training loss (keys a run.json from before them lacks: their defaults)."""
+    period = training.get("cosine_period", 0) or training["num_epochs"]
+    schedule = ("constant learning rate" if not training["use_scheduler"] else
+                "cosine annealing to zero over the planned epochs" if period >= training["num_epochs"] else
+                f"cosine annealing to zero over {period} epochs, then rising again (PyTorch's CosineAnnealingLR is "
+                "periodic)")
+    smoothing = training.get("label_smoothing", 0.0)
+    return (f"- Optimiser: {'AdamW' if training.get('optimizer') == 'adamw' else 'Adam'}, learning rate "
+            f"{training['learning_rate']:g}, weight decay {training['weight_decay']:g}, epsilon "
+            f"{training.get('adam_eps', 1e-8):g}; {schedule}; loss: cross-entropy"
+            + (f" with label smoothing {smoothing:g} (training only)." if smoothing else "."))
+
+
 def _training_section(manifest: dict, runtime: dict) -> list[str]:
     config = manifest.get("config")
     if not config:
@@ -273,11 +321,10 @@ def _training_section(manifest: dict, runtime: dict) -> list[str]:
             if training["early_stopping"] else "no early stopping")
     lines.append(f"- Epochs: {training['num_epochs']} ({LAST_EPOCH}): the test uses the last epoch's weights."
                  if manifest.get("split_validation") == "none" else
-                 f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the best "
-                 "validation epoch (without validation windows: the last epoch's).")
-    lines.append(f"- Optimiser: Adam, learning rate {training['learning_rate']:g}, weight decay "
-                 f"{training['weight_decay']:g}; " + ("cosine annealing over the planned epochs."
-                                                      if training["use_scheduler"] else "constant learning rate."))
+                 f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the epoch with "
+                 f"the best validation {training['monitor']} (the first such epoch on ties; without validation "
+                 "windows: the last epoch's).")
+    lines.append(_optimiser_line(training))
     lines.append(f"- Batch size {training['batch_size']} (split over the DDP workers of a fold); "
                  + (f"augmentation: {data['augmentation_ratio']:g} augmented copies per training window per epoch "
                     "(channel gain, smooth spectral offset, noise, one time and one frequency mask)"
@@ -343,10 +390,11 @@ COLUMNS = [
 
 def protocol_document(lines: list[str], manifest: dict, notes: list[str], runtime: dict,
                       completeness: str | None, certificate: dict | None = None, results_now: int | None = None) -> str:
-    """tables/PROTOCOL.md: the statement, then Data, Split, Leakage checks, Training, Statistics, Provenance and
-    Columns."""
+    """tables/PROTOCOL.md: the statement, then the card (a run under one), Data, Split, Leakage checks, Training,
+    Statistics, Provenance and Columns."""
+    card = (["## Card", "", *_card_section(manifest["card_protocol"]), ""] if manifest.get("card_protocol") else [])
     return "\n".join([
-        "# Protocol", "", *[f"- {line}" for line in lines], "",
+        "# Protocol", "", *[f"- {line}" for line in lines], "", *card,
         "## Data", "", *_data_section(manifest), "",
         "## Split", "", *_split_section(manifest, completeness), "",
         "## Leakage checks", "", *certificate_section(certificate, results_now), "",

@@ -105,7 +105,7 @@ def test_moabb_results_have_its_columns_and_types_one_row_per_subject_and_sessio
     # 135, 164-166), str subject and session (229-230), int channels and n_sessions (231-232), dataset, pipeline
     table = pd.read_csv(real_run / "tables" / "moabb_results.csv", dtype={"subject": str, "session": str})
     assert list(table.columns) == ["score", "time", "samples", "subject", "session", "channels", "n_sessions",
-                                   "dataset", "pipeline", "seed_sd"] == [*COLUMNS, "seed_sd"]
+                                   "dataset", "pipeline", "seed_sd", "synthetic"] == [*COLUMNS, "seed_sd", "synthetic"]
     assert [table[c].dtype.kind for c in COLUMNS] == ["f", "f", "f", "O", "O", "i", "i", "O", "O"]
     assert table[["subject", "session"]].values.tolist() == [["s01", "all"], ["s02", "all"]]
     subjects = pd.read_csv(real_run / "tables" / "per_subject.csv")

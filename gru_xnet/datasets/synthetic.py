@@ -116,12 +116,12 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     return out_dir
 
 
-def synthetic_data_for(data: Any, out_dir: str | Path,
+def synthetic_data_for(data: Any, out_dir: str | Path, n_subjects: int = DEMO_SUBJECTS,
                        trials: Callable[[str], int | None] = lambda _name: None) -> Path:
     """`ensure_synthetic_data` for a DataConfig's datasets, with the released DE features where its options read them
     (`trials`: as `ensure_synthetic_data`'s)."""
     released = any(data.delivers_de(name) for name in data.datasets)
-    return ensure_synthetic_data(out_dir, data.datasets, trials=trials, released=released)
+    return ensure_synthetic_data(out_dir, data.datasets, n_subjects, trials=trials, released=released)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
