@@ -336,7 +336,9 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         on_batch: Callable[[int], None] | None = None) -> FitState:
     """The epoch loop: train, validate, keep the best weights, stop early; resumable from `state`.
 
-    `subject_index` (each window's subject) adds `val_subject_balanced_accuracy` to every epoch record.
+    Without validation windows nothing is chosen: every epoch runs and the last one's weights are kept (the
+    stated last-epoch rule). `subject_index` (each window's subject) adds `val_subject_balanced_accuracy` to
+    every epoch record.
     """
     if config.monitor == "subject_balanced_accuracy" and subject_index is None and loaders.val is not None:
         raise ValueError("training.monitor='subject_balanced_accuracy' needs each window's subject: "
@@ -360,10 +362,11 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
             record.update({f"val_{k}": v for k, v in val.items() if k not in ("confusion_matrix", "per_dataset")})
             score = val[config.monitor]
         else:
-            score = -train["loss"] if mode == "max" else train["loss"]
+            score = None  # no validation: the last epoch is the one kept
         if scheduler is not None:
             scheduler.step()
-        improved = state.stopper.step(score if math.isfinite(score) else (-math.inf if mode == "max" else math.inf))
+        improved = score is None or state.stopper.step(
+            score if math.isfinite(score) else (-math.inf if mode == "max" else math.inf))
         if improved or state.best_state is None:
             state.best_epoch = state.epoch + 1
             state.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()})

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from gru_xnet.config import ExperimentConfig, apply_overrides, resolve_config
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
@@ -86,8 +86,10 @@ def _gpu_share(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r}: expected 'auto' or a number >= 0")
 
 
-def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
-    """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides."""
+def configure(args: argparse.Namespace, extra: list[str],
+              synthetic_trials: Callable[[str], int | None] = lambda _name: None) -> ExperimentConfig:
+    """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides
+    (`synthetic_trials(name)`: the trials per session a `--synthetic` dataset must hold, None for the default)."""
     register_dataset_modules(args.dataset_module)  # before any config is read: validation must know its datasets
     config = resolve_config(args.config)
     if args.model:
@@ -104,7 +106,7 @@ def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
     if args.synthetic:
         from gru_xnet.datasets.synthetic import DEMO_SUBJECTS, synthetic_data_for
         config.data.data_root = str(synthetic_data_for(config.data, Path(config.output_dir) / "synthetic_data",
-                                                       args.synthetic_subjects or DEMO_SUBJECTS))
+                                                       args.synthetic_subjects or DEMO_SUBJECTS, synthetic_trials))
         config.data.data_roots = {}
     config.validate()
     return config

@@ -10,7 +10,6 @@ provenance. Built by `loso.aggregate` from the same tables and fold files as eve
 from __future__ import annotations
 
 import base64
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gru_xnet.config import write_text_atomic
+from loso.certificate import failed, read_certificate
 
 SECTIONS = ("banners", "headline", "subjects", "confusions", "learning-curves", "calibration", "permutation-null",
             "protocol", "provenance")
@@ -45,10 +45,8 @@ def _banners(tables: dict, certificate: dict | None) -> list[dict[str, str]]:
         banners.append({"kind": "warning", "text": "SYNTHETIC DATA: generated in the real file formats, not a result "
                                                    "on real EEG."})
     banners += [{"kind": "warning", "text": line} for line in header if line.startswith(("INCOMPLETE", "WARNING"))]
-    if certificate:
-        failed = [c for c in certificate.get("checks", []) if c.get("status") == "failed"]
-        banners += [{"kind": "error", "text": f"LEAKAGE CHECK FAILED: {c.get('name')}: {c.get('detail', '')}"}
-                    for c in failed]
+    banners += [{"kind": "error", "text": f"LEAKAGE CHECK FAILED: {c['statement']}: {c['detail']}"}
+                for c in failed(certificate)]
     return banners
 
 
@@ -67,9 +65,8 @@ def _headline(datasets) -> dict[str, Any]:
                "majority baseline": _fmt(r["majority_accuracy_mean"]),
                "p vs majority (Holm)": f"{_fmt_p(r['p_vs_majority'])} ({_fmt_p(r['p_vs_majority_holm'])})",
                "methods": f"CI: {r['balanced_accuracy_ci_method']}; p: {r['p_vs_chance_method']}"}
-        above = [c for c in r.index if c.startswith("subjects_above_chance")]
-        if above:
-            row["subjects above chance"] = str(r[above[0]])
+        if "n_above_chance" in r.index:
+            row["subjects above chance (Holm)"] = f"{int(r['n_above_chance'])} of {int(r['n_tested_vs_chance'])}"
         rows.append(row)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     return {"columns": columns, "rows": [[row.get(c, "") for c in columns] for row in rows]}
@@ -172,8 +169,7 @@ def write_report(out: Path, tables: dict, records: list[dict]) -> Path:
 
     from loso.aggregate import subjects_display
 
-    certificate_path = out / "certificate.json"
-    certificate = json.loads(certificate_path.read_text()) if certificate_path.is_file() else None
+    certificate = read_certificate(out)
     subjects = subjects_display(tables["subjects"], tables["manifest"])
     for column in ("ece", "brier", "nll"):
         subjects[column] = tables["subjects"][column].map(lambda v: _fmt(v, 3))

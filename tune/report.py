@@ -15,7 +15,8 @@ import numpy as np
 
 from gru_xnet.features import FeatureSet
 from gru_xnet.split import Split
-from loso.aggregate import dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display, wide_subjects
+from loso.aggregate import (dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display,
+                            wide_subjects, with_binomial)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +49,7 @@ def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, 
 def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per test subject, per dataset) tables of test records, as loso.run's: statistics over subjects."""
     per_seed, subjects = subject_frame(fold_frame(records))
+    subjects = with_binomial(subjects)
     return wide_subjects(subjects), dataset_frame(per_seed, subjects)
 
 

@@ -20,7 +20,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .base import MARKER_NAME, DatasetError
 from .registry import DATASET_NAMES, READERS, add_dataset_module_argument, canonical_name, register_dataset_modules
@@ -90,8 +90,9 @@ DEMO_SUBJECTS = 5
 
 
 def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjects: int = DEMO_SUBJECTS,
-                          **options: Any) -> Path:
-    """Synthetic datasets under out_dir, written only where missing or made with other parameters.
+                          trials: Callable[[str], int | None] = lambda _name: None, **options: Any) -> Path:
+    """Synthetic datasets under out_dir, written only where missing or made with other parameters; `trials(name)`:
+    the trials per subject (per session) a dataset needs, None for the generator's default.
 
     Returns out_dir, ready to be used as a data root; repeated demo runs reuse the same files (and so
     the same feature cache).
@@ -99,11 +100,11 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     out_dir = Path(out_dir)
     for name in dict.fromkeys(canonical_name(n) for n in datasets):
         marker = out_dir / name / MARKER_NAME
-        trials = options.get("trials")
+        options["trials"] = trials(name)
         wanted = {"subjects": n_subjects, "signal": options.get("signal", "band"),
                   "signal_strength": float(options.get("signal_strength", 1.0)),
                   "shuffle_labels": bool(options.get("shuffle_labels", False)), "seed": options.get("seed", 0),
-                  "trials": trials_for(name, trials),
+                  "trials": trials_for(name, options["trials"]),
                   "seconds": float(options.get("seconds") or DEFAULT_SECONDS)}
         try:
             found = json.loads(marker.read_text())
@@ -115,10 +116,12 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     return out_dir
 
 
-def synthetic_data_for(data: Any, out_dir: str | Path, n_subjects: int = DEMO_SUBJECTS) -> Path:
-    """`ensure_synthetic_data` for a DataConfig's datasets, with the released DE features where its options read them."""
+def synthetic_data_for(data: Any, out_dir: str | Path, n_subjects: int = DEMO_SUBJECTS,
+                       trials: Callable[[str], int | None] = lambda _name: None) -> Path:
+    """`ensure_synthetic_data` for a DataConfig's datasets, with the released DE features where its options read them
+    (`trials`: as `ensure_synthetic_data`'s)."""
     released = any(data.delivers_de(name) for name in data.datasets)
-    return ensure_synthetic_data(out_dir, data.datasets, n_subjects, released=released)
+    return ensure_synthetic_data(out_dir, data.datasets, n_subjects, trials=trials, released=released)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 
 from gru_xnet.config import ConfigError
 from gru_xnet.features import FeatureSet
-from loso.folds import PROTOCOLS, SESSIONS, Fold
+from loso.folds import PROTOCOLS, SESSIONS, WITHIN_SUBJECT_VALIDATION, Fold
 from loso.splits import holdout, kfold, session, stimulus, subject, trials
 from loso.splits.spec import PlanOptions, SplitSpec
 
@@ -41,14 +41,32 @@ def split_spec(split: SplitChoice) -> tuple[SplitSpec, Any]:
     return spec, spec.parse(parameter if colon else None)
 
 
-def split_record(split: SplitChoice, features: FeatureSet, folds: list[Fold]) -> dict:
-    """What run.json records of a split: its label (parameter filled in; a file's content and SHA-256, not its path),
-    its statement, what kind of split it is, its own use of sessions, and whether its folds keep every stimulus on one
-    side (checked on the plan, not assumed: SEED's cross-session tests the clips it trained on)."""
+def check_validation_choice(split: SplitChoice, validation: str | None) -> None:
+    """Refuse a `--within-subject-validation` value that is unknown or given to a split that does not take it."""
     spec, parameter = split_spec(split)
-    return {"split": spec.label(parameter), **spec.record(parameter), "split_statement": spec.statement(parameter),
+    if validation is not None and not spec.chooses_validation:
+        raise ConfigError(f"--within-subject-validation {validation}: --split {spec.label(parameter)} does not choose "
+                          "its validation this way; leave it out")
+    if validation not in (None, *WITHIN_SUBJECT_VALIDATION):
+        raise ConfigError(f"--within-subject-validation {validation!r}: expected one of "
+                          f"{', '.join(WITHIN_SUBJECT_VALIDATION)}")
+
+
+def split_record(split: SplitChoice, features: FeatureSet, folds: list[Fold], **options) -> dict:
+    """What run.json records of a split planned with `options` (see `PlanOptions`): its label (parameter filled in; a
+    file's content and SHA-256, not its path), its statement, what kind of split it is, its own use of sessions and
+    its validation, and, checked on the plan, whether its folds score sessions apart and keep every stimulus on one
+    side (not assumed: SEED's cross-session tests the clips it trained on)."""
+    spec, parameter = split_spec(split)
+    chosen = PlanOptions(**options)
+    return {"split": spec.label(parameter), **spec.record(parameter), "split_statement": spec.statement(parameter,
+                                                                                                       chosen),
             "split_subject_dependent": spec.subject_dependent, "split_subject_level": spec.subject_level,
-            **({"split_sessions": spec.sessions} if spec.sessions else {}),
+            "split_stimulus_level": spec.stimulus_level,
+            **({"split_sessions": spec.sessions(chosen.sessions)} if spec.sessions else {}),
+            **({"split_validation": chosen.within_subject_validation or WITHIN_SUBJECT_VALIDATION[0]}
+               if spec.chooses_validation else {}),
+            "split_sessions_scored_apart": any(fold.session is not None for fold in folds),
             "split_removes_stimulus": not any(shared_stimuli(features, fold) for fold in folds)}
 
 
@@ -83,6 +101,7 @@ def plan_folds(features: FeatureSet, split: SplitChoice = "loso", **options) -> 
     if spec.subject_dependent and chosen.protocol == "joint":
         raise ConfigError(f"--split {spec.label(parameter)} trains each subject on its own data alone: --protocol "
                           "joint does not apply")
+    check_validation_choice(split, chosen.within_subject_validation)
     if chosen.subjects and not spec.takes_subjects:
         raise ConfigError(f"--split {spec.label(parameter)} chooses the subjects it tests itself, so --subjects "
                           "does not apply; leave it out")

@@ -143,5 +143,6 @@ def statement(lists: HoldoutLists | None) -> str:
             f"sides{named}")
 
 
-SPLIT = SplitSpec(name="holdout", plan=plan, statement=statement, parameter="FILE", kind="file", read=read_lists,
+SPLIT = SplitSpec(name="holdout", plan=plan, statement=lambda lists, _: statement(lists), parameter="FILE", kind="file",
+                  read=read_lists,
                   subject_level=True, takes_subjects=False)

@@ -17,13 +17,15 @@ from loso.folds import Fold
 @dataclass(frozen=True)
 class PlanOptions:
     """What every planner is asked with: the pool (`within`: a fold trains on its own dataset's subjects;
-    `joint`: on every dataset's), sessions (`pooled` or `separate`), seeds, tested subjects, validation share."""
+    `joint`: on every dataset's), sessions (`pooled` or `separate`), seeds, tested subjects, validation share, and
+    the validation of a split that chooses it (`none` or `trials`; None: not given, the split's default)."""
 
     protocol: str = "within"
     sessions: str = "pooled"
     seeds: Sequence[int] = (0,)
     subjects: Sequence[str] | None = None
     val_fraction: float = 0.2
+    within_subject_validation: str | None = None
 
 
 PARAMETER_KINDS = ("integer", "file")
@@ -44,12 +46,12 @@ class SplitFile:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """A registered split: `plan(features, options, parameter)` gives its folds; `statement(parameter)` says in one
-    sentence what a fold holds out and what it trains on (PROTOCOL.md, captions)."""
+    """A registered split: `plan(features, options, parameter)` gives its folds; `statement(parameter, options)` says
+    in one sentence what a fold holds out and what it trains on (PROTOCOL.md, captions)."""
 
     name: str
     plan: Callable[[FeatureSet, PlanOptions, Any], list[Fold]]
-    statement: Callable[[Any], str]
+    statement: Callable[[Any, PlanOptions], str]
     parameter: str | None = None
     """The name of its `:VALUE` parameter (e.g. 'K', 'FILE'), or None when it takes none."""
     kind: str = "integer"
@@ -65,8 +67,15 @@ class SplitSpec:
     """Whether every fold holds out whole subjects (what a nested search's outer folds must do)."""
     subject_dependent: bool = False
     """Whether a fold trains on its test subject's own other data (no other subject: `--protocol` does not apply)."""
-    sessions: str | None = None
-    """What the split itself does with a subject's sessions, said in PROTOCOL.md (None: `--sessions` decides)."""
+    stimulus_level: bool = False
+    """Whether every fold keeps its test stimuli off the training and validation sides (a leakage check verifies it)."""
+    chooses_validation: bool = False
+    """Whether `--within-subject-validation` (`none` or `trials`) chooses its validation side."""
+    synthetic_trials: Callable[[str], int | None] = lambda _dataset: None
+    """The trials per session a `--synthetic` copy of a dataset must hold for this split (None: the generator's)."""
+    sessions: Callable[[str], str] | None = None
+    """What the split does with a subject's sessions under the `--sessions` value given, said in PROTOCOL.md (None:
+    `--sessions` means what it means for subject-level splits)."""
 
     def __post_init__(self) -> None:
         if self.kind not in PARAMETER_KINDS or (self.kind == "file") != (self.read is not None):
