@@ -80,7 +80,7 @@ def test_every_published_cell_is_the_readme_row_it_cites():
         line = readme.splitlines()[number - 1]
         assert names[line.split("|")[2].strip().split(" *")[0]] == published.model, published
         assert rows[number] == [published.values[m.name] for m in CARD.metrics], published
-    assert len(CARD.published) == 40  # 5 datasets (MAHNOB left out: a stated deviation), 8 tasks x 5 rows
+    assert len(CARD.published) == 50  # 6 datasets, 10 tasks x 5 rows
 
 
 def test_the_card_sets_what_eegain_states():
@@ -144,8 +144,8 @@ def _edited(tmp_path: Path, old: str, new: str) -> Path:
     ("key: data.raw.sampling_rate, value: 128", "key: data.raw.sampling_rate, value: -128",
      "'data.raw.sampling_rate' = -128"),
     ("model: tsception, accuracy: [0.54, 0.09]", "model: resnet, accuracy: [0.54, 0.09]",
-     "published[0] (README.md:301): model 'resnet'"),
-    ("accuracy: [0.54, 0.09]", "accuracy: [0.54, 0.09, 1]", "published[0].accuracy: expected a number or [value, SD]"),
+     "published[10] (README.md:301): model 'resnet'"),
+    ("accuracy: [0.54, 0.09]", "accuracy: [0.54, 0.09, 1]", "published[10].accuracy: expected a number or [value, SD]"),
     ("options: {n_classes: 4, sessions: [\"1\"]}", "options: {n_classes: 5, sessions: [\"1\"]}",
      "'data.seediv_classes' = 5"),
     ("level: window", "level: window\nextra: 1", "card: unknown extra"),
@@ -158,7 +158,7 @@ def test_a_bad_card_is_refused_naming_the_file_and_the_key(tmp_path, old, new, s
 
 
 def test_a_request_the_card_lacks_is_refused_naming_what_it_has():
-    with pytest.raises(CardError, match=r"no dataset 'GAMEEMO'; it has DEAP, AMIGOS, DREAMER, SEED, SEEDIV"):
+    with pytest.raises(CardError, match=r"no dataset 'GAMEEMO'; it has MAHNOB, DEAP, AMIGOS, DREAMER, SEED, SEEDIV"):
         CARD.select(["GAMEEMO"], None, None)
     with pytest.raises(CardError, match=r"no task 'categorical' for DEAP; it has DEAP: arousal valence"):
         CARD.select(["DEAP"], ["categorical"], None)
