@@ -1,15 +1,17 @@
-"""Protocol cards: the eegain-loso card against EEGain's published table and code, the config keys the cards need,
-the card's refusals, and `loso.benchmark --card` end to end (pytest -m cards: the card with its two cheapest models,
-1 epoch, few subjects)."""
+"""Protocol cards: the eegain-loso and libeer-cross-subject cards against their sources' published tables and code,
+the config keys the cards need, the card's refusals, and `loso.benchmark --card` end to end (pytest -m cards: each
+card with its cheapest models, 1 epoch, few subjects)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import random
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -21,25 +23,34 @@ from sklearn.metrics import f1_score
 from gru_xnet.config import ConfigError, ExperimentConfig, apply_overrides, get_full_training_config, \
     get_quick_test_config
 from gru_xnet.datasets import get_reader, write_synthetic
+from gru_xnet.datasets.safe_pickle import load_pickle
 from gru_xnet.engine import make_optimizer, make_scheduler, train_one_epoch, resolve_precision
 from gru_xnet.features import build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
 from loso.benchmark import main as benchmark_main
 from loso.cards import CardError, load_card
 from loso.cards.__main__ import main as cards_main
-from loso.published import trivial_scores
+from loso.published import aggregate_subjects, model_matrices, trivial_matrices, trivial_scores
 
 REPO = Path(__file__).resolve().parents[1]
 EEGAIN = Path("/work/.mirror/EmotionLab+EEGain/repo")
+LIBEER = Path("/work/.mirror/XJTU-EEG+LibEER/repo")
 CARD = load_card("eegain-loso")
+LIBEER_CARD = load_card("libeer-cross-subject")
 
 
-def applied(dataset: str, task: str, model: str = "eegnet") -> ExperimentConfig:
+def applied(dataset: str, task: str, model: str = "eegnet", card=CARD) -> ExperimentConfig:
     """A config with every setting of one (dataset, task, model) run of the card applied."""
     config = get_quick_test_config()
     config.data.datasets = [dataset]
-    apply_overrides(config, [arg for s in CARD.settings_for(dataset, task, model) for arg in s.override()])
+    apply_overrides(config, [arg for s in card.settings_for(dataset, task, model) for arg in s.override()])
     return config
+
+
+def source_text(mirror: Path, commit: str, path: str) -> str:
+    """One file of a mirrored source repository at the card's commit."""
+    return subprocess.run(["git", f"--git-dir={mirror}", "show", f"{commit}:{path}"], capture_output=True, text=True,
+                          check=True).stdout
 
 
 def cell(dataset: str, task: str, model: str):
@@ -71,8 +82,7 @@ def _readme_rows(text: str) -> dict[int, list[tuple[float, float]]]:
 
 @pytest.mark.skipif(not EEGAIN.is_dir(), reason="EEGain's repository is not mirrored here")
 def test_every_published_cell_is_the_readme_row_it_cites():
-    readme = subprocess.run(["git", f"--git-dir={EEGAIN}", "show", f"{CARD.commit}:README.md"], capture_output=True,
-                            text=True, check=True).stdout
+    readme = source_text(EEGAIN, CARD.commit, "README.md")
     rows = _readme_rows(readme)
     names = {m.published_as: m.name for m in CARD.models.values()} | {"Trivial Baseline": "trivial"}
     for published in CARD.published:
@@ -95,6 +105,10 @@ def test_the_card_sets_what_eegain_states():
     assert not training.early_stopping and not training.use_amp and not config.data.balance_classes
     assert config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio) == pytest.approx(0.2)
     assert config.model.params == {"dropout": 0.5}
+    assert applied("MAHNOB", "valence", "tsception").model.params == {"dropout": 0.5,
+                                                                      "inception_windows": [0.25, 0.125, 0.0625]}
+    assert applied("DEAP", "valence", "tsception").model.params == {"dropout": 0.5}  # MAHNOB's windows only
+    assert applied("MAHNOB", "arousal").data.signal_filters("MAHNOB") == {"bandpass_hz": [0.3, 45.0], "notch_hz": 50.0}
     assert config.data.signal_filters("DEAP") == {"bandpass_hz": None, "notch_hz": 50.0}
     thresholds = {(d, t): applied(d, t).data.checked_options(d) for d, t in (("DEAP", "arousal"), ("AMIGOS", "valence"),
                                                                             ("DREAMER", "valence"))}
@@ -281,6 +295,138 @@ def test_the_trivial_row_is_the_training_majority_and_seeded_prior_draws():
     assert trivial_scores(by_trial, dataclasses.replace(CARD, level="trial"), 2)["accuracy"] == pytest.approx(100 / 3)
 
 
+# --- the libeer-cross-subject card against LibEER --------------------------------------------------------------------
+
+class _Cells(HTMLParser):
+    """The text of every <td> of an HTML table, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag == "td":
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.rows[-1].append(self.cell.strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+@pytest.mark.skipif(not LIBEER.is_dir(), reason="LibEER's repository is not mirrored here")
+def test_libeer_published_cells_are_its_cross_subject_table():
+    # README.md:208 is one HTML table: a row of method names, then per scenario an ACC row and an F1 row.
+    table = _Cells()
+    table.feed(source_text(LIBEER, LIBEER_CARD.commit, "README.md").splitlines()[207])
+    methods = table.rows[1][1:]
+    rows = {}
+    for acc, f1 in zip(table.rows[2::2], table.rows[3::2]):
+        assert (acc[1], f1[1]) == ("ACC", "F1")
+        rows[acc[0]] = {m: (float(a), float(f)) for m, a, f in zip(methods, acc[2:], f1[2:])}
+    scenario = {("SEED", "categorical"): "SEED", ("SEEDIV", "categorical"): "SEED-IV", ("DEAP", "valence"): "DEAP-V",
+                ("DEAP", "arousal"): "DEAP-A"}
+    for cell in LIBEER_CARD.published:
+        printed = rows[scenario[cell.dataset, cell.task]][LIBEER_CARD.models[cell.model].published_as]
+        assert (cell.values["accuracy"], cell.values["f1"]) == ((printed[0], None), (printed[1], None)), cell
+        assert cell.source.startswith("README.md:208")
+    assert len(LIBEER_CARD.published) == 16 and rows["DEAP-A"]["DGCNN"] == rows["DEAP-V"]["DGCNN"]  # a deviation says
+
+
+def test_libeer_split_is_its_random_shuffle_with_seed_2024_replayed():
+    # LibEER/utils/utils.py:77 random.seed(2024), then LibEER/data_utils/split.py:108-116 on the subject indices.
+    def replayed(n: int) -> tuple[list[int], list[int]]:
+        random.seed(2024)
+        indexes = list(range(n))
+        random.shuffle(indexes)
+        test, val = int(0.2 * n), int(0.2 * n)
+        return sorted(i + 1 for i in indexes[:test]), sorted(i + 1 for i in indexes[test:test + val])
+
+    lists = LIBEER_CARD.split_lists
+    for dataset, n, name in (("SEED", 15, str), ("SEEDIV", 15, str), ("DEAP", 32, "s{:02d}".format)):
+        test, validation = replayed(n)
+        assert (lists[dataset]["test"], lists[dataset]["validation"]) == ([name(i) for i in test],
+                                                                          [name(i) for i in validation])
+    assert lists["SEED"] == {"test": ["1", "6", "9"], "validation": ["2", "13", "14"]}  # the issue's, by hand
+    assert LIBEER_CARD.split == "holdout" and LIBEER_CARD.aggregation["pooled"]
+
+
+@pytest.mark.skipif(not LIBEER.is_dir(), reason="LibEER's repository is not mirrored here")
+def test_libeer_batch_epochs_and_rate_are_the_commands_they_cite():
+    # Each cited command line (a comment in LibEER's *_train.py) holds the value; "(no -lr)": args.py's default.
+    flags = {"training.batch_size": "-batch_size", "training.num_epochs": "-epochs", "training.learning_rate": "-lr"}
+    checked = 0
+    for dataset, entry in LIBEER_CARD.datasets.items():
+        for task in entry.tasks:
+            for model in LIBEER_CARD.models:
+                for setting in LIBEER_CARD.settings_for(dataset, task, model):
+                    if setting.key not in flags:
+                        continue
+                    script, line = re.search(r"LibEER/(\w+_train\.py):(\d+)", setting.source).groups()
+                    command = source_text(LIBEER, LIBEER_CARD.commit, f"LibEER/{script}").splitlines()[int(line) - 1]
+                    assert "python" in command and f"{model.upper()}_train".lower() in script.lower(), setting
+                    found = re.search(rf" {flags[setting.key]} ([\d.]+)", command)
+                    if "(no -lr)" in setting.source:
+                        assert found is None and setting.value == 0.001, setting  # LibEER/utils/args.py:21
+                    else:
+                        assert float(found.group(1)) == setting.value, setting
+                    checked += 1
+    assert checked == 3 * 4 * 3  # eegnet, tsception, dgcnn on SEED, SEEDIV, DEAP valence and arousal
+
+
+def test_libeer_card_sets_what_libeer_states():
+    config = applied("SEED", "categorical", "dgcnn", LIBEER_CARD)
+    training = config.training
+    assert (config.seed, training.batch_size, training.num_epochs, training.learning_rate, training.optimizer,
+            training.adam_eps, training.monitor) == (2024, 16, 150, 0.001, "adamw", 1e-4, "macro_f1")
+    assert not training.early_stopping and not training.use_scheduler and config.data.normalization == "none"
+    assert config.data.checked_options("SEED") == {"n_classes": 3, "sessions": ("1",), "source": "released",
+                                                   "released_feature": "de_LDS"}
+    assert applied("SEED", "categorical", "eegnet", LIBEER_CARD).data.checked_options("SEED")["source"] == "raw"
+    deap = {task: applied("DEAP", task, "eegnet", LIBEER_CARD) for task in ("valence", "arousal")}
+    assert [deap[t].training.batch_size for t in ("valence", "arousal")] == [128, 512]  # EEGNet_train.py:66, 69
+    assert {k: deap["valence"].data.checked_options("DEAP")[k] for k in ("threshold", "comparison", "baseline")} == \
+        {"threshold": 5.0, "comparison": ">", "baseline": "subtract_signal"}  # ratings <= 5 low (-bounds 5 5)
+    assert applied("DEAP", "valence", "dgcnn", LIBEER_CARD).model.params["hidden"] == 128  # models/DGCNN.py:34-35
+    assert applied("SEEDIV", "categorical", "tsception", LIBEER_CARD).training.batch_size == 16
+    for setting in (s for d in LIBEER_CARD.datasets for t in LIBEER_CARD.datasets[d].tasks for m in LIBEER_CARD.models
+                    for s in LIBEER_CARD.settings_for(d, t, m)):
+        assert re.search(r"\.(md|py|yaml):\d+", setting.source), setting
+    for deviation in LIBEER_CARD.deviations:
+        assert deviation.endswith(".") and re.search(r":\d+", deviation), deviation
+
+
+def test_deap_baseline_subtracted_in_the_signal_as_libeer_does(tmp_path):
+    write_synthetic(tmp_path, ["DEAP"], 1, trials=2, seconds=4.0)
+    raw = load_pickle(tmp_path / "DEAP" / "data_preprocessed_python" / "s01.dat")
+    data = np.array(raw[b"data"] if b"data" in raw else raw["data"], dtype=np.float64)
+    baseline = np.mean([data[:, :32, i * 128:(i + 1) * 128] for i in range(3)], axis=0)  # load_data.py:527-529
+    for second in range(3, data.shape[2] // 128):
+        data[:, :32, second * 128:(second + 1) * 128] -= baseline
+    trials = get_reader("DEAP", tmp_path / "DEAP", baseline="subtract_signal").read_subject("s01")
+    assert np.allclose(np.stack([t.signal for t in trials]), data[:, :32, 384:], atol=1e-4)
+    assert "pre-trial segments subtracted" in get_reader("DEAP", tmp_path / "DEAP",
+                                                         baseline="subtract_signal").label_description()
+
+
+def test_a_pooled_card_scores_every_test_subjects_windows_in_one_matrix():
+    def record(subject: str, matrix: list[list[int]]) -> dict:
+        return {"fold": {"dataset": "SEED", "subject": subject, "seed": 2024}, "test": {"confusion_matrix": matrix}}
+
+    records = [record("1", [[9, 1], [0, 0]]), record("6", [[0, 0], [1, 1]])]
+    summary = aggregate_subjects(records, model_matrices, LIBEER_CARD, 2)
+    assert summary["accuracy_ours"] == pytest.approx(100 * 10 / 12)  # 10 of 12 windows, not (90 + 50) / 2
+    assert summary["accuracy_per_subject"] == pytest.approx(70.0) and summary["accuracy_per_subject_sd"] == 20.0
+    assert np.isnan(summary["accuracy_ours_sd"])
+
+
 # --- loso.benchmark --card end to end -------------------------------------------------------------------------------
 
 @pytest.mark.cards
@@ -334,3 +480,30 @@ def test_benchmark_runs_the_card_and_writes_published_beside_ours(tmp_path, capl
     assert shown.startswith("> SYNTHETIC DATA: the published column is not comparable\n")
     assert shown.count("| DEAP ") == 10
     shutil.rmtree(tmp_path / "outputs" / "synthetic_data")
+
+
+@pytest.mark.cards
+def test_benchmark_runs_the_libeer_card_on_its_split_with_pooled_scores(tmp_path, one_torch_thread):
+    out, root = tmp_path / "bench", tmp_path / "data"
+    write_synthetic(root, ["SEED"], 15, trials=3, seconds=4.0, released=True)  # the card's 15 subjects, short
+    assert benchmark_main(["--card", "libeer-cross-subject", "--data-root", str(root), "--datasets", "SEED",
+                           "--models", "de_svm", "--local", "--output", str(out), "--output_dir", str(tmp_path),
+                           "--data.cache_dir", str(tmp_path / "cache")]) == 0
+    run = out / "SEED-categorical" / "de_svm"
+    records = [json.loads(p.read_text()) for p in sorted((run / "folds").glob("*.json"))]
+    assert sorted(r["fold"]["subject"] for r in records) == ["1", "6", "9"]  # exactly LibEER's test subjects
+    assert json.loads(json.loads((run / "run.json").read_text())["split_file"]["content"]) == {
+        "SEED": {"test": ["1", "6", "9"], "validation": ["2", "13", "14"]}}
+    assert (run / "tables" / "pooled_over_subjects.csv").is_file()
+
+    table = pd.read_csv(out / "comparison" / "published.csv").set_index("model")
+    trivial = [trivial_matrices(r, LIBEER_CARD, 3)["f1"] for r in records]
+    pooled, each = scores(sum(trivial))["macro_f1"], [scores(m)["macro_f1"] for m in trivial]
+    assert table.loc["trivial", "f1_ours"] == pytest.approx(pooled)  # one matrix of every test window
+    assert table.loc["trivial", "f1_per_subject"] == pytest.approx(np.mean(each))
+    assert table.loc["de_svm", "accuracy_ours"] == pytest.approx(
+        scores(sum(np.asarray(r["test"]["confusion_matrix"]) for r in records))["accuracy"])
+    assert table.loc["de_svm", "accuracy_published"] == 37.07 and table.loc["eegnet", "status"] == "not run"
+    header = next(line for line in (out / "comparison" / "published.md").read_text().splitlines()
+                  if line.startswith("| dataset"))
+    assert "accuracy ours (pooled)" in header and "accuracy per-subject mean" in header
