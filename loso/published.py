@@ -209,8 +209,8 @@ def caption(card: Card, table: pd.DataFrame, synthetic: bool) -> list[str]:
     n_tested = int(np.isfinite(table["p_vs_chance"]).sum())
     lines = (["SYNTHETIC DATA: the published column is not comparable"] if synthetic else []) + [
         f"card {card.id}: {card.title}; {card.citation}; {card.repository} at {card.commit[:7]}, {card.table}",
-        f"published: the card's table as printed there (± its SD over subjects where printed); ours: the same metrics under the "
-        f"card's definitions at {card.level} level ({metrics}) and its aggregation ({card.aggregation['statement']}; "
+        f"published: the card's table as printed there (± its SD over subjects where printed); ours: the same metrics "
+        f"under the card's definitions at {card.level} level ({metrics}) and its aggregation ({card.aggregation['statement']}; "
         f"{card.aggregation['source']}); difference: ours - published",
         f"{card.trivial['published_as']} ({TRIVIAL}): {rules}; from the folds of a model run on the same dataset and "
         f"task (same subjects, labels and training sides), draws seeded by {card.trivial['seed']}, the subject and the "

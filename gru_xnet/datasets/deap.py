@@ -109,9 +109,10 @@ class DEAPReader(Reader):
         skipped: list[str] = []
         for index in range(data.shape[0]):
             where = f"{path} variable 'data' trial {index + 1}"
-            signal = data[index, : len(DEAP_CHANNELS), BASELINE_SAMPLES:]
+            channels = data[index, : len(DEAP_CHANNELS)]
+            signal = channels[:, BASELINE_SAMPLES:]
             if self.baseline == "subtract_signal":
-                signal = signal - baseline_template(data[index, : len(DEAP_CHANNELS), :BASELINE_SAMPLES], signal.shape[1])
+                signal = signal - baseline_template(channels[:, :BASELINE_SAMPLES], signal.shape[1])
             problem = signal_problem(signal, where, len(DEAP_CHANNELS))
             rating = float(labels[index, column])
             if problem is None and not 1.0 <= rating <= 9.0:
