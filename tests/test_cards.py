@@ -417,6 +417,22 @@ def test_deap_baseline_subtracted_in_the_signal_as_libeer_does(tmp_path):
                                                          baseline="subtract_signal").label_description()
 
 
+@pytest.mark.parametrize("old, new, said", [
+    ("split: holdout", "split: loso", "split_lists: expected the holdout split's test and validation subjects"),
+    ('validation: ["2", "13", "14"]}\n  SEEDIV', 'validation: ["1", "13", "14"]}\n  SEEDIV',
+     "SEED: subject(s) 1 in both test and validation"),
+    ("  SEEDIV: {test:", "  GAMEEMO: {test:", "found split 'holdout' and lists for SEED, GAMEEMO, DEAP"),
+])
+def test_bad_split_lists_are_refused_naming_the_file(tmp_path, old, new, said):
+    path = tmp_path / "libeer-cross-subject.yaml"
+    text = (REPO / "loso" / "cards" / "libeer-cross-subject.yaml").read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(CardError, match=re.escape(said)) as caught:
+        load_card(str(path))
+    assert str(path) in str(caught.value)
+
+
 def test_a_pooled_card_scores_every_test_subjects_windows_in_one_matrix():
     def record(subject: str, matrix: list[list[int]]) -> dict:
         return {"fold": {"dataset": "SEED", "subject": subject, "seed": 2024}, "test": {"confusion_matrix": matrix}}
