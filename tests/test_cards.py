@@ -30,6 +30,7 @@ from gru_xnet.metrics import confusion_matrix, scores
 from loso.benchmark import main as benchmark_main
 from loso.cards import CardError, load_card
 from loso.cards.__main__ import main as cards_main
+from loso.compare import Run, check_comparable
 from loso.published import aggregate_subjects, model_matrices, trivial_matrices, trivial_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -431,6 +432,21 @@ def test_bad_split_lists_are_refused_naming_the_file(tmp_path, old, new, said):
     with pytest.raises(CardError, match=re.escape(said)) as caught:
         load_card(str(path))
     assert str(path) in str(caught.value)
+
+
+def test_a_cards_models_on_released_features_and_on_the_signal_are_compared():
+    # The card's SVM reads SEED's released DE features, its EEGNet the signal: same classes, same test labels.
+    def run(name: str, statement: str, classes: list[str]) -> Run:
+        manifest = {"split": "holdout:sha256=3231fac87aa3", "datasets": ["SEED"], "n_classes": 3, "synthetic": True,
+                    "labels": {"SEED": statement}, "class_names": {"SEED": classes}}
+        subjects = pd.DataFrame({"dataset": ["SEED"], "subject": ["1"]})
+        return Run(name, Path(name), manifest, subjects, {("SEED", "1", "1", 1, 0)})
+
+    clips = ["negative", "neutral", "positive"]
+    labels = "SEED clips: negative (0), neutral (1), positive (2)"
+    check_comparable([run("eegnet", labels, clips), run("de_svm", f"{labels}; the authors' released de_LDS", clips)])
+    with pytest.raises(ConfigError, match="their class_names differs"):
+        check_comparable([run("eegnet", labels, clips), run("other", labels, ["negative", "non-negative", "x"])])
 
 
 def test_a_pooled_card_scores_every_test_subjects_windows_in_one_matrix():
