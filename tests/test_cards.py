@@ -23,7 +23,9 @@ from sklearn.metrics import f1_score
 from gru_xnet.config import ConfigError, ExperimentConfig, apply_overrides, get_full_training_config, \
     get_quick_test_config
 from gru_xnet.datasets import get_reader, write_synthetic
+from gru_xnet.datasets.base import MARKER_NAME
 from gru_xnet.datasets.safe_pickle import load_pickle
+from gru_xnet.datasets.synthetic import ensure_synthetic_data
 from gru_xnet.engine import make_optimizer, make_scheduler, train_one_epoch, resolve_precision
 from gru_xnet.features import build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
@@ -447,6 +449,19 @@ def test_a_cards_models_on_released_features_and_on_the_signal_are_compared():
     check_comparable([run("eegnet", labels, clips), run("de_svm", f"{labels}; the authors' released de_LDS", clips)])
     with pytest.raises(ConfigError, match="their class_names differs"):
         check_comparable([run("eegnet", labels, clips), run("other", labels, ["negative", "non-negative", "x"])])
+
+
+def test_one_synthetic_copy_with_released_features_serves_a_cards_signal_and_feature_models(tmp_path):
+    # A card's models alternate: de_svm reads SEED's released features, eegnet the signal; neither rewrites the copy.
+    def ensure(released: bool) -> float:
+        ensure_synthetic_data(tmp_path, ["SEED"], 2, trials=lambda _name: 2, seconds=2.0, released=released)
+        return (tmp_path / "SEED" / MARKER_NAME).stat().st_mtime_ns
+
+    raw = ensure(False)
+    assert not (tmp_path / "SEED" / "ExtractedFeatures").exists()
+    with_features = ensure(True)  # a copy without them is rewritten with them
+    assert with_features != raw and (tmp_path / "SEED" / "ExtractedFeatures").is_dir()
+    assert ensure(False) == with_features and ensure(True) == with_features
 
 
 def test_a_pooled_card_scores_every_test_subjects_windows_in_one_matrix():
