@@ -245,6 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             asked = card.select(args.datasets, None, None)  # every task of the datasets asked: cells not run say so
             published = write_published(card, asked, {(*r.key, r.model): f for r, f in zip(runs, folders)},
                                         out / "comparison")
+        if not args.no_report:  # comparison/report.html: the tables above and each run's page, linked
+            from loso.comparison_report import write_comparison_report
+
+            write_comparison_report(out, [(r.key, r.model, f) for r, f in zip(runs, folders)],
+                                    published if card else None)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
