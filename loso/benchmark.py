@@ -6,7 +6,8 @@ every model because they depend only on the subjects, the seeds and the protocol
 `<output>/comparison/` holds `comparison.{csv,md,tex}` (models x datasets: mean [95% CI] balanced accuracy,
 accuracy beside the majority baseline, window and trial level), `pairwise.{csv,md,tex}` (every pair: mean
 difference with CI, paired Wilcoxon over subjects, Holm, wins/ties/losses), `per_subject.*` and
-`figures/subject_lines.png`, as `loso.compare` writes them.
+`figures/subject_lines.png`, as `loso.compare` writes them, and `report.html`: all of it on one page linking each
+run's own (`loso.comparison_report`; `--no-report` skips it).
 
 `--card NAME` runs a published protocol (`loso.cards`): its models (`--models` picks some) on each of its
 datasets and tasks asked (`--datasets`, `--tasks`), each (dataset, task) into `<output>/<DATASET>-<task>/` as

@@ -55,7 +55,7 @@ def _group(label: str, folder: Path, models: list[str]) -> dict[str, Any]:
     compared = folder / "comparison"
     if len(models) < 2:
         return {"label": label, "caption": [], "note": f"{models[0]} alone: nothing to pair"}
-    pairs = pd.read_csv(compared / "pairwise.csv")
+    pairs = pd.read_csv(compared / "pairwise.csv", dtype={"excluded_tuned": str})
     wide = pd.read_csv(compared / "per_subject.csv", dtype={"subject": str})
     window = wide[wide["level"] == "window"]
     return {"label": label, "caption": read_caption(compared / "pairwise.md"),

@@ -121,22 +121,25 @@ def test_moabb_results_have_its_columns_and_types_one_row_per_subject_and_sessio
 
 
 @pytest.fixture(scope="module")
-def benchmark_run(synthetic_root, tmp_path_factory) -> tuple[Path, list[Path]]:
+def benchmark_run(synthetic_root, tmp_path_factory) -> tuple[Path, list[Path], bool]:
     """`loso.benchmark --models de_logreg eegnet`, 2 subjects, 1 epoch, `--local`: first with `--no-report`, then
-    `--resume` (nothing trained again) writes the pages; the folder and the pages the first call left."""
+    `--resume` writes the pages; the folder, the pages the first call left, whether the fold files stayed as they
+    were."""
     tmp = tmp_path_factory.mktemp("benchmark")
     tiny_config(synthetic_root, tmp, num_epochs=1).save(tmp / "config.json")
     args = ["--config", str(tmp / "config.json"), "--models", "de_logreg", "eegnet", "--subjects", "s01", "s02",
             "--local", "--output", str(tmp / "bench")]
     assert benchmark_main([*args, "--no-report"]) == 0
     pages = sorted((tmp / "bench").rglob("*.html"))
+    folds = {p: p.stat().st_mtime_ns for p in (tmp / "bench").glob("*/folds/*.json")}
     assert benchmark_main([*args, "--resume"]) == 0
-    return tmp / "bench", pages
+    again = {p: p.stat().st_mtime_ns for p in (tmp / "bench").glob("*/folds/*.json")}
+    return tmp / "bench", pages, bool(folds) and folds == again
 
 
 def test_the_benchmark_page_shows_the_comparison_tables_and_links_each_runs_page(benchmark_run):
-    out, pages_without_report = benchmark_run
-    assert pages_without_report == []
+    out, pages_without_report, nothing_trained_again = benchmark_run
+    assert pages_without_report == [] and nothing_trained_again
     page = out / "comparison" / "report.html"
     html = page.read_text()
     positions = [html.find(f'<section id="{section}">') for section in COMPARISON_SECTIONS if section != "published"]
