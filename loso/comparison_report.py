@@ -101,5 +101,5 @@ def write_comparison_report(out: Path, runs: Sequence[tuple[tuple[str, ...], str
         banners=banners, heatmap=png_data_uri(heatmap_figure(cells)), numbers=_rows(comparison_display(rows)),
         groups=groups, runs=links,
         published=None if published is None else {"caption": published["header"], "table": _rows(published["display"])})
-    log.info("the comparison on one page: %s", page)
+    log.info("Comparison page (every table on one page, each run's page linked; opens offline): %s", page)
     return page
