@@ -6,7 +6,8 @@ every model because they depend only on the subjects, the seeds and the protocol
 `<output>/comparison/` holds `comparison.{csv,md,tex}` (models x datasets: mean [95% CI] balanced accuracy,
 accuracy beside the majority baseline, window and trial level), `pairwise.{csv,md,tex}` (every pair: mean
 difference with CI, paired Wilcoxon over subjects, Holm, wins/ties/losses), `per_subject.*` and
-`figures/subject_lines.png`, as `loso.compare` writes them.
+`figures/subject_lines.png`, as `loso.compare` writes them, and `report.html`: all of it on one page linking each
+run's own (`loso.comparison_report`; `--no-report` skips it).
 
 `--card NAME` runs a published protocol (`loso.cards`): its models (`--models` picks some) on each of its
 datasets and tasks asked (`--datasets`, `--tasks`), each (dataset, task) into `<output>/<DATASET>-<task>/` as
@@ -246,6 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             asked = card.select(args.datasets, None, None)  # every task of the datasets asked: cells not run say so
             published = write_published(card, asked, {(*r.key, r.model): f for r, f in zip(runs, folders)},
                                         out / "comparison")
+        if not args.no_report:  # comparison/report.html: the tables above and each run's page, linked
+            from loso.comparison_report import write_comparison_report
+
+            write_comparison_report(out, [(r.key, r.model, f) for r, f in zip(runs, folders)],
+                                    published if card else None)
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2

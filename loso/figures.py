@@ -100,6 +100,49 @@ def plot_subject_lines(wide: pd.DataFrame, runs: Sequence[str], metric: str, pat
     _save(fig, path, title)
 
 
+def heatmap_figure(cells: pd.DataFrame):
+    """Models (rows) x columns (dataset, task, level): each cell's mean balanced accuracy [95% CI] written in it,
+    coloured by its distance from chance 1/K (red below, blue above); a cell not run is left blank."""
+    means = cells.pivot(index="model", columns="column", values="balanced_accuracy_mean")
+    order = (list(dict.fromkeys(cells["model"])), list(dict.fromkeys(cells["column"])))
+    means = means.reindex(index=order[0], columns=order[1])
+    above = means - cells.pivot(index="model", columns="column", values="chance_balanced_accuracy").reindex_like(means)
+    reach = max(5.0, float(np.nanmax(np.abs(above.to_numpy()))))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.7 * len(order[1]) + 2.5), max(3.0, 0.6 * len(order[0]) + 1.6)))
+    image = ax.imshow(np.ma.masked_invalid(above.to_numpy(float)), cmap="RdBu", vmin=-reach, vmax=reach,
+                      aspect="auto")
+    for r in cells.itertuples():
+        ax.text(order[1].index(r.column), order[0].index(r.model),
+                f"{r.balanced_accuracy_mean:.1f}\n"
+                f"[{r.balanced_accuracy_ci_low:.1f}, {r.balanced_accuracy_ci_high:.1f}]",
+                ha="center", va="center", fontsize=8,
+                color="white" if abs(above.loc[r.model, r.column]) > 0.6 * reach else "black")
+    ax.set_xticks(range(len(order[1])), order[1], rotation=20, fontsize=8)
+    ax.set_yticks(range(len(order[0])), order[0], fontsize=8)
+    fig.colorbar(image, ax=ax, label="above chance 1/K (points)")
+    ax.set_title("mean balanced accuracy over subjects (%) [95% CI]", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def model_lines_figure(wide: pd.DataFrame, models: Sequence[str], metric: str):
+    """Per dataset: one line per model across the subjects (in table order), its mean over subjects dashed."""
+    datasets = list(dict.fromkeys(wide["dataset"]))
+    fig, axes = _panels(len(datasets), 0.45 * len(wide) + 2.5 * len(datasets))
+    for ax, dataset in zip(axes, datasets):
+        group = wide[wide["dataset"] == dataset]
+        x = np.arange(len(group))
+        for model, color in zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"] * len(models)):
+            ax.plot(x, group[model], "o-", color=color, label=model)
+            ax.axhline(group[model].mean(), color=color, linestyle="--", linewidth=0.8)
+        ax.set_xticks(x, group["subject"], rotation=90, fontsize=7)
+        ax.set_title(f"{dataset} ({len(group)} subjects)")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(f"{metric.replace('_', ' ')} (%)")
+    fig.tight_layout()
+    return fig
+
+
 MAX_CURVE_PANELS = 30
 
 

@@ -31,6 +31,16 @@ def to_markdown(table: pd.DataFrame, caption: Sequence[str]) -> str:
     return "".join(f"> {line}\n" for line in caption) + "\n" + body + "\n"
 
 
+def read_caption(markdown: Path) -> list[str]:
+    """The caption lines of a table `to_markdown` wrote (its leading '> ' lines)."""
+    lines = []
+    for line in markdown.read_text().splitlines():
+        if not line.startswith("> "):
+            break
+        lines.append(line[2:])
+    return lines
+
+
 def to_latex(table: pd.DataFrame, caption: Sequence[str]) -> str:
     """A booktabs `table` with the caption, cells and headers escaped, missing values as '--'."""
     styler = (table.style.hide(axis="index").format(precision=2, na_rep=MISSING, escape="latex")

@@ -34,6 +34,7 @@ from loso.cards import CardError, load_card
 from loso.cards.__main__ import main as cards_main
 from loso.compare import Run, check_comparable
 from loso.published import aggregate_subjects, model_matrices, trivial_matrices, trivial_scores
+from tests.test_report import check_report
 
 REPO = Path(__file__).resolve().parents[1]
 EEGAIN = Path("/work/.mirror/EmotionLab+EEGain/repo")
@@ -527,6 +528,10 @@ def test_benchmark_runs_the_card_and_writes_published_beside_ours(tmp_path, capl
     shown = (out / "comparison" / "published.md").read_text()
     assert shown.startswith("> SYNTHETIC DATA: the published column is not comparable\n")
     assert shown.count("| DEAP ") == 10
+    page = (out / "comparison" / "report.html").read_text()  # the comparison page holds the published table too
+    assert '<section id="published">' in page and page.count("<td>DEAP</td><td>valence</td>") == 5
+    assert check_report.external_references(page) == ["../DEAP-valence/shallowconvnet/report.html",
+                                                      "../DEAP-valence/eegnet/report.html"]
     shutil.rmtree(tmp_path / "outputs" / "synthetic_data")
 
 
@@ -555,3 +560,4 @@ def test_benchmark_runs_the_libeer_card_on_its_split_with_pooled_scores(tmp_path
     header = next(line for line in (out / "comparison" / "published.md").read_text().splitlines()
                   if line.startswith("| dataset"))
     assert "accuracy ours (pooled)" in header and "accuracy per-subject mean" in header
+    assert "accuracy ours (pooled)" in (out / "comparison" / "report.html").read_text()  # the page shows it too

@@ -1,5 +1,6 @@
 """report.html: calibration numbers checked by hand, every section of a real run's page in headless Chromium with
-nothing fetched from outside, margin models said to give no probabilities, the page's size at 45 folds."""
+nothing fetched from outside, margin models said to give no probabilities, the page's size at 45 folds; a benchmark's
+comparison/report.html: its numbers are the comparison tables', it links each run's page, Chromium shows it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 
 from gru_xnet.metrics import calibration
 from loso.aggregate import aggregate
+from loso.benchmark import main as benchmark_main
+from loso.comparison_report import COMPARISON_SECTIONS
 from loso.moabb import COLUMNS
-from loso.report import SECTIONS
+from loso.report import SECTIONS, _fmt, _fmt_p
 from loso.run import main
 from tests.conftest import tiny_config
 from tests.test_reporting import fold_record, predictions, write_run
@@ -62,11 +65,15 @@ def test_the_page_holds_every_section_in_order_and_fetches_nothing(real_run):
     assert datasets["ece_mean"].notna().all()
 
 
-def test_headless_chromium_shows_every_section_and_decodes_every_image(real_run):
+def needs_chromium() -> None:
     if check_report.chromium() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true and no chromium on PATH: .ci/run installs it (apt-get install chromium)")
         pytest.skip("no chromium on PATH")
+
+
+def test_headless_chromium_shows_every_section_and_decodes_every_image(real_run):
+    needs_chromium()
     seen = check_report.browser_check(real_run / "report.html")
     assert seen["sections"] == list(SECTIONS)
     assert seen["images"] == 4 and seen["decoded"] == 4  # subjects, learning curves, reliability, null
@@ -111,3 +118,49 @@ def test_moabb_results_have_its_columns_and_types_one_row_per_subject_and_sessio
     subjects = pd.read_csv(real_run / "tables" / "per_subject.csv")
     np.testing.assert_allclose(table["score"], subjects["balanced_accuracy"] / 100)
     assert (table["channels"] == 32).all() and (table["pipeline"] == "gru_xnet").all() and (table["time"] > 0).all()
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(synthetic_root, tmp_path_factory) -> tuple[Path, list[Path], bool]:
+    """`loso.benchmark --models de_logreg eegnet`, 2 subjects, 1 epoch, `--local`: first with `--no-report`, then
+    `--resume` writes the pages; the folder, the pages the first call left, whether the fold files stayed as they
+    were."""
+    tmp = tmp_path_factory.mktemp("benchmark")
+    tiny_config(synthetic_root, tmp, num_epochs=1).save(tmp / "config.json")
+    args = ["--config", str(tmp / "config.json"), "--models", "de_logreg", "eegnet", "--subjects", "s01", "s02",
+            "--local", "--output", str(tmp / "bench")]
+    assert benchmark_main([*args, "--no-report"]) == 0
+    pages = sorted((tmp / "bench").rglob("*.html"))
+    folds = {p: p.stat().st_mtime_ns for p in (tmp / "bench").glob("*/folds/*.json")}
+    assert benchmark_main([*args, "--resume"]) == 0
+    again = {p: p.stat().st_mtime_ns for p in (tmp / "bench").glob("*/folds/*.json")}
+    return tmp / "bench", pages, bool(folds) and folds == again
+
+
+def test_the_benchmark_page_shows_the_comparison_tables_and_links_each_runs_page(benchmark_run):
+    out, pages_without_report, nothing_trained_again = benchmark_run
+    assert pages_without_report == [] and nothing_trained_again
+    page = out / "comparison" / "report.html"
+    html = page.read_text()
+    positions = [html.find(f'<section id="{section}">') for section in COMPARISON_SECTIONS if section != "published"]
+    assert -1 not in positions and positions == sorted(positions) and '<section id="published">' not in html
+    assert "<script" not in html and "SYNTHETIC DATA" in html
+    links = check_report.external_references(html)
+    assert links == ["../de_logreg/report.html", "../eegnet/report.html"]
+    assert all((page.parent / link).resolve() == out / link[3:] and (out / link[3:]).is_file() for link in links)
+    for row in pd.read_csv(out / "comparison" / "comparison.csv").itertuples():  # the heat-map's numbers
+        assert (f"{row.balanced_accuracy_mean:.1f} [{row.balanced_accuracy_ci_low:.1f}, "
+                f"{row.balanced_accuracy_ci_high:.1f}]; acc. {row.accuracy_mean:.1f}") in html
+    pairs = pd.read_csv(out / "comparison" / "pairwise.csv")
+    assert len(pairs) == 2  # de_logreg vs eegnet, window and trial level
+    for row in pairs.itertuples():
+        assert (f"<td>{_fmt(row.mean_difference)} [{_fmt(row.difference_ci_low)}, {_fmt(row.difference_ci_high)}]"
+                f"</td><td>{_fmt_p(row.p_wilcoxon)} ({_fmt_p(row.p_holm)})</td>") in html
+
+
+def test_headless_chromium_shows_the_benchmark_page_and_decodes_its_figures(benchmark_run):
+    needs_chromium()
+    seen = check_report.browser_check(benchmark_run[0] / "comparison" / "report.html")
+    assert seen["sections"] == [s for s in COMPARISON_SECTIONS if s != "published"]
+    assert seen["images"] == 2 and seen["decoded"] == 2  # the heat-map, the per-subject lines
+    assert seen["scroll_width"] <= 1280
