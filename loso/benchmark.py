@@ -12,8 +12,9 @@ run's own (`loso.comparison_report`; `--no-report` skips it).
 `--card NAME` runs a published protocol (`loso.cards`): its models (`--models` picks some) on each of its
 datasets and tasks asked (`--datasets`, `--tasks`), each (dataset, task) into `<output>/<DATASET>-<task>/` as
 above, every setting of the card applied (an option you also set wins, with a printed line; `--synthetic`
-generates the dataset's full subject count), then `<output>/comparison/published.{csv,md,tex}`: the card's table
-beside ours, cell by cell (`loso.published`).
+generates the dataset's full subject count; a card of fixed subject lists tests exactly its listed subjects), then
+`<output>/comparison/published.{csv,md,tex}`: the card's table beside ours, cell by cell (`loso.published`; a card
+that pools its test subjects' windows shows the pooled score beside the per-subject mean).
 """
 
 from __future__ import annotations
@@ -120,15 +121,15 @@ def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Mo
         wins("seed", seed.value, seed.source, f"--seeds {' '.join(map(str, args.seeds))}")
     runs = []
     for dataset, task in pairs:
-        _refuse_shadowed_keys(card, dataset, task, user)
         for model in models:
+            _refuse_shadowed_keys(card, dataset, card.options_for(dataset, task, model), user)
             settings = card.settings_for(dataset, task, model)
             for s in settings:
                 if s.key in user:
                     wins(s.key, s.value, s.source, f"--{s.key} {user[s.key]}")
             run_args = copy.copy(args)
             run_args.datasets, run_args.model, run_args.output = [dataset], model, None
-            run_args.split = args.split or card.split
+            run_args.split = args.split or card.split_for(dataset)
             if args.synthetic_subjects is None:
                 run_args.synthetic_subjects = card.datasets[dataset].subjects
             elif args.synthetic:
@@ -143,10 +144,9 @@ def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[Mo
     return runs
 
 
-def _refuse_shadowed_keys(card: Card, dataset: str, task: str, user: dict[str, str]) -> None:
-    """An older data.* key (data.deap_threshold) for an option the card sets through data.dataset_options would lose
-    to it unseen: refused, naming the key to use."""
-    options = {**card.datasets[dataset].options, **card.datasets[dataset].tasks[task].options}
+def _refuse_shadowed_keys(card: Card, dataset: str, options: dict, user: dict[str, str]) -> None:
+    """An older data.* key (data.deap_threshold) for an option the card sets through data.dataset_options (`options`)
+    would lose to it unseen: refused, naming the key to use."""
     for key, option in READERS[dataset].config_keys.items():
         if f"data.{key}" in user and option in options:
             raise ConfigError(f"--data.{key}: card {card.id} sets {dataset}'s {option} through data.dataset_options, "
@@ -214,7 +214,8 @@ def run_model(run: ModelRun, folder: Path) -> int:
     run_args = with_model(run.args, run.model, str(folder))
     prepared = prepare(run_args, *check(run_args, run.extra))
     if run.card:
-        prepared.manifest.update(card=run.card["id"], card_protocol=run.card)
+        prepared.manifest.update(card=run.card["id"], card_protocol=run.card,
+                                 **({"pooled_over_subjects": True} if run.card["aggregation"]["pooled"] else {}))
         prepared.manifest["statement"] = protocol_lines(prepared.manifest)
     with run_lock(prepared.out):
         check_output(prepared.out, prepared.manifest, run_args.resume)

@@ -1,11 +1,12 @@
 """`python -m loso.compare RUN_A RUN_B [RUN_C ...]`: paired per-subject comparison of LOSO runs.
 
-Runs are compared only when they hold the same subjects, the same label definitions and test labels
-(every test trial's label) and the same protocol; otherwise the comparison is refused, naming what
-differs. For every pair of runs, dataset and level (window, trial): the mean per-subject difference
-(later run minus earlier run) with a bootstrap 95 % CI, a two-sided paired Wilcoxon signed-rank test
-over subjects (Holm-corrected across all comparisons of one level), the rank-biserial effect size and
-win / tie / loss counts. Writes comparison.csv/.md/.tex, per_subject.csv/.md/.tex and
+Runs are compared only when they hold the same subjects, the same classes and test labels (every test trial's
+label) and the same protocol; otherwise the comparison is refused, naming what differs. Their datasets' statements
+may differ in what the trials were read from (a card's SVM on SEED's released DE features, its EEGNet on the
+signal): the labels are the same. For every pair of runs, dataset and level (window, trial): the mean per-subject
+difference (later run minus earlier run) with a bootstrap 95 % CI, a two-sided paired Wilcoxon signed-rank test
+over subjects (Holm-corrected across all comparisons of one level), the rank-biserial effect size and win / tie /
+loss counts. Writes comparison.csv/.md/.tex, per_subject.csv/.md/.tex and
 figures/subject_lines.png.
 """
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loso.compare")
 
-SAME = ("split", "protocol", "sessions", "datasets", "labels", "n_classes", "synthetic")
+SAME = ("split", "protocol", "sessions", "datasets", "class_names", "n_classes", "synthetic")
 """run.json keys that must be equal for two runs' per-subject scores to be paired."""
 
 

@@ -1,7 +1,8 @@
 """A card's published table beside ours, cell by cell: `comparison/published.{csv,md,tex}` of `loso.benchmark --card`.
 
 One row per published (dataset, task, model) of the datasets asked, cells not run saying so: the published value
-(+- SD) of each of the card's metrics, ours under the card's metric definitions and aggregation (+- SD), the
+(+- SD) of each of the card's metrics, ours under the card's metric definitions and aggregation (+- SD; a card that
+pools its test subjects' windows gets the pooled score, with the per-subject mean +- SD beside it, never instead), the
 difference, and the columns this project leads with (balanced accuracy with its 95 % CI, p against chance and
 against the majority baseline, Holm-corrected over the rows of the table). The trivial row is computed from the
 folds of a model run on the same (dataset, task): the same subjects, labels and training sides.
@@ -34,16 +35,16 @@ def _level(record: dict, level: str) -> dict:
     return record["test"] if level == "window" else record["test"]["trial"]
 
 
-def model_scores(record: dict, card: Card, n_classes: int) -> dict[str, float]:
-    """One fold record's card metrics (%), from its confusion matrix at the card's level."""
-    computed = scores(np.asarray(_level(record, card.level)["confusion_matrix"]))
-    return {m.name: computed[m.score_for(n_classes)] for m in card.metrics}
+def model_matrices(record: dict, card: Card, n_classes: int) -> dict[str, np.ndarray]:
+    """Per card metric, the confusion matrix it is scored on: the fold record's at the card's level."""
+    matrix = np.asarray(_level(record, card.level)["confusion_matrix"])
+    return {m.name: matrix for m in card.metrics}
 
 
-def trivial_scores(record: dict, card: Card, n_classes: int) -> dict[str, float]:
-    """One fold record's trivial scores (%) at the card's level: per the card's rules, the training side's majority
-    class for every test item, or a class drawn per item from the training side's class frequencies (seeded by the
-    card's seed, the subject and the fold's seed)."""
+def trivial_matrices(record: dict, card: Card, n_classes: int) -> dict[str, np.ndarray]:
+    """Per card metric, the confusion matrix of the trivial rule it takes at the card's level: the training side's
+    majority class for every test item, or a class drawn per item from the training side's class frequencies (seeded
+    by the card's seed, the subject and the fold's seed)."""
     fold, predictions = record["fold"], record["predictions"]
     y_true = np.asarray(predictions["y_true"], dtype=np.int64)
     if card.level == "trial":  # one label per (session, trial), in order of first appearance
@@ -55,22 +56,51 @@ def trivial_scores(record: dict, card: Card, n_classes: int) -> dict[str, float]
                                  fold["seed"]])
     predicted = {"majority": np.full(len(y_true), np.argmax(prior)),
                  "prior": rng.choice(n_classes, size=len(y_true), p=prior / prior.sum())}
-    computed = {rule: scores(confusion_matrix(y_true, guess, n_classes)) for rule, guess in predicted.items()}
-    return {m.name: computed[card.trivial["rules"][m.name]][m.score_for(n_classes)] for m in card.metrics}
+    matrices = {rule: confusion_matrix(y_true, guess, n_classes) for rule, guess in predicted.items()}
+    return {m.name: matrices[card.trivial["rules"][m.name]] for m in card.metrics}
 
 
-def aggregate_subjects(records: list[dict], score: Callable[[dict], dict[str, float]], card: Card) -> dict:
-    """Each subject's scores (its seeds averaged), then the card's aggregation over subjects, in the card's units."""
+def _scored(matrices: dict[str, np.ndarray], card: Card, n_classes: int) -> dict[str, float]:
+    """Each card metric (%) of its confusion matrix."""
+    return {m.name: scores(matrices[m.name])[m.score_for(n_classes)] for m in card.metrics}
+
+
+def trivial_scores(record: dict, card: Card, n_classes: int) -> dict[str, float]:
+    """One fold record's trivial scores (%) at the card's level (`trivial_matrices`)."""
+    return _scored(trivial_matrices(record, card, n_classes), card, n_classes)
+
+
+Matrices = Callable[[dict, Card, int], dict[str, np.ndarray]]
+
+
+def aggregate_subjects(records: list[dict], matrices: Matrices, card: Card, n_classes: int) -> dict:
+    """Each subject's scores (its seeds averaged), then the card's aggregation over subjects, in the card's units:
+    `<metric>_ours` (+- `_ours_sd`) is their mean; under a pooled aggregation it is the score of every subject's items
+    in one confusion matrix per seed (averaged over seeds; no SD), the mean over subjects going to
+    `<metric>_per_subject` (+- `_per_subject_sd`) beside it."""
     import pandas as pd
 
-    rows = [{"subject": (r["fold"]["dataset"], r["fold"]["subject"]), **score(r)} for r in records]
+    computed = [matrices(r, card, n_classes) for r in records]
+    rows = [{"subject": (r["fold"]["dataset"], r["fold"]["subject"]), **_scored(m, card, n_classes)}
+            for r, m in zip(records, computed)]
     per_subject = pd.DataFrame(rows).groupby("subject", sort=False).mean()
     scale, ddof = card.aggregation["scale"], card.aggregation["ddof"]
+    mean = "per_subject" if card.aggregation["pooled"] else "ours"
     summary = {"n_subjects": len(per_subject)}
     for metric in card.metrics:
         values = per_subject[metric.name].dropna()
-        summary[f"{metric.name}_ours"] = values.mean() * scale if len(values) else np.nan
-        summary[f"{metric.name}_ours_sd"] = values.std(ddof=ddof) * scale if len(values) > ddof else np.nan
+        summary[f"{metric.name}_{mean}"] = values.mean() * scale if len(values) else np.nan
+        summary[f"{metric.name}_{mean}_sd"] = values.std(ddof=ddof) * scale if len(values) > ddof else np.nan
+    if card.aggregation["pooled"]:
+        summed: dict[int, dict[str, np.ndarray]] = {}
+        for record, own in zip(records, computed):
+            seed = summed.setdefault(record["fold"]["seed"], {})
+            for name, matrix in own.items():
+                seed[name] = seed.get(name, 0) + matrix
+        pooled = [_scored(seed, card, n_classes) for seed in summed.values()]
+        for metric in card.metrics:
+            summary[f"{metric.name}_ours"] = float(np.mean([p[metric.name] for p in pooled])) * scale
+            summary[f"{metric.name}_ours_sd"] = np.nan
     return summary
 
 
@@ -91,9 +121,9 @@ def _ours(card: Card, model: str, run: Path) -> dict:
         return {"status": f"no finished fold in {run}"}
     n_classes = json.loads((run / "run.json").read_text())["n_classes"]
     if model == TRIVIAL:
-        ours = aggregate_subjects(records, lambda r: trivial_scores(r, card, n_classes), card)
+        ours = aggregate_subjects(records, trivial_matrices, card, n_classes)
         return {**ours, "status": f"computed from the folds of {run.name}", "run": str(run)}
-    ours = aggregate_subjects(records, lambda r: model_scores(r, card, n_classes), card)
+    ours = aggregate_subjects(records, model_matrices, card, n_classes)
     return {**ours, **_honest(run), "status": "run", "run": str(run)}
 
 
@@ -154,8 +184,12 @@ def published_display(table: pd.DataFrame, card: Card) -> pd.DataFrame:
         shown[f"{name} published"] = [_pm(v, s) for v, s in
                                       zip(table[f"{name}_published"], table[f"{name}_published_sd"])]
         if f"{name}_ours" in table:
-            shown[f"{name} ours"] = [_pm(v, s) for v, s in zip(table[f"{name}_ours"], table[f"{name}_ours_sd"])]
+            ours = f"{name} ours" + (" (pooled)" if card.aggregation["pooled"] else "")
+            shown[ours] = [_pm(v, s) for v, s in zip(table[f"{name}_ours"], table[f"{name}_ours_sd"])]
             shown[f"{name} difference"] = [_pm(v, np.nan) for v in table[f"{name}_difference"]]
+        if f"{name}_per_subject" in table:
+            shown[f"{name} per-subject mean"] = [_pm(v, s) for v, s in zip(table[f"{name}_per_subject"],
+                                                                            table[f"{name}_per_subject_sd"])]
     if "balanced_accuracy_mean" in table:
         shown["bal. acc. % [95% CI]"] = [
             "--" if not np.isfinite(m) else f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in
@@ -175,12 +209,16 @@ def caption(card: Card, table: pd.DataFrame, synthetic: bool) -> list[str]:
     n_tested = int(np.isfinite(table["p_vs_chance"]).sum())
     lines = (["SYNTHETIC DATA: the published column is not comparable"] if synthetic else []) + [
         f"card {card.id}: {card.title}; {card.citation}; {card.repository} at {card.commit[:7]}, {card.table}",
-        f"published: the card's table as printed there (mean ± SD over subjects); ours: the same metrics under the "
-        f"card's definitions at {card.level} level ({metrics}) and its aggregation ({card.aggregation['statement']}; "
+        f"published: the card's table as printed there (± its SD over subjects where printed); ours: the same metrics "
+        f"under the card's definitions at {card.level} level ({metrics}) and its aggregation ({card.aggregation['statement']}; "
         f"{card.aggregation['source']}); difference: ours - published",
         f"{card.trivial['published_as']} ({TRIVIAL}): {rules}; from the folds of a model run on the same dataset and "
         f"task (same subjects, labels and training sides), draws seeded by {card.trivial['seed']}, the subject and the "
         "fold's seed",
+        *([f"pooled: every test subject's {card.level}s in one confusion matrix per seed, scored once (a subject with "
+           "more test items weighs more); per-subject mean: each test subject's score, their mean ± SD (ddof "
+           f"{card.aggregation['ddof']}) over subjects, shown beside the pooled score, never instead"]
+          if card.aggregation["pooled"] else []),
         "this project's columns (ours only): balanced accuracy (%) mean over subjects [95% CI: Student t below 30 "
         "subjects, percentile bootstrap from 30]; p vs chance: one-sided Wilcoxon signed-rank of balanced accuracy - "
         "1/K over subjects; p vs majority: one-sided paired Wilcoxon of accuracy - the majority-class baseline; Holm "

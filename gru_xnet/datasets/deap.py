@@ -27,6 +27,8 @@ LABEL_DIMENSIONS = ("valence", "arousal", "dominance", "liking")
 SAMPLING_RATE = 128.0
 BASELINE_SAMPLES = 384
 """3 s pre-trial baseline at 128 Hz, dropped from every trial."""
+BASELINES = ("drop", "subtract_signal")
+"""`baseline`: the 3 s dropped, or also their mean 1 s segment subtracted from every 1 s of the trial (LibEER)."""
 
 N_RECORDED_CHANNELS = 40
 COMPARISONS = {">=": operator.ge, ">": operator.gt}
@@ -53,22 +55,28 @@ class DEAPReader(Reader):
         label_dimension: str = "valence",
         threshold: float = 5.0,
         comparison: str = ">=",
+        baseline: str = "drop",
     ) -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
-        options = self.check_options(label_dimension=label_dimension, threshold=threshold, comparison=comparison)
+        options = self.check_options(label_dimension=label_dimension, threshold=threshold, comparison=comparison,
+                                     baseline=baseline)
         self.label_dimension, self.threshold, self.comparison = (options[k] for k in ("label_dimension", "threshold",
                                                                                       "comparison"))
+        self.baseline = options.get("baseline", "drop")
         self.class_names = (f"low {label_dimension}", f"high {label_dimension}")
         self.data_dir = inner_folder(self.root, "data_preprocessed_python")
 
     @classmethod
     def check_options(cls, joint: bool = False, label_dimension: str = "valence", threshold: float = 5.0,
-                      comparison: str = ">=") -> dict[str, Any]:
-        """A rating dimension, a threshold on the 1-9 scale and '>=' or '>'."""
+                      comparison: str = ">=", baseline: str = "drop") -> dict[str, Any]:
+        """A rating dimension, a threshold on the 1-9 scale, '>=' or '>', and the 3 s pre-trial `baseline`: 'drop'
+        it, or 'subtract_signal': subtract the mean of its three 1 s segments from every 1 s of the trial (LibEER's
+        read_deap_preprocessed), then drop it. Only a non-default baseline is listed (older caches keep their keys)."""
         check_option("label_dimension", label_dimension, LABEL_DIMENSIONS)
         check_option("comparison", comparison, tuple(COMPARISONS))
+        check_option("baseline", baseline, BASELINES)
         return {"label_dimension": label_dimension, "threshold": check_number("threshold", threshold, 1.0, 9.0),
-                "comparison": comparison}
+                "comparison": comparison, **({"baseline": baseline} if baseline != "drop" else {})}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:
@@ -101,7 +109,10 @@ class DEAPReader(Reader):
         skipped: list[str] = []
         for index in range(data.shape[0]):
             where = f"{path} variable 'data' trial {index + 1}"
-            signal = data[index, : len(DEAP_CHANNELS), BASELINE_SAMPLES:]
+            channels = data[index, : len(DEAP_CHANNELS)]
+            signal = channels[:, BASELINE_SAMPLES:]
+            if self.baseline == "subtract_signal":
+                signal = signal - baseline_template(channels[:, :BASELINE_SAMPLES], signal.shape[1])
             problem = signal_problem(signal, where, len(DEAP_CHANNELS))
             rating = float(labels[index, column])
             if problem is None and not 1.0 <= rating <= 9.0:
@@ -118,12 +129,15 @@ class DEAPReader(Reader):
         return self._finish(subject, trials, skipped)
 
     def options(self) -> dict:
-        """Label dimension, threshold and comparison."""
-        return {"label_dimension": self.label_dimension, "threshold": self.threshold, "comparison": self.comparison}
+        """Label dimension, threshold, comparison, and the baseline when it is not dropped."""
+        return {"label_dimension": self.label_dimension, "threshold": self.threshold, "comparison": self.comparison,
+                **({"baseline": self.baseline} if self.baseline != "drop" else {})}
 
     def label_description(self) -> str:
         """E.g. 'DEAP valence >= 5.0 -> high (1), else low (0)'."""
-        return f"DEAP {self.label_dimension} {self.comparison} {self.threshold} -> high (1), else low (0)"
+        subtracted = ("; the mean of the three 1 s pre-trial segments subtracted from every 1 s of the trial (LibEER)"
+                      if self.baseline == "subtract_signal" else "")
+        return f"DEAP {self.label_dimension} {self.comparison} {self.threshold} -> high (1), else low (0){subtracted}"
 
     def stimulus_statement(self) -> str:
         """DEAP: the same 40 music videos for everyone; labels are each subject's own ratings."""
@@ -178,6 +192,14 @@ class DEAPReader(Reader):
                 f"{labels.shape}"
             )
         return data, labels
+
+
+def baseline_template(baseline: np.ndarray, samples: int) -> np.ndarray:
+    """The pre-trial baseline's 1 s segments averaged into one (C, rate) template, repeated over `samples` (a last
+    partial second takes the template's start, as LibEER's baseline_removal)."""
+    second = int(SAMPLING_RATE)
+    template = baseline.reshape(len(baseline), -1, second).mean(axis=1)
+    return np.tile(template, (1, -(-samples // second)))[:, :samples]
 
 
 def py2_pickle(content: dict[str, np.ndarray]) -> bytes:

@@ -105,13 +105,13 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
                   "signal_strength": float(options.get("signal_strength", 1.0)),
                   "shuffle_labels": bool(options.get("shuffle_labels", False)), "seed": options.get("seed", 0),
                   "trials": trials_for(name, options["trials"]),
-                  "seconds": float(options.get("seconds") or DEFAULT_SECONDS),
-                  "released": bool(options.get("released", False))}
+                  "seconds": float(options.get("seconds") or DEFAULT_SECONDS)}
         try:
             found = json.loads(marker.read_text())
         except (OSError, ValueError):
             found = {}
-        if any(found.get(k, False if k == "released" else None) != v for k, v in wanted.items()):
+        released = bool(options.get("released", False))  # a copy with the released features serves both kinds of run
+        if any(found.get(k) != v for k, v in wanted.items()) or (released and not found.get("released", False)):
             write_synthetic(out_dir, [name], n_subjects, **options)
     return out_dir
 

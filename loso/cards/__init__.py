@@ -1,10 +1,12 @@
 """Protocol cards: a published protocol as data, one YAML file per card in this folder (`eegain-loso.yaml`).
 
 A card holds its citation, source repository and commit; the config settings it makes, each with the file and line
-of the source that states it; its split, datasets (each with its subject count) and tasks (a task is a label
-setting: DEAP valence, SEED categorical); the models it runs with their parameters; its metrics and how they are
-aggregated over subjects; the published table, every cell with its +- where given; its trivial row; and its
-deviations, one sentence each. Every setting is checked as a `--section.key value` override (`apply_overrides`) for
+of the source that states it; its split (and, for a split of fixed subject lists, the lists per dataset), datasets
+(each with its subject count) and tasks (a task is a label setting: DEAP valence, SEED categorical); the models it
+runs with their parameters and their own settings (for every dataset, one dataset, or one task of it: a source's
+per-model, per-dataset commands); its metrics and how they are aggregated (a mean over subjects, or one score of
+every test subject's items pooled); the published table, every cell with its +- where given; its trivial row; and
+its deviations, one sentence each. Every setting is checked as a `--section.key value` override (`apply_overrides`) for
 every dataset, task and model when the card is read, so a card that names a key or value the config refuses fails
 at once, naming the card file. `python -m loso.cards` lists the cards; `loso.benchmark --card NAME` runs one.
 Reading a card needs PyYAML and the config, nothing heavier.
@@ -70,13 +72,29 @@ class DatasetEntry:
 
 
 @dataclass(frozen=True)
+class ModelOnDataset:
+    """What a model does differently on one dataset: parameters over the model's, reader options over the dataset's
+    and task's, settings, and settings for single tasks."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    params_source: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    options_source: str = ""
+    settings: tuple[Setting, ...] = ()
+    tasks: dict[str, tuple[Setting, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelEntry:
-    """A model the card runs: the registered name, the name its table uses, its parameters and their source."""
+    """A model the card runs: the registered name, the name its table uses, its parameters and their source, its
+    settings for every dataset, and what it does differently per dataset."""
 
     name: str
     published_as: str
     params: dict[str, Any]
     source: str
+    settings: tuple[Setting, ...] = ()
+    datasets: dict[str, ModelOnDataset] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,6 +146,9 @@ class Card:
     published: tuple[Cell, ...]
     deviations: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    split_lists: dict[str, dict[str, list]] = field(default_factory=dict)
+    """Per dataset its {test, validation} subject ids, for a split of fixed lists (`holdout`); else empty."""
+    split_lists_source: str = ""
     path: Path = field(default=CARDS_DIR)
 
     @property
@@ -136,14 +157,32 @@ class Card:
         return f"{self.name}@{self.version}"
 
     def settings_for(self, dataset: str, task: str, model: str) -> list[Setting]:
-        """Every setting of one run, in the order applied: the card's, the dataset's, its reader options with the
-        task's, the model and its parameters (a later setting of the same key wins)."""
+        """Every setting of one run, in the order applied: the card's, the dataset's, its reader options (the
+        dataset's, the task's, the model's there), the model and its parameters (its own, then its dataset's), the
+        model's settings, its settings on the dataset and on the task (a later setting of the same key wins)."""
         entry, chosen = self.datasets[dataset], self.datasets[dataset].tasks[task]
-        options = Setting("data.dataset_options", {dataset: {**entry.options, **chosen.options}},
-                          "; ".join(s for s in (entry.options_source, chosen.source) if s))
         spec = self.models[model]
-        return [*self.settings, *entry.settings, options, Setting("model.name", model, spec.source),
-                Setting("model.params", spec.params, spec.source)]
+        there = spec.datasets.get(dataset, ModelOnDataset())
+        options = Setting("data.dataset_options", {dataset: self.options_for(dataset, task, model)},
+                          "; ".join(s for s in (entry.options_source, chosen.source, there.options_source) if s))
+        params = Setting("model.params", {**spec.params, **there.params},
+                         "; ".join(s for s in (spec.source, there.params_source) if s))
+        return [*self.settings, *entry.settings, options, Setting("model.name", model, spec.source), params,
+                *spec.settings, *there.settings, *there.tasks.get(task, ())]
+
+    def options_for(self, dataset: str, task: str, model: str) -> dict[str, Any]:
+        """The reader options of one run: the dataset's, the task's, then the model's on that dataset."""
+        there = self.models[model].datasets.get(dataset, ModelOnDataset())
+        return {**self.datasets[dataset].options, **self.datasets[dataset].tasks[task].options, **there.options}
+
+    def split_for(self, dataset: str) -> Any:
+        """The split of one dataset's runs as `loso.splits.split_spec` takes it: the card's split, or with fixed
+        subject lists the split made of that dataset's lists (run.json keeps them and their SHA-256)."""
+        if not self.split_lists:
+            return self.split
+        from loso.splits.holdout import holdout_split
+
+        return holdout_split({dataset: self.split_lists[dataset]}, f"card {self.id} split_lists")
 
     def select(self, datasets: Sequence[str] | None, tasks: Sequence[str] | None,
                models: Sequence[str] | None) -> list[tuple[str, str]]:
@@ -187,6 +226,8 @@ class Card:
         cell = next((c for c in self.cells(dataset, task) if c.model == model), None)
         return {"id": self.id, "title": self.title, "citation": self.citation, "repository": self.repository,
                 "commit": self.commit, "table": self.table, "split": self.split, "split_source": self.split_source,
+                **({"split_lists": {dataset: self.split_lists[dataset]}, "split_lists_source": self.split_lists_source}
+                   if self.split_lists else {}),
                 "dataset": dataset, "task": task, "model": model,
                 "published_as": self.models[model].published_as,
                 "settings": [{"key": s.key, "value": s.value, "source": s.source,
@@ -205,6 +246,7 @@ class Card:
         lines = [f"{self.id}: {self.title}", f"  source: {self.repository} at {self.commit[:7]}, {self.table}",
                  f"  split: {self.split}; {self.level} level; " + "; ".join(
                      f"{m.name} = {m.definition}" for m in self.metrics),
+                 *([f"  split lists: {self._lists()}"] if self.split_lists else []),
                  f"  aggregation: {self.aggregation['statement']}",
                  "  datasets (subjects: tasks): " + "; ".join(f"{d.name} ({d.subjects}: {', '.join(d.tasks)})"
                                                              for d in self.datasets.values()),
@@ -212,6 +254,12 @@ class Card:
                  + f", and the {self.trivial['published_as']} ({TRIVIAL}: {self.trivial['statement']})",
                  f"  published cells: {len(self.published)}", f"  deviations ({len(self.deviations)}):"]
         return lines + [f"  - {d}" for d in self.deviations] + [f"  note: {n}" for n in self.notes]
+
+    def _lists(self) -> str:
+        """The split lists in one line, with their source."""
+        return "; ".join(f"{d}: test {', '.join(map(str, sides['test']))}, validation "
+                         f"{', '.join(map(str, sides['validation'])) or 'none'}"
+                         for d, sides in self.split_lists.items()) + f" ({self.split_lists_source})"
 
     def markdown(self) -> str:
         """The card as docs/reproduce.md shows it: settings with sources, tasks, models, metrics, the published table,
@@ -222,21 +270,33 @@ class Card:
         def shown(value: tuple[float, float | None]) -> str:
             return f"{value[0]:.2f}" + ("" if value[1] is None else f" ± {value[1]:.2f}")
 
+        def listed(settings: Sequence[Setting]) -> list[str]:
+            return [f"`{s.key}` `{json.dumps(s.value)}` ({s.source})" for s in settings]
+
+        lists = f" Subject lists: {self._lists()}." if self.split_lists else ""
         lines = [f"### `{self.id}`: {self.title}", "", f"{self.citation}. Source: {self.repository} at commit "
-                 f"`{self.commit}`, table {self.table}. Split: `{self.split}` ({self.split_source}).", "",
+                 f"`{self.commit}`, table {self.table}. Split: `{self.split}` ({self.split_source}).{lists}", "",
                  row("setting", "value", "source"), row("---", "---", "---")]
         lines += [row(f"`{s.key}`", f"`{json.dumps(s.value)}`", s.source) for s in self.settings]
         lines += ["", row("dataset", "subjects", "task", "settings and reader options", "source"),
                   row("---", "---", "---", "---", "---")]
         for d in self.datasets.values():
             for t in d.tasks.values():
-                own = [f"`{s.key}` `{json.dumps(s.value)}` ({s.source})" for s in d.settings]
                 options = json.dumps({**d.options, **t.options})
-                lines.append(row(d.name, d.subjects, t.name, "; ".join([*own, f"options `{options}`"]),
+                lines.append(row(d.name, d.subjects, t.name, "; ".join([*listed(d.settings), f"options `{options}`"]),
                                  "; ".join(s for s in (d.subjects_source, d.options_source, t.source) if s)))
-        lines += ["", row("model", "published as", "parameters", "source"), row("---", "---", "---", "---")]
-        lines += [row(m.name, m.published_as, f"`{json.dumps(m.params)}`", m.source) for m in self.models.values()]
-        lines.append(row(TRIVIAL, self.trivial["published_as"], self.trivial["statement"], self.trivial["source"]))
+        lines += ["", row("model", "published as", "parameters", "settings", "source"), row(*["---"] * 5)]
+        for m in self.models.values():
+            lines.append(row(m.name, m.published_as, f"`{json.dumps(m.params)}`", "; ".join(listed(m.settings)) or "--",
+                             m.source))
+            for name, there in m.datasets.items():
+                own = [*listed(there.settings), *([f"options `{json.dumps(there.options)}` ({there.options_source})"]
+                                                  if there.options else []),
+                       *(f"{task} only: " + "; ".join(listed(settings)) for task, settings in there.tasks.items())]
+                lines.append(row(f"{m.name} on {name}", "", f"`{json.dumps(there.params)}`" if there.params else "--",
+                                 "; ".join(own) or "--", there.params_source or "--"))
+        lines.append(row(TRIVIAL, self.trivial["published_as"], self.trivial["statement"], "--",
+                         self.trivial["source"]))
         lines += ["", f"Metrics ({self.level} level): " + "; ".join(
             f"**{m.name}**: {m.definition} (`{m.score}`" + (f", `{m.multiclass_score}` for more than two classes"
                                                             if m.multiclass_score != m.score else "")
@@ -329,7 +389,8 @@ def _value(value: Any, where: str) -> tuple[float, float | None]:
 def _parse(data: Any, path: Path) -> Card:
     top = _fields(data, "card", ("name", "version", "title", "citation", "repository", "commit", "table", "split",
                                  "split_source", "settings", "datasets", "models", "trivial", "level", "metrics",
-                                 "aggregation", "published", "deviations"), ("notes",))
+                                 "aggregation", "published", "deviations"), ("notes", "split_lists",
+                                                                             "split_lists_source"))
     if top["name"] != path.stem:
         raise CardError(f"name: expected the file's name {path.stem!r}, found {top['name']!r}")
     if isinstance(top["version"], bool) or not isinstance(top["version"], int) or top["version"] < 1:
@@ -355,10 +416,14 @@ def _parse(data: Any, path: Path) -> Card:
             _text(entry["options_source"], f"{where}.options_source") if options else "", tasks)
     models = {}
     for name, spec in _mapping(top["models"], "models").items():
-        spec = _fields(spec, f"models.{name}", ("published_as", "params", "source"))
-        models[str(name)] = ModelEntry(str(name), _text(spec["published_as"], f"models.{name}.published_as"),
-                                       dict(_mapping(spec["params"], f"models.{name}.params")),
-                                       _text(spec["source"], f"models.{name}.source"))
+        where = f"models.{name}"
+        spec = _fields(spec, where, ("published_as", "params", "source"), ("settings", "datasets"))
+        models[str(name)] = ModelEntry(
+            str(name), _text(spec["published_as"], f"{where}.published_as"),
+            dict(_mapping(spec["params"], f"{where}.params")), _text(spec["source"], f"{where}.source"),
+            _settings(spec.get("settings") or [], f"{where}.settings"),
+            {str(d): _model_on_dataset(there, f"{where}.datasets.{d}")
+             for d, there in _mapping(spec.get("datasets") or {}, f"{where}.datasets").items()})
     metrics = []
     if not isinstance(top["metrics"], list) or not top["metrics"]:
         raise CardError("metrics: expected a non-empty list of {name, score, definition, source}")
@@ -368,7 +433,10 @@ def _parse(data: Any, path: Path) -> Card:
                               _text(spec.get("multiclass_score", spec["score"]), f"metrics[{i}].multiclass_score"),
                               _text(spec["definition"], f"metrics[{i}].definition"),
                               _text(spec["source"], f"metrics[{i}].source")))
-    aggregation = _fields(top["aggregation"], "aggregation", ("statement", "ddof", "scale", "source"))
+    aggregation = _fields(top["aggregation"], "aggregation", ("statement", "ddof", "scale", "source"), ("pooled",))
+    if not isinstance(aggregation.get("pooled", False), bool):
+        raise CardError(f"aggregation.pooled: expected true (one score of every test subject's items) or false (a "
+                        f"mean over subjects), found {aggregation['pooled']!r}")
     names = [m.name for m in metrics]
     cells = []
     if not isinstance(top["published"], list):
@@ -395,11 +463,31 @@ def _parse(data: Any, path: Path) -> Card:
                 trivial={k: trivial[k] if k in ("seed", "rules") else _text(trivial[k], f"trivial.{k}")
                          for k in trivial},
                 level=_text(top["level"], "level"), metrics=tuple(metrics),
-                aggregation={k: aggregation[k] if k in ("ddof", "scale") else _text(aggregation[k], f"aggregation.{k}")
-                             for k in aggregation},
+                aggregation={"pooled": False, **{k: aggregation[k] if k in ("ddof", "scale", "pooled")
+                                                 else _text(aggregation[k], f"aggregation.{k}") for k in aggregation}},
                 published=tuple(cells),
                 deviations=tuple(_text(d, f"deviations[{i}]") for i, d in enumerate(top["deviations"] or ())),
-                notes=tuple(_text(n, f"notes[{i}]") for i, n in enumerate(top.get("notes") or ())), path=path)
+                notes=tuple(_text(n, f"notes[{i}]") for i, n in enumerate(top.get("notes") or ())),
+                split_lists={str(d): dict(_mapping(sides, f"split_lists.{d}"))
+                             for d, sides in _mapping(top.get("split_lists") or {}, "split_lists").items()},
+                split_lists_source=_text(top.get("split_lists_source"), "split_lists_source")
+                if top.get("split_lists") else "", path=path)
+
+
+def _model_on_dataset(data: Any, where: str) -> ModelOnDataset:
+    """A model's entry for one dataset: params, options (each with its source), settings, and settings per task."""
+    data = _fields(data, where, (), ("params", "params_source", "options", "options_source", "settings", "tasks"))
+    for key in ("params", "options"):
+        if data.get(key) and not data.get(f"{key}_source"):
+            raise CardError(f"{where}: {key} given without {key}_source (where the source states them)")
+    return ModelOnDataset(
+        params=dict(_mapping(data.get("params") or {}, f"{where}.params")),
+        params_source=_text(data["params_source"], f"{where}.params_source") if data.get("params") else "",
+        options=dict(_mapping(data.get("options") or {}, f"{where}.options")),
+        options_source=_text(data["options_source"], f"{where}.options_source") if data.get("options") else "",
+        settings=_settings(data.get("settings") or [], f"{where}.settings"),
+        tasks={str(t): _settings(settings, f"{where}.tasks.{t}")
+               for t, settings in _mapping(data.get("tasks") or {}, f"{where}.tasks").items()})
 
 
 SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "binary_f1", "weighted_f1", "kappa")
@@ -411,7 +499,16 @@ def _check(card: Card) -> None:
     every setting accepted by the config for every dataset, task and model."""
     from loso.splits import split_spec
 
-    split_spec(card.split)
+    if card.split_lists:
+        from loso.splits.holdout import holdout_split
+
+        spec, _ = holdout_split(card.split_lists, "split_lists")
+        if spec.name != card.split or set(card.split_lists) != set(card.datasets):
+            raise CardError(f"split_lists: expected the {spec.name} split's test and validation subjects for each of "
+                            f"{', '.join(card.datasets)} with split {spec.name!r}, found split {card.split!r} and "
+                            f"lists for {', '.join(card.split_lists)}")
+    else:
+        split_spec(card.split)
     if card.level not in ("window", "trial"):
         raise CardError(f"level: expected 'window' or 'trial', found {card.level!r}")
     if not (isinstance(card.aggregation["ddof"], int) and card.aggregation["ddof"] in (0, 1)):
@@ -428,9 +525,17 @@ def _check(card: Card) -> None:
     for name in card.datasets:
         if name not in READERS or canonical_name(name) != name:
             raise CardError(f"datasets.{name}: expected a registered dataset name ({', '.join(READERS)})")
-    for name in card.models:
+    for name, model in card.models.items():
         if name not in MODELS:
             raise CardError(f"models.{name}: expected a registered model ({', '.join(MODELS)})")
+        for dataset, there in model.datasets.items():
+            if dataset not in card.datasets:
+                raise CardError(f"models.{name}.datasets.{dataset}: not a dataset of this card "
+                                f"({', '.join(card.datasets)})")
+            for task in there.tasks:
+                if task not in card.datasets[dataset].tasks:
+                    raise CardError(f"models.{name}.datasets.{dataset}.tasks.{task}: not a task of {dataset} "
+                                    f"({', '.join(card.datasets[dataset].tasks)})")
     for i, cell in enumerate(card.published):
         if cell.dataset not in card.datasets or cell.task not in card.datasets[cell.dataset].tasks:
             raise CardError(f"published[{i}] ({cell.source}): {cell.dataset} {cell.task} is not a dataset and task of "
