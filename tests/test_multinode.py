@@ -92,7 +92,8 @@ def _finish(process: subprocess.Popen, started: float) -> subprocess.CompletedPr
         stdout, stderr = process.communicate(timeout=300)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     finally:
-        print(f"{process.args[2]} {process.args[-1]}: {time.time() - started:.1f} s")
+        print(f"{process.args[2]} --output {process.args[process.args.index('--output') + 1]}: "
+              f"{time.time() - started:.1f} s")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
