@@ -41,8 +41,9 @@ def _alive_ids(ray_module) -> set[str]:
 @pytest.mark.soak
 def test_sixty_folds_four_in_flight_flat_driver_memory_and_nothing_left(ray_session, tmp_path):
     root = tmp_path / "data"
-    write_synthetic(root, ["GAMEEMO"], 15, seconds=6.0)
+    write_synthetic(root, ["GAMEEMO"], 10, seconds=6.0)  # 60 folds: 10 subjects x 6 seeds, each a few batches
     config = tiny_config(root, tmp_path, datasets=("GAMEEMO",), num_epochs=1)
+    config.data.augmentation_ratio = 0.0
     config.save(tmp_path / "tiny.json")
     out = tmp_path / "soak"
     before = _alive_ids(ray_session)  # other tests' leftovers are theirs
@@ -59,7 +60,7 @@ def test_sixty_folds_four_in_flight_flat_driver_memory_and_nothing_left(ray_sess
     sampler.start()
     try:
         code = main(["--config", str(tmp_path / "tiny.json"), "--data-root", str(root), "--output", str(out),
-                     "--seeds", "1", "2", "3", "4", "--cpus-per-worker", "0.5", "--max-concurrent-folds", "4"])
+                     "--seeds", *map(str, range(1, 7)), "--cpus-per-worker", "0.5", "--max-concurrent-folds", "4"])
     finally:
         running.clear()
         sampler.join()
