@@ -11,7 +11,8 @@ predictions on all three paths (it must: same seed, same config). The per-fold o
 in full: the run's whole wall time (Ray start-up, features, runner start-up, data, evaluation, writing)
 times the number of runners, minus every fold's epoch loop as the engine measured it, divided by the
 folds; the time between a fold's start and its result on the driver minus its epoch loop is printed
-too. The data and outputs are deleted at the end unless --keep.
+too, and the time `report.html` takes to render beside the tables'. The data and outputs are deleted at the end
+unless --keep.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from gru_xnet.config import get_quick_test_config
 from gru_xnet.datasets import write_synthetic
+from loso.aggregate import aggregate
 from loso.run import main as loso_main
 from scratch import add_keep_argument, scratch_dir
 
@@ -36,6 +38,13 @@ def run(config_path: Path, out: Path, *extra: str) -> tuple[float, list[dict]]:
     assert loso_main(["--config", str(config_path), "--output", str(out), *extra]) == 0
     wall = time.perf_counter() - started
     return wall, [json.loads(p.read_text()) for p in sorted((out / "folds").glob("*.json"))]
+
+
+def timed(call) -> float:
+    """Seconds `call()` takes."""
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -77,6 +86,11 @@ def main() -> None:
               f"{charged(local, 1, local_folds):.1f} s  (target <= 5 s)")
         print(f"per-fold overhead, a fold's start to its result on the driver minus its epoch loop: "
               f"{per_fold(ray_folds):.2f} s")
+        tables_only = timed(lambda: aggregate(tmp / "ray", report=False))
+        with_report = timed(lambda: aggregate(tmp / "ray"))
+        size = (tmp / "ray" / "report.html").stat().st_size / 2 ** 20
+        print(f"report.html: {with_report - tables_only:.2f} s to render beyond the tables' {tables_only:.2f} s, "
+              f"{size:.2f} MB for {len(ray_folds)} folds (limit 5 MB at 45 folds)")
 
 
 if __name__ == "__main__":

@@ -236,12 +236,17 @@ class ModelConfig(_Section):
             raise ConfigError(f"config key model.{exc}") from exc
 
 
+OPTIMIZERS = ("adam", "adamw")
+"""`training.optimizer`: Adam (weight decay added to the gradient) or AdamW (decoupled weight decay)."""
+
+
 @dataclass
 class TrainingConfig(_Section):
-    """Optimisation: Adam, cosine annealing, early stopping, AMP, checkpoints, and the reproducibility knobs.
+    """Optimisation: Adam(W), cosine annealing, the loss, early stopping, AMP, checkpoints, reproducibility knobs.
 
     `num_threads` (torch intra-op threads per training process) and `deterministic` are settings, not
     inherited from the machine: a fold's CPU result depends on them, so they are part of the config hash.
+    The best validation epoch (by `monitor`, the first on ties) is tested, with or without `early_stopping`.
     """
 
     _prefix = "training"
@@ -259,10 +264,23 @@ class TrainingConfig(_Section):
     keep_last_checkpoints: int = 3
     num_threads: int = 1
     deterministic: bool = True
+    optimizer: str = "adam"
+    adam_eps: float = 1e-8
+    """The optimiser's epsilon (added to the root of the second-moment estimate)."""
+    cosine_period: int = 0
+    """Epochs from the full learning rate to zero, PyTorch's `T_max` (0: the planned epochs, `num_epochs`); past it
+    the rate rises again, as `CosineAnnealingLR` is periodic."""
+    label_smoothing: float = 0.0
+    """Label smoothing of the training cross-entropy (0: none); validation and test losses are never smoothed."""
 
     def validate(self) -> None:
         _in_range("training.learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _in_range("training.weight_decay", self.weight_decay, 0.0, 1.0)
+        _one_of("training.optimizer", self.optimizer, OPTIMIZERS)
+        _in_range("training.adam_eps", self.adam_eps, 0.0, 1.0, low_open=True)
+        if self.cosine_period < 0:
+            _fail("training.cosine_period", self.cosine_period, "0 (the planned epochs) or a positive integer")
+        _in_range("training.label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         for name in ("batch_size", "num_epochs", "patience", "num_threads"):
             if getattr(self, name) < 1:
                 _fail(f"training.{name}", getattr(self, name), "a positive integer")
@@ -276,6 +294,18 @@ class TrainingConfig(_Section):
 
 
 @dataclass
+class RawConfig(_Section):
+    """The `raw` representation's own keys (`data.raw.*`): the rate every dataset's signal is resampled to."""
+
+    _prefix = "data.raw"
+    sampling_rate: float = 0.0
+    """Hz (0: the lowest rate of the selected datasets); resampled after filtering, with scipy's resample_poly."""
+
+    def validate(self) -> None:
+        _in_range("data.raw.sampling_rate", self.sampling_rate, 0.0, 100000.0)
+
+
+@dataclass
 class DataConfig(_Section):
     """Which datasets, how they are labelled, windowed, transformed, augmented and split."""
 
@@ -284,6 +314,11 @@ class DataConfig(_Section):
     representation: str = "auto"
     de_bands: dict[str, list[float]] = field(default_factory=dict)
     de_segment_seconds: float = 1.0
+    de_smoothing: str = "none"
+    """DE series smoothed over a trial's segments: 'none', 'lds' (Shi & Lu's linear dynamical system, LibEER's
+    parameters) or 'moving_average' over `de_smoothing_frames` segments; never across trials."""
+    de_smoothing_frames: int = 5
+    de_log_base: str = "e"
     data_root: str = "data"
     data_roots: dict[str, str] = field(default_factory=dict)
     max_subjects: int = 0
@@ -318,8 +353,12 @@ class DataConfig(_Section):
     dataset_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Reader options per dataset, e.g. {"DREAMER": {"label_dimension": "arousal"}}; see each reader's
     check_options. The older data.deap_* / seediv_* / gameemo_* keys set the same options of their datasets."""
+    raw: RawConfig = field(default_factory=RawConfig)
 
     def validate(self) -> None:
+        if not isinstance(self.raw, RawConfig):
+            _fail("data.raw", self.raw, "a config section ({\"sampling_rate\": ...})")
+        RawConfig.__post_init__(self.raw)
         if not self.datasets:
             _fail("data.datasets", self.datasets, "a non-empty list of " + ", ".join(DATASET_NAMES))
         self.datasets = [_dataset_name(f"data.datasets[{i}]", n) for i, n in enumerate(self.datasets)]
@@ -343,6 +382,18 @@ class DataConfig(_Section):
             if len(band) != 2 or not 0 < band[0] < band[1]:
                 _fail(f"data.de_bands[{name!r}]", band, "[low, high] in Hz with 0 < low < high")
         _in_range("data.de_segment_seconds", self.de_segment_seconds, 0.0, self.window_seconds, low_open=True)
+        from gru_xnet.de_smoothing import SMOOTHINGS
+
+        _one_of("data.de_smoothing", self.de_smoothing, SMOOTHINGS)
+        if self.de_smoothing_frames < 1 or self.de_smoothing_frames % 2 == 0:
+            _fail("data.de_smoothing_frames", self.de_smoothing_frames, "an odd number of segments >= 1")
+        _one_of("data.de_log_base", self.de_log_base, ("e", "2"))
+        if self.de_smoothing != "none":
+            segments = self.window_seconds * (1 - self.window_overlap) / self.de_segment_seconds
+            if abs(segments - round(segments)) > 1e-9 or round(segments) < 1:
+                _fail("data.window_seconds/window_overlap", [self.window_seconds, self.window_overlap],
+                      f"a window step that is a whole number of data.de_segment_seconds ({self.de_segment_seconds:g} s)"
+                      f" when data.de_smoothing is {self.de_smoothing!r} (windows are cut from the smoothed series)")
         _one_of("data.channels", self.channels, ("auto", "all", "common"))
         _one_of("data.normalization", self.normalization, ("train", "none"))
         _in_range("data.augmentation_ratio", self.augmentation_ratio, 0.0, 20.0)
@@ -362,6 +413,9 @@ class DataConfig(_Section):
         self.bandpass_hz = {_dataset_name("data.bandpass_hz key", k): v for k, v in self.bandpass_hz.items()}
         self.notch_hz = {_dataset_name("data.notch_hz key", k): v for k, v in self.notch_hz.items()}
         for name in DATASET_NAMES:
+            if self.delivers_de(name):
+                self._check_released(name)
+                continue
             nyquist = self.sampling_rate(name) / 2
             band = self.bandpass_hz.get(name)
             if band is not None and band and not (len(band) == 2 and 0 < band[0] < band[1] < nyquist):
@@ -370,7 +424,14 @@ class DataConfig(_Section):
             notch = self.notch_hz.get(name)
             if notch is not None and notch and not 0 < notch < nyquist:
                 _fail(f"data.notch_hz[{name!r}]", notch, f"0 (off) or a frequency in (0, {nyquist:g}) Hz")
+        released = [name for name in self.datasets if self.delivers_de(name)]
+        if released and (len(released) < len(self.datasets) or len({self.sampling_rate(d) for d in released}) > 1):
+            _fail("data.datasets", self.datasets, f"datasets read from one kind of input: {', '.join(released)} from "
+                  "their released DE frames (dataset_options source 'released'), whose bands and frame lengths the "
+                  "others do not share; run them apart")
         for name in self.datasets:
+            if self.delivers_de(name):
+                continue
             try:
                 self.stft(name)
             except ValueError as exc:
@@ -378,6 +439,29 @@ class DataConfig(_Section):
                 rate_key = f", {self.option_key(name, 'sampling_rate')}" if takes_rate else ""
                 raise ConfigError(f"config keys data.stft_window_seconds, data.stft_overlap, data.freq_range{rate_key} "
                                   f"give no usable STFT for {name} at {self.sampling_rate(name):g} Hz: {exc}") from None
+
+    def delivers_de(self, dataset: str) -> bool:
+        """Whether `dataset`'s reader delivers the differential-entropy frames its authors released (not a signal)."""
+        return READERS[dataset].delivers(self._options(dataset)) == "de"
+
+    def _check_released(self, dataset: str) -> None:
+        """Released DE frames are neither filtered nor smoothed again, and windows hold whole frames."""
+        source = self.option_key(dataset, "source")
+        for key, value in ((f"data.bandpass_hz[{dataset!r}]", self.bandpass_hz.get(dataset)),
+                           (f"data.notch_hz[{dataset!r}]", self.notch_hz.get(dataset))):
+            if value:
+                _fail(key, value, f"nothing ({source} is 'released': DE frames, no signal to filter)")
+        if dataset in self.datasets and self.de_smoothing != "none":
+            _fail("data.de_smoothing", self.de_smoothing, f"'none' with {source} 'released' (the released frames "
+                  "are already smoothed as data.dataset_options' released_feature says)")
+        frame = 1.0 / self.sampling_rate(dataset)
+        for key, seconds in (("data.window_seconds", self.window_seconds),
+                             ("data.window_seconds x (1 - data.window_overlap)",
+                              self.window_seconds * (1 - self.window_overlap))):
+            frames = seconds / frame
+            if dataset in self.datasets and (abs(frames - round(frames)) > 1e-9 or round(frames) < 1):
+                _fail(key, seconds, f"a whole number of {dataset}'s released {frame:g} s DE frames ({source} is "
+                      "'released')")
 
     def option_key(self, dataset: str, option: str) -> str:
         """The config key that sets a reader option: its older data.* key, else data.dataset_options[...]."""
@@ -477,7 +561,7 @@ class ExperimentConfig(_Section):
                 _fail("config section", section, "a config dataclass")
             type(section).__post_init__(section)
         if self.model.model_type == "dynamic":
-            for dataset in self.data.datasets:
+            for dataset in (d for d in self.data.datasets if not self.data.delivers_de(d)):  # DE frames: no STFT
                 frames = self.data.n_frames(dataset)
                 steps = sequence_length("dynamic", 1, frames, self.model.time_pool_blocks)
                 if steps < 2:
@@ -523,8 +607,9 @@ class ExperimentConfig(_Section):
                 data[section].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
-    def set_option(self, dotted_key: str, raw: str) -> None:
-        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string)."""
+    def set_option(self, dotted_key: str, raw: str, *, validate: bool = True) -> None:
+        """Set e.g. 'training.batch_size' from command-line text (JSON literal or bare string); validated at once
+        (the old value restored on refusal) unless `validate` is False."""
         *sections, name = dotted_key.split(".")
         target: Any = self
         for section in sections:
@@ -539,6 +624,8 @@ class ExperimentConfig(_Section):
         if isinstance(old, list) and isinstance(value, (str, int, float)):
             value = [_literal(part) for part in str(raw).split(",")]
         setattr(target, name, value)
+        if not validate:
+            return
         try:
             self.validate()
         except ConfigError:
@@ -547,15 +634,21 @@ class ExperimentConfig(_Section):
 
 
 def apply_overrides(config: ExperimentConfig, extra: list[str]) -> None:
-    """Apply the `--section.key value` pairs a command line left over after its own options."""
+    """Apply the `--section.key value` pairs a command line left over after its own options, then validate once:
+    keys that must agree (data.train_ratio, val_ratio and test_ratio) can be set together."""
     if len(extra) % 2 or any(not a.startswith("--") for a in extra[::2]):
         raise ConfigError(f"expected overrides as '--section.key value' pairs, got {extra}")
     for key, value in zip(extra[::2], extra[1::2]):
-        config.set_option(key[2:], value)
+        config.set_option(key[2:], value, validate=False)
+    config.validate()
 
 
 ADDED_DEFAULTS = {("model", "name"): "gru_xnet", ("model", "params"): {}, ("data", "representation"): "auto",
-                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {}}
+                  ("data", "de_bands"): {}, ("data", "de_segment_seconds"): 1.0, ("data", "dataset_options"): {},
+                  ("data", "de_smoothing"): "none", ("data", "de_smoothing_frames"): 5, ("data", "de_log_base"): "e",
+                  ("data", "raw"): {"sampling_rate": 0.0}, ("training", "optimizer"): "adam",
+                  ("training", "adam_eps"): 1e-8, ("training", "cosine_period"): 0,
+                  ("training", "label_smoothing"): 0.0}
 """Keys added after configs were first hashed: left out of `fingerprint()` while at these defaults."""
 
 

@@ -11,6 +11,7 @@ shards the training epoch like a DistributedSampler would.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -60,6 +61,15 @@ class Normalizer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
+    def sha256(self) -> str:
+        """A hash of the statistics (shape, dtype and bytes of mean and std): what a fold records, so a leakage check
+        can recompute them from the fold's training windows and compare."""
+        digest = hashlib.sha256()
+        for array in (self.mean, self.std):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
 
 
 CHUNK_BYTES = 256 * 2 ** 20

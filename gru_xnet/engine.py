@@ -85,15 +85,22 @@ def make_reproducible(seed: int, config: TrainingConfig) -> None:
     torch.manual_seed(seed)
 
 
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+"""`training.optimizer` -> its torch class (the names are checked in `gru_xnet.config`, without torch)."""
+
+
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    """Adam or AdamW (`training.optimizer`) with the config's learning rate, weight decay and epsilon."""
+    return OPTIMIZERS[config.optimizer](model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+                                        eps=config.adam_eps)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig):
-    """Cosine annealing over the planned epochs, or None when `use_scheduler` is off."""
+    """Cosine annealing to zero over `cosine_period` epochs (0: the planned epochs), or None when `use_scheduler` is
+    off."""
     if not config.use_scheduler:
         return None
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.num_epochs)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.cosine_period or config.num_epochs)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -103,14 +110,15 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def train_one_epoch(model: nn.Module, batches, optimizer: torch.optim.Optimizer, *, device: torch.device,
                     precision: Precision, scaler: torch.amp.GradScaler,
-                    on_batch: Callable[[int], None] | None = None) -> dict[str, float]:
-    """One pass over `batches` of `(x, y)`; returns mean loss and accuracy (percent) over this process's batches.
+                    on_batch: Callable[[int], None] | None = None, label_smoothing: float = 0.0) -> dict[str, float]:
+    """One pass over `batches` of `(x, y)`; returns mean loss (cross-entropy with `label_smoothing`) and accuracy
+    (percent) over this process's batches.
 
     Loss and hits are summed on the device and read once at the end of the epoch: no host
     synchronisation per batch, so a non-finite loss is reported for the epoch, not the batch.
     """
     model.train()
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     penalty = getattr(unwrap(model), "penalty", None)  # a model's own term of the training loss (DGCNN's norms)
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -328,7 +336,9 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         on_batch: Callable[[int], None] | None = None) -> FitState:
     """The epoch loop: train, validate, keep the best weights, stop early; resumable from `state`.
 
-    `subject_index` (each window's subject) adds `val_subject_balanced_accuracy` to every epoch record.
+    Without validation windows nothing is chosen: every epoch runs and the last one's weights are kept (the
+    stated last-epoch rule). `subject_index` (each window's subject) adds `val_subject_balanced_accuracy` to
+    every epoch record.
     """
     if config.monitor == "subject_balanced_accuracy" and subject_index is None and loaders.val is not None:
         raise ValueError("training.monitor='subject_balanced_accuracy' needs each window's subject: "
@@ -342,7 +352,7 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
     while state.epoch < config.num_epochs and not state.stopped_early:
         loaders.train.set_epoch(state.epoch)
         train = train_one_epoch(model, loaders.train, optimizer, device=device, precision=precision,
-                                scaler=scaler, on_batch=on_batch)
+                                scaler=scaler, on_batch=on_batch, label_smoothing=config.label_smoothing)
         _sync_buffers(model)
         record = {"epoch": state.epoch + 1, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                   "lr": optimizer.param_groups[0]["lr"]}
@@ -352,10 +362,11 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
             record.update({f"val_{k}": v for k, v in val.items() if k not in ("confusion_matrix", "per_dataset")})
             score = val[config.monitor]
         else:
-            score = -train["loss"] if mode == "max" else train["loss"]
+            score = None  # no validation: the last epoch is the one kept
         if scheduler is not None:
             scheduler.step()
-        improved = state.stopper.step(score if math.isfinite(score) else (-math.inf if mode == "max" else math.inf))
+        improved = score is None or state.stopper.step(
+            score if math.isfinite(score) else (-math.inf if mode == "max" else math.inf))
         if improved or state.best_state is None:
             state.best_epoch = state.epoch + 1
             state.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()})

@@ -78,48 +78,90 @@ def is_estimator(obj) -> bool:
 
 class GridFit(NamedTuple):
     """A fitted estimator, its grid history (one {"params", "val_subject_balanced_accuracy"} per point in grid
-    order), the chosen params, and whether several points tied at the best validation score."""
+    order), the chosen params, whether several points tied at the best score, and how the grid was scored
+    (`selection`)."""
 
     estimator: Any
     history: list[dict]
     chosen: dict[str, Any]
     tied: bool
+    selection: str
+
+
+INNER_FOLDS = 3
+"""Without validation windows, the grid is scored by StratifiedGroupKFold over the training trials with
+min(INNER_FOLDS, the smallest class's training trials) folds."""
 
 
 def fit_estimator(estimator, grid: dict[str, list], train: tuple[np.ndarray, np.ndarray],
-                  val: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_classes: int) -> GridFit:
+                  val: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_classes: int,
+                  trial_groups: np.ndarray | None = None, seed: int = 0) -> GridFit:
     """Choose grid parameters on the validation subjects, then refit on training + validation.
 
     Each point is scored on what the evaluator predicts (the argmax of `class_scores`); ties (and scores all
-    undefined) go to the tied point nearest the estimator's own values (`_distance_to_default`). Without a grid
-    or validation windows: one fit, no history, nothing chosen.
+    undefined) go to the tied point nearest the estimator's own values (`_distance_to_default`). Without
+    validation windows but with `trial_groups` (each training window's trial), each point is scored by
+    `inner_folds` over the training trials instead (held-out windows, mean over folds), then refitted on every
+    training window. Otherwise, or without a grid: one fit, no history, nothing chosen.
     """
     points = _grid_points(grid)
     x_train, y_train = _windows("train", *train, n_classes)
     has_val = val is not None and len(val[0]) > 0
     x_val, y_val = _windows("val", val[0], val[1], n_classes) if has_val else (x_train[:0], y_train[:0])
     x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
-    if not grid or not has_val:
-        return GridFit(_fit(estimator, {}, x_all, y_all), [], {}, False)
-    subjects = np.asarray(val[2])
-    if subjects.shape != y_val.shape:
-        raise ValueError(f"val subjects: expected one per window, shape {y_val.shape}, found {subjects.shape}")
+    if has_val:
+        subjects = np.asarray(val[2])
+        if subjects.shape != y_val.shape:
+            raise ValueError(f"val subjects: expected one per window, shape {y_val.shape}, found {subjects.shape}")
+        x_fit, y_fit = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+        folds, selection = [(np.arange(len(y_train)), len(y_train) + np.arange(len(y_val)))], "validation subjects"
+        subjects = np.concatenate([np.full(len(y_train), -1), subjects])
+    else:
+        x_fit, y_fit, subjects = x_train, y_train, np.zeros(len(y_train))
+        folds, selection = inner_folds(y_train, trial_groups, seed)
+    if not grid or not folds:
+        return GridFit(_fit(estimator, {}, x_all, y_all), [], {}, False, "none: " + (
+            "no grid" if not grid else selection))
     history = []
     for params in points:
-        fitted = _fit(estimator, params, x_train, y_train)
-        y_pred = class_scores(fitted, x_val, n_classes).argmax(1)  # what the evaluator predicts
+        scores = []
+        for fit_rows, score_rows in folds:
+            fitted = _fit(estimator, params, x_fit[fit_rows], y_fit[fit_rows])
+            y_pred = class_scores(fitted, x_fit[score_rows], n_classes).argmax(1)  # what the evaluator predicts
+            scores.append(subject_balanced_accuracy(y_fit[score_rows], y_pred, subjects[score_rows], n_classes))
+        defined = [score for score in scores if math.isfinite(score)]
         history.append({"params": params,
-                        "val_subject_balanced_accuracy": subject_balanced_accuracy(y_val, y_pred, subjects, n_classes)})
+                        "val_subject_balanced_accuracy": float(np.mean(defined)) if defined else float("nan")})
     scores = np.array([entry["val_subject_balanced_accuracy"] for entry in history])
     best = np.flatnonzero(np.isnan(scores)) if np.isnan(scores).all() else np.flatnonzero(scores == np.nanmax(scores))
     own = estimator.get_params()
     chosen = points[min(best, key=lambda i: (_distance_to_default(points[i], own), i))]
-    return GridFit(_fit(estimator, chosen, x_all, y_all), history, chosen, len(best) > 1)
+    return GridFit(_fit(estimator, chosen, x_all, y_all), history, chosen, len(best) > 1, selection)
 
 
-def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.ndarray) -> GridFit:
+def inner_folds(y: np.ndarray, trial_groups: np.ndarray | None,
+                seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """(fit rows, scored rows) of StratifiedGroupKFold over whole trials, k = min(INNER_FOLDS, the smallest class's
+    trials), shuffled by `seed`, and how it was done; no folds (and why) without trials or with k < 2."""
+    if trial_groups is None:
+        return [], "no validation windows"
+    groups = np.unique(np.asarray(trial_groups).reshape(len(y), -1), axis=0, return_inverse=True)[1].ravel()
+    per_class = np.bincount(np.unique(np.stack([groups, y], axis=1), axis=0)[:, 1])
+    k = min(INNER_FOLDS, int(per_class[per_class > 0].min()))
+    if k < 2 or len(per_class[per_class > 0]) < 2:
+        return [], f"no validation windows, and a class has {per_class[per_class > 0].min()} training trial(s)"
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return (list(splitter.split(np.zeros(len(y)), y, groups)),
+            f"StratifiedGroupKFold over the training trials (k = {k}, seed {seed})")
+
+
+def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.ndarray,
+                   trial_keys: np.ndarray | None = None, seed: int = 0) -> GridFit:
     """`fit_estimator` on a split's normalised training and validation windows (`gru_xnet.data_loader.Loaders`),
-    the fitted estimator returned as an EstimatorModule."""
+    the fitted estimator returned as an EstimatorModule; `trial_keys` (each window's trial, every window of the
+    feature set) let a split without validation windows score the grid over its training trials."""
     def side(batches):
         if batches is None:
             return None
@@ -127,7 +169,8 @@ def fit_on_loaders(estimator, grid: dict[str, list], loaders, subject_index: np.
         return windows.array(), windows.y.cpu().numpy(), subject_index[windows.indices]
 
     x, y, _ = side(loaders.train)
-    fit = fit_estimator(estimator, dict(grid), (x, y), side(loaders.val), loaders.n_classes)
+    groups = None if trial_keys is None else trial_keys[loaders.train.windows.indices]
+    fit = fit_estimator(estimator, dict(grid), (x, y), side(loaders.val), loaders.n_classes, groups, seed)
     return fit._replace(estimator=EstimatorModule(fit.estimator, loaders.n_classes))
 
 

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gru_xnet.config import DataConfig
+from gru_xnet.config import ConfigError, DataConfig
 from gru_xnet.datasets import Reader, find_dataset_root, get_reader
 from gru_xnet.datasets.base import DatasetError
 from gru_xnet.datasets.registry import USER_DATASETS
@@ -366,6 +366,11 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
     channels = select_channels(config, readers)
     rates = [config.sampling_rate(r.name) for r in readers]
     chosen = REPRESENTATIONS[representation or resolved_representation(config)].configured(config, rates)
+    released = [r.name for r in readers if config.delivers_de(r.name)]
+    if released and chosen.name != "de":
+        raise ConfigError(f"config key {config.option_key(released[0], 'source')} = 'released' gives {released[0]}'s "
+                          f"differential-entropy frames, which the '{chosen.name}' representation cannot take: expected "
+                          "a model on 'de' (dgcnn, de_logreg, de_svm) or the source 'raw'")
     cache_dir = os.path.join(os.path.expanduser(config.cache_dir), "features") if config.cache_stft else None
     jobs, subjects = [], []
     for reader in readers:

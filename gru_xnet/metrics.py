@@ -3,6 +3,8 @@
 Accuracy-type scores are in percent; Cohen's kappa and AUC are fractions, as papers report them.
 Scores that depend on the class balance (balanced accuracy, macro-F1, kappa, macro-AUC) are NaN when
 the true labels hold fewer than two classes: there a constant predictor already scores 100 %.
+Binary F1 and weighted F1 are scikit-learn's `f1_score` (average 'binary', 'weighted'; zero_division 0),
+defined for one-class test sets too, as published tables that report them compute them per subject.
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def scores(cm: np.ndarray) -> dict[str, float]:
-    """Accuracy, balanced accuracy, macro-F1 (percent) and Cohen's kappa from a confusion matrix.
+    """Accuracy, balanced accuracy, macro-, binary and weighted F1 (percent) and Cohen's kappa from a confusion matrix.
 
     As in scikit-learn, balanced accuracy averages recall over the classes in the true labels and
     macro-F1 averages F1 over the classes in the true or the predicted labels (a class predicted but
     never shown scores F1 0), so a test subject is not scored on classes that neither side holds.
+    `binary_f1` is the F1 of class 1 (the positive class: 'high' of a binarised rating), NaN unless there are
+    two classes; `weighted_f1` weights each class's F1 by its count in the true labels.
     """
     cm = np.asarray(cm, dtype=np.float64)
     total = cm.sum()
     if total == 0:
-        return dict.fromkeys(("accuracy", "balanced_accuracy", "macro_f1", "kappa"), float("nan"))
+        return dict.fromkeys(("accuracy", "balanced_accuracy", "macro_f1", "binary_f1", "weighted_f1", "kappa"),
+                             float("nan"))
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
     tp = np.diag(cm)
@@ -46,6 +51,8 @@ def scores(cm: np.ndarray) -> dict[str, float]:
     return {"accuracy": float(100.0 * accuracy),
             "balanced_accuracy": float(100.0 * recall[present].mean()) if several else float("nan"),
             "macro_f1": float(100.0 * f1[seen].mean()) if several else float("nan"),
+            "binary_f1": float(100.0 * f1[1]) if len(cm) == 2 else float("nan"),
+            "weighted_f1": float(100.0 * (f1 * support).sum() / total),
             "kappa": float((accuracy - expected) / (1.0 - expected)) if several else float("nan")}
 
 
@@ -90,6 +97,40 @@ def baselines(train_counts: np.ndarray, test_counts: np.ndarray) -> dict[str, fl
             "majority_accuracy": float(100.0 * test[np.arange(len(test)), majority].sum() / total),
             "prior_accuracy": float(100.0 * (train / train.sum(axis=1, keepdims=True) * test).sum() / total),
             "chance_balanced_accuracy": 100.0 / present if present >= 2 else float("nan")}
+
+
+CALIBRATION_BINS = 15
+PROBABILITY_FLOOR = 1e-5
+"""NLL clips probabilities here: fold files keep them to 5 decimals, so a printed 0 may be any value below 5e-6."""
+
+
+def calibration(y_true: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, float]:
+    """How far stated confidence is from hit rate: top-label ECE (equal-width confidence bins, each weighted by its
+    share of items), the multi-class Brier score (squared distance of the probability vector from the one-hot
+    truth, summed over classes, averaged over items) and the NLL of the true class (probabilities clipped at
+    PROBABILITY_FLOOR); NaN when there are no items."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), -1)
+    if not len(y_true):
+        return dict.fromkeys(("ece", "brier", "nll"), float("nan"))
+    confidence, hit = p.max(axis=1), p.argmax(axis=1) == y_true
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    gaps = [abs(hit[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+            for b in np.unique(which)]
+    truth = np.eye(p.shape[1])[y_true]
+    return {"ece": float(np.sum(gaps)), "brier": float(((p - truth) ** 2).sum(axis=1).mean()),
+            "nll": float(-np.log(np.clip(p[np.arange(len(y_true)), y_true], PROBABILITY_FLOOR, 1.0)).mean())}
+
+
+def reliability(y_true: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, np.ndarray]:
+    """The reliability diagram's points: per non-empty confidence bin, its mean confidence, hit rate and item count."""
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(y_true), -1)
+    confidence, hit = p.max(axis=1), p.argmax(axis=1) == np.asarray(y_true)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    used = np.unique(which)
+    return {"confidence": np.array([confidence[which == b].mean() for b in used]),
+            "accuracy": np.array([hit[which == b].mean() for b in used]),
+            "count": np.array([(which == b).sum() for b in used])}
 
 
 class Trials(NamedTuple):

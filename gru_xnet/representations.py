@@ -116,13 +116,14 @@ class STFT(Representation):
 
 
 class Raw(Representation):
-    """The filtered signal `(C, T)`, resampled (scipy.signal.resample_poly) to one common rate."""
+    """The filtered signal `(C, T)`, resampled (scipy.signal.resample_poly) to one common rate: `data.raw.sampling_rate`
+    or the lowest of the datasets'."""
 
     name, layout, normalised = "raw", "(C, T)", "per channel"
 
     @classmethod
     def configured(cls, data, rates):
-        return cls({"sampling_rate": float(min(rates))})
+        return cls({"sampling_rate": float(data.raw.sampling_rate or min(rates))})
 
     def windows(self, trial, rate, window_seconds, overlap):
         target = self.params["sampling_rate"]
@@ -137,30 +138,67 @@ class Raw(Representation):
         return self.params["sampling_rate"]
 
     def statement(self):
-        return (f"the filtered signal (C, T) at {self.params['sampling_rate']:g} Hz (the lowest rate of the datasets; "
-                "others resampled with scipy.signal.resample_poly)")
+        return (f"the filtered signal (C, T) at {self.params['sampling_rate']:g} Hz (data.raw.sampling_rate; 0: the "
+                "lowest rate of the datasets); a dataset at another rate resampled after filtering with "
+                "scipy.signal.resample_poly")
 
 
 class DifferentialEntropy(Representation):
-    """DE `(C, B, S)`: each trial band-passed whole, then `0.5 ln(2 pi e var)` over each segment of a window."""
+    """DE `(C, B, S)`: each trial band-passed whole, then `0.5 log(2 pi e var)` over each segment of a window; or, for
+    a dataset whose reader delivers the authors' released DE frames `(C, B, F)`, those frames windowed as they are."""
 
     name, layout, normalised = "de", "(C, B, S)", "per (channel, band)"
 
     @classmethod
     def configured(cls, data, rates):
-        return cls({"bands": {k: list(v) for k, v in (data.de_bands or DE_BANDS).items()},
-                    "segment_seconds": data.de_segment_seconds})
+        params = {"bands": {k: list(v) for k, v in (data.de_bands or DE_BANDS).items()},
+                  "segment_seconds": data.de_segment_seconds}
+        if data.de_smoothing != "none":  # only set keys enter the cache key: older entries keep theirs
+            params["smoothing"] = data.de_smoothing
+            if data.de_smoothing == "moving_average":
+                params["smoothing_frames"] = data.de_smoothing_frames
+        if data.de_log_base != "e":
+            params["log_base"] = data.de_log_base
+        released = [name for name in data.datasets if data.delivers_de(name)]
+        if released:  # the config has checked they share one frame length
+            params["released_frame_seconds"] = 1.0 / data.sampling_rate(released[0])
+        return cls(params)
 
     def windows(self, trial, rate, window_seconds, overlap):
+        if trial.ndim == 3:  # released DE frames (C, B, F), `rate` frames per second
+            return window_trial(trial, *window_samples(window_seconds, overlap, rate)).astype(np.float32)
         bands = {name: tuple(edges) for name, edges in self.params["bands"].items()}
         filtered = band_filter(trial, rate, bands)  # (B, C, T)
-        cut = window_trial(filtered, *window_samples(window_seconds, overlap, rate))  # (n, B, C, W)
         segment = int(round(self.params["segment_seconds"] * rate))
+        if "smoothing" in self.params:
+            return self._smoothed_windows(filtered, segment, window_seconds, overlap)
+        cut = window_trial(filtered, *window_samples(window_seconds, overlap, rate))  # (n, B, C, W)
         n_segments = cut.shape[-1] // segment
         if n_segments < 1:
             raise ValueError(f"a {window_seconds:g} s window holds no {self.params['segment_seconds']:g} s DE segment")
         parts = cut[..., :n_segments * segment].reshape(*cut.shape[:-1], n_segments, segment)
-        de = entropy_of_variance(parts.var(axis=-1)).transpose(0, 2, 1, 3)  # (n, C, B, S)
+        return self._checked(self._entropy(parts.var(axis=-1)).transpose(0, 2, 1, 3))  # (n, C, B, S)
+
+    def _smoothed_windows(self, filtered: np.ndarray, segment: int, window_seconds: float, overlap: float) -> np.ndarray:
+        """DE over the trial's consecutive segments, smoothed along them within this trial, then cut into windows
+        of whole segments (the config ensures the window step is whole segments)."""
+        from gru_xnet.de_smoothing import smooth
+
+        n = filtered.shape[-1] // segment
+        parts = filtered[..., :n * segment].reshape(*filtered.shape[:-1], n, segment)  # (B, C, n, segment)
+        series = np.moveaxis(self._entropy(parts.var(axis=-1)), -1, 0)  # (n, B, C): one value per segment
+        smoothed = smooth(series, self.params["smoothing"], self.params.get("smoothing_frames", 5))
+        per_window = window_samples(window_seconds, overlap, 1.0 / self.params["segment_seconds"])
+        frames = np.moveaxis(smoothed, 0, -1).transpose(1, 0, 2)  # (C, B, n)
+        return self._checked(window_trial(frames, *per_window))  # (windows, C, B, S)
+
+    def _entropy(self, variance: np.ndarray) -> np.ndarray:
+        """`0.5 log(2 pi e variance)` in the configured base (e, or 2 as LibEER)."""
+        entropy = entropy_of_variance(variance)
+        return entropy / np.log(2.0) if self.params.get("log_base") == "2" else entropy
+
+    @staticmethod
+    def _checked(de: np.ndarray) -> np.ndarray:
         if not np.isfinite(de).all():
             channel = int(np.argwhere(~np.isfinite(de))[0][1])
             raise ValueError(f"channel {channel} is flat (zero variance) in a band of a window: its differential "
@@ -171,21 +209,34 @@ class DifferentialEntropy(Representation):
         return np.asarray(list(self.params["bands"].values()), dtype=np.float64)
 
     def time_rate(self, rate):
-        return 1.0 / self.params["segment_seconds"]  # DE segments per second
+        """DE segments (or released frames) per second."""
+        return 1.0 / self.params.get("released_frame_seconds", self.params["segment_seconds"])
 
     def baseline_reference(self, baseline, rate):
         seconds = baseline.shape[-1] / rate
         return self.windows(baseline, rate, seconds, 0.0)[0].mean(axis=-1, keepdims=True)  # (C, B, 1)
 
     def statement(self):
+        if "released_frame_seconds" in self.params:
+            frame = self.params["released_frame_seconds"]
+            return (f"differential entropy (C, B, S): the dataset authors' released DE frames, one per {frame:g} s (their "
+                    "bands and smoothing, as each dataset's label line says), windowed as they are: a sample is one "
+                    f"window of S = window length / {frame:g} s frames")
         bands = ", ".join(f"{name} {low:g}-{high:g}" for name, (low, high) in self.params["bands"].items())
         segment, n_bands = self.params["segment_seconds"], len(self.params["bands"])
+        smoothing = {"lds": "smoothed over each trial's segments by a linear dynamical system (Shi & Lu 2010; "
+                            "LibEER's parameters, forward Kalman filter)",
+                     "moving_average": f"smoothed over each trial's segments by a centred moving average of "
+                                       f"{self.params.get('smoothing_frames')} segments"}.get(self.params.get("smoothing"))
+        log = "log2" if self.params.get("log_base") == "2" else "ln"
         return (f"differential entropy (C, B, S): each trial band-passed whole (zero-phase Butterworth, order 4 per "
-                f"edge) in {bands} Hz, then 0.5 ln(2 pi e variance) over each {segment:g} s segment of a window; a "
-                f"sample is one window of S = window length / {segment:g} s segments, C x {n_bands} x S features (SEED "
-                f"at 4 s: 62 x {n_bands} x {round(4 / segment)} = {62 * n_bands * round(4 / segment):,}), not Zheng & "
-                f"Lu's {segment:g} s sample of C x {n_bands} ({62 * n_bands} for SEED): for theirs, "
-                f"data.window_seconds {segment:g}")
+                f"edge) in {bands} Hz, then 0.5 {log}(2 pi e variance) over each {segment:g} s segment"
+                + (f", {smoothing} (within the trial only, never across trials)" if smoothing else " of a window")
+                + f"; a sample is one window of S = window length / {segment:g} s segments, C x {n_bands} x S features "
+                f"(SEED at 4 s: 62 x {n_bands} x {round(4 / segment)} = {62 * n_bands * round(4 / segment):,}), not Zheng "
+                f"& Lu's {segment:g} s sample of C x {n_bands} ({62 * n_bands} for SEED): for theirs, "
+                f"data.window_seconds {segment:g}. A dataset read from its released DE features (dataset_options "
+                "source 'released') is windowed from the authors' frames instead, as its label line says")
 
 
 REPRESENTATIONS: dict[str, type[Representation]] = {r.name: r for r in (STFT, Raw, DifferentialEntropy)}

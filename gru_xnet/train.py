@@ -39,7 +39,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = _parse(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    from gru_xnet.datasets.synthetic import ensure_synthetic_data
+    from gru_xnet.datasets.synthetic import synthetic_data_for
     try:
         register_dataset_modules(args.dataset_module)
         config = resolve_config(args.config)
@@ -52,8 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_overrides(config, extra)
         model_spec(config.model.name).representation_of(config.data)
         if args.synthetic:
-            config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
-                                                              config.data.datasets))
+            config.data.data_root = str(synthetic_data_for(config.data, Path(config.output_dir) / "synthetic_data"))
         from gru_xnet.trainer import Trainer  # torch loads here, after every check
 
         trainer = Trainer(config, progress=True)

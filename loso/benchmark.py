@@ -7,19 +7,29 @@ every model because they depend only on the subjects, the seeds and the protocol
 accuracy beside the majority baseline, window and trial level), `pairwise.{csv,md,tex}` (every pair: mean
 difference with CI, paired Wilcoxon over subjects, Holm, wins/ties/losses), `per_subject.*` and
 `figures/subject_lines.png`, as `loso.compare` writes them.
+
+`--card NAME` runs a published protocol (`loso.cards`): its models (`--models` picks some) on each of its
+datasets and tasks asked (`--datasets`, `--tasks`), each (dataset, task) into `<output>/<DATASET>-<task>/` as
+above, every setting of the card applied (an option you also set wins, with a printed line; `--synthetic`
+generates the dataset's full subject count), then `<output>/comparison/published.{csv,md,tex}`: the card's table
+beside ours, cell by cell (`loso.published`).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from gru_xnet.config import ConfigError
+from gru_xnet.datasets.registry import READERS
 from gru_xnet.models import MODELS
+from loso.cards import Card, card_names, load_card
 from loso.cli import configure
 from loso.compare import load_runs, paired, write_paired
 from loso.outputs import check_output, run_lock
@@ -35,10 +45,31 @@ METRIC = "balanced_accuracy"
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     p = build_parser("python -m loso.benchmark", __doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", required=True, metavar="MODEL",
+    p.add_argument("--models", nargs="+", metavar="MODEL",
                    help=f"registered names ({' '.join(MODELS)}) or path/to/file.py:function / "
-                        "package.module:function")
-    return p.parse_known_args(argv)
+                        "package.module:function (with --card: some of the card's models; default all)")
+    p.add_argument("--card", metavar="NAME", help=f"run a published protocol: {', '.join(card_names())} (python -m "
+                                                  "loso.cards lists them) or a card's .yaml path")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="with --card: some of its tasks (e.g. valence arousal; "
+                                                              "default all)")
+    p.set_defaults(split=None)  # unset: loso, or the card's split
+    args, extra = p.parse_known_args(argv)
+    if args.split is None and not args.card:
+        args.split = "loso"
+    return args, extra
+
+
+@dataclass
+class ModelRun:
+    """One model's LOSO of a benchmark: its command line, overrides, output folder and, under a card, the card's
+    record for run.json."""
+
+    model: str
+    args: argparse.Namespace
+    extra: list[str]
+    key: tuple[str, ...] = ()
+    """(dataset, task) under a card, else ()."""
+    card: dict = field(default_factory=dict)
 
 
 def folder_name(model: str) -> str:
@@ -53,6 +84,10 @@ def check_models(args: argparse.Namespace, extra: list[str]) -> list[str]:
     """The models, each checked to load and to take the configured input, before any of them runs."""
     if args.model:
         raise ConfigError("loso.benchmark takes --models (several); --model belongs to loso.run")
+    if not args.models:
+        raise ConfigError("loso.benchmark needs --models MODEL ... or --card NAME")
+    if args.tasks:
+        raise ConfigError("--tasks picks tasks of a card: give --card NAME")
     models = list(dict.fromkeys(args.models))
     folders = [folder_name(m) for m in models]
     if len(set(folders)) != len(folders):
@@ -60,6 +95,63 @@ def check_models(args: argparse.Namespace, extra: list[str]) -> list[str]:
     for model in models:
         check(with_model(args, model), extra)
     return models
+
+
+def plan_card(card: Card, args: argparse.Namespace, extra: list[str]) -> list[ModelRun]:
+    """Every (dataset, task, model) run the card holds and the command line asks for, each checked, with the card's
+    settings before the user's overrides (theirs win, each said once)."""
+    if args.model:
+        raise ConfigError("loso.benchmark --card takes --models (some of the card's); --model belongs to loso.run")
+    pairs = card.select(args.datasets, args.tasks, args.models)
+    models = list(dict.fromkeys(args.models or card.models))
+    user = {key[2:]: value for key, value in zip(extra[::2], extra[1::2])}
+    said = set()
+
+    def wins(setting: str, card_value: object, source: str, theirs: str) -> None:
+        if setting not in said:
+            said.add(setting)
+            log.info("card %s sets %s = %s (%s); your %s wins", card.id, setting, card_value, source, theirs)
+
+    if args.split not in (None, card.split):
+        wins("the split", card.split, card.split_source, f"--split {args.split}")
+    seed = next((s for s in card.settings if s.key == "seed"), None)
+    if args.seeds and seed is not None:
+        wins("seed", seed.value, seed.source, f"--seeds {' '.join(map(str, args.seeds))}")
+    runs = []
+    for dataset, task in pairs:
+        _refuse_shadowed_keys(card, dataset, task, user)
+        for model in models:
+            settings = card.settings_for(dataset, task, model)
+            for s in settings:
+                if s.key in user:
+                    wins(s.key, s.value, s.source, f"--{s.key} {user[s.key]}")
+            run_args = copy.copy(args)
+            run_args.datasets, run_args.model, run_args.output = [dataset], model, None
+            run_args.split = args.split or card.split
+            if args.synthetic_subjects is None:
+                run_args.synthetic_subjects = card.datasets[dataset].subjects
+            elif args.synthetic:
+                wins(f"the subjects of synthetic {dataset}", card.datasets[dataset].subjects,
+                     card.datasets[dataset].subjects_source, f"--synthetic-subjects {args.synthetic_subjects}")
+            run_extra = [arg for s in settings for arg in s.override()] + list(extra)
+            overridden = {s.key: user[s.key] for s in settings if s.key in user}
+            runs.append(ModelRun(model, run_args, run_extra, (dataset, task),
+                                 card.record(dataset, task, model, overridden)))
+    for run in runs:
+        check(run.args, run.extra)
+    return runs
+
+
+def _refuse_shadowed_keys(card: Card, dataset: str, task: str, user: dict[str, str]) -> None:
+    """An older data.* key (data.deap_threshold) for an option the card sets through data.dataset_options would lose
+    to it unseen: refused, naming the key to use."""
+    options = {**card.datasets[dataset].options, **card.datasets[dataset].tasks[task].options}
+    for key, option in READERS[dataset].config_keys.items():
+        if f"data.{key}" in user and option in options:
+            raise ConfigError(f"--data.{key}: card {card.id} sets {dataset}'s {option} through data.dataset_options, "
+                              f"which the older key cannot override; give --data.dataset_options "
+                              f"'{{\"{dataset}\": {{\"{option}\": ...}}}}' (with the card's other options: "
+                              f"{json.dumps(options)})")
 
 
 def with_model(args: argparse.Namespace, model: str, output: str | None = None) -> argparse.Namespace:
@@ -112,37 +204,64 @@ def compare_models(out: Path, models: Sequence[str]) -> dict:
     return {**result, "rows": rows, "out": target}
 
 
+def run_model(run: ModelRun, folder: Path) -> int:
+    """One model's LOSO into `folder`, as `loso.run` writes it (a card's record in its run.json); its exit code."""
+    from loso.driver import execute, prepare
+    from loso.protocol import protocol_lines
+
+    log.info("=== %s: its LOSO into %s", run.model, folder)
+    run_args = with_model(run.args, run.model, str(folder))
+    prepared = prepare(run_args, *check(run_args, run.extra))
+    if run.card:
+        prepared.manifest.update(card=run.card["id"], card_protocol=run.card)
+        prepared.manifest["statement"] = protocol_lines(prepared.manifest)
+    with run_lock(prepared.out):
+        check_output(prepared.out, prepared.manifest, run_args.resume)
+        return execute(run_args, prepared)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        models = check_models(args, extra)
-        out = Path(args.output or Path(configure(copy.copy(args), extra).output_dir) / "benchmark").resolve()
+        card = load_card(args.card) if args.card else None
+        runs = plan_card(card, args, extra) if card else [ModelRun(m, args, extra) for m in check_models(args, extra)]
+        stem = card.name if card else "benchmark"
+        out = Path(args.output or Path(configure(copy.copy(runs[0].args), runs[0].extra).output_dir) / stem).resolve()
         import pandas as pd  # pandas, torch and Ray load here, after every model's check
 
-        from loso.driver import execute, prepare
-
+        groups = {run.key: out / "-".join(run.key) if run.key else out for run in runs}
+        folders = [groups[run.key] / folder_name(run.model) for run in runs]
         codes = []
-        for model in models:
-            log.info("=== %s: its LOSO into %s", model, out / folder_name(model))
-            run_args = with_model(args, model, str(out / folder_name(model)))
-            run = prepare(run_args, *check(run_args, extra))
-            with run_lock(run.out):
-                check_output(run.out, run.manifest, args.resume)
-                codes.append(execute(run_args, run))
-            del run  # this model's features leave memory before the next model's are built
+        for run, folder in zip(runs, folders):
+            codes.append(run_model(run, folder))  # each model's features leave memory before the next's are built
             if codes[-1] >= 128:  # interrupted: what is saved stays; --resume continues
                 return codes[-1]
-        result = compare_models(out, models)
+        results = [compare_models(folder, [r.model for r in runs if r.key == key])
+                   for key, folder in groups.items() if sum(r.key == key for r in runs) > 1]
+        if card:
+            from loso.published import write_published
+
+            asked = card.select(args.datasets, None, None)  # every task of the datasets asked: cells not run say so
+            published = write_published(card, asked, {(*r.key, r.model): f for r, f in zip(runs, folders)},
+                                        out / "comparison")
     except (ConfigError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 2
-    print()
-    for line in result["header"]:
-        print(f"# {line}")
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
-        print(comparison_display(result["rows"]).to_string(index=False))
-    print(f"\nComparison tables in {result['out']} (comparison, pairwise, per_subject; figures/subject_lines.png)")
+        for result in results:
+            print()
+            for line in result["header"]:
+                print(f"# {line}")
+            print(comparison_display(result["rows"]).to_string(index=False))
+            print(f"\nComparison tables in {result['out']} (comparison, pairwise, per_subject; "
+                  "figures/subject_lines.png)")
+        if card:
+            print()
+            for line in published["header"]:
+                print(f"# {line}")
+            print(published["display"].to_string(index=False))
+            print(f"\nPublished vs ours in {published['out']}/published.{{csv,md,tex}}")
     return max(codes)
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from gru_xnet.config import ExperimentConfig, apply_overrides, resolve_config
 from gru_xnet.datasets.registry import add_dataset_module_argument, register_dataset_modules
@@ -36,6 +36,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                    help="one folder holding the dataset folders, or NAME=DIR per dataset")
     p.add_argument("--synthetic", action="store_true",
                    help="generate small synthetic datasets in the real formats and use them")
+    p.add_argument("--synthetic-subjects", type=_positive, default=None, metavar="N",
+                   help="subjects per dataset that --synthetic generates (default 5; under loso.benchmark --card, the "
+                        "card's subject count of each dataset)")
     p.add_argument("--config", default="quick", help="'quick', 'full' or a JSON file (e.g. best_config.json)")
     p.add_argument("--model", default=None,
                    help=f"a registered model ({', '.join(MODELS)}), path/to/file.py:function or "
@@ -63,6 +66,16 @@ def storage_join(base: str, *parts: str) -> str:
     return "/".join([path.rstrip("/"), *parts]) + mark + query
 
 
+def _positive(text: str) -> int:
+    """An integer >= 1 (argparse type of --synthetic-subjects)."""
+    try:
+        if int(text) >= 1:
+            return int(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1")
+
+
 def _gpu_share(text: str) -> str:
     """'auto' or a number >= 0 (argparse type of --gpus-per-worker)."""
     try:
@@ -73,8 +86,10 @@ def _gpu_share(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r}: expected 'auto' or a number >= 0")
 
 
-def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
-    """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides."""
+def configure(args: argparse.Namespace, extra: list[str],
+              synthetic_trials: Callable[[str], int | None] = lambda _name: None) -> ExperimentConfig:
+    """The experiment config from --dataset-module, --config, --datasets, --data-root, --synthetic and key overrides
+    (`synthetic_trials(name)`: the trials per session a `--synthetic` dataset must hold, None for the default)."""
     register_dataset_modules(args.dataset_module)  # before any config is read: validation must know its datasets
     config = resolve_config(args.config)
     if args.model:
@@ -89,9 +104,9 @@ def configure(args: argparse.Namespace, extra: list[str]) -> ExperimentConfig:
             config.data.data_root = item
     apply_overrides(config, extra)
     if args.synthetic:
-        from gru_xnet.datasets.synthetic import ensure_synthetic_data
-        config.data.data_root = str(ensure_synthetic_data(Path(config.output_dir) / "synthetic_data",
-                                                          config.data.datasets))
+        from gru_xnet.datasets.synthetic import DEMO_SUBJECTS, synthetic_data_for
+        config.data.data_root = str(synthetic_data_for(config.data, Path(config.output_dir) / "synthetic_data",
+                                                       args.synthetic_subjects or DEMO_SUBJECTS, synthetic_trials))
         config.data.data_roots = {}
     config.validate()
     return config

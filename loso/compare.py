@@ -142,7 +142,7 @@ def paired(runs: Sequence[Run], metric: str) -> dict:
     wide = wide_scores(runs, metric)
     table = pairwise(wide, names, metric)
     header = [line for line in protocol_lines(runs[0].manifest)
-              if not line.startswith(("seeds:", "permutation", "model "))]
+              if not line.startswith(("seeds:", "permutation", "model ", "card "))]  # each run's own
     header += [f"runs: {', '.join(f'{r.name} ({r.path})' for r in runs)}",
                f"paired over subjects on {metric} (%): difference = run_b - run_a; 95% CI of the mean difference "
                "(Student t below 30 subjects, percentile bootstrap from 30; ci_method); p: two-sided Wilcoxon "

@@ -26,6 +26,7 @@ from gru_xnet.model import build_model, model_input
 from gru_xnet.models import ModelSpec
 from gru_xnet.provenance import provenance
 from loso.aggregate import aggregate, print_tables
+from loso.certificate import certify, failed, read_records, write_certificate
 from loso.cli import init_ray, interrupts_as_keyboard_interrupt
 from loso.fold_queue import FoldQueue
 from loso.folds import Fold, FoldJob, plan_jobs
@@ -53,7 +54,9 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
     shape = features.features.shape[1:]
     model = build_model(config.model, shape, features.n_classes, spec, **model_input(features))
     manifest = {"config_hash": config.fingerprint(), "data_fingerprint": features.protocol["data_fingerprint"],
-                "config": config.to_dict(), **split_record(args.split, features, folds), "protocol": args.protocol,
+                "config": config.to_dict(),
+                **split_record(args.split, features, folds, sessions=args.sessions,
+                               within_subject_validation=args.within_subject_validation), "protocol": args.protocol,
                 "sessions": args.sessions,
                 "seeds": seeds, "permutations": args.permutations, "tuned_on": list(config.tuned_on),
                 "permutation_scheme": PERMUTATION_SCHEME, "permutation_salt": config.seed,
@@ -78,7 +81,8 @@ def manifest_for(config: ExperimentConfig, args: argparse.Namespace, features, s
                 **user_datasets(features),
                 "model_parameters": (None if is_estimator(model) else
                                      sum(p.numel() for p in model.parameters() if p.requires_grad))}
-    return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance()}
+    return {**manifest, "statement": protocol_lines(manifest), "provenance": provenance(),
+            "command": list(getattr(args, "command", sys.argv))}
 
 
 def _last_line(message: str) -> str:
@@ -285,7 +289,7 @@ def prepare(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec)
     seeds = list(args.seeds) if args.seeds else [config.seed]
     features = build_feature_set(config.data, representation=spec.representation_of(config.data))
     folds = plan_folds(features, args.split, protocol=args.protocol, sessions=args.sessions,
-                       seeds=seeds, subjects=args.subjects,
+                       seeds=seeds, subjects=args.subjects, within_subject_validation=args.within_subject_validation,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
     return Prepared(config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec))
@@ -354,6 +358,8 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
         if progress.failed:
             log.error("%d fold job(s) failed; their errors are in %s. Run again with --resume to retry them.",
                       progress.failed, out / "failed")
-    tables = aggregate(out)
+    certificate = certify(run.features, run.folds, read_records(out), manifest, config)
+    write_certificate(out, certificate)
+    tables = aggregate(out, report=not args.no_report)
     print_tables(tables)
-    return 1 if list((out / "failed").glob("*.json")) else 0
+    return 1 if list((out / "failed").glob("*.json")) or failed(certificate) else 0

@@ -98,3 +98,71 @@ def plot_subject_lines(wide: pd.DataFrame, runs: Sequence[str], metric: str, pat
         ax.legend(fontsize=7)
     axes[0].set_ylabel(f"{metric.replace('_', ' ')} (%)")
     _save(fig, path, title)
+
+
+MAX_CURVE_PANELS = 30
+
+
+def learning_curves_figure(records: list[dict], monitor: str):
+    """One panel per fold result (at most MAX_CURVE_PANELS): training and validation loss over epochs, the monitored
+    validation metric on a second axis, the epoch whose weights were tested marked; None when no record has epochs."""
+    shown = [r for r in records if r.get("history") and "train_loss" in r["history"][0]][:MAX_CURVE_PANELS]
+    if not shown:
+        return None
+    columns = min(6, len(shown))
+    rows = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 1.9 * rows + 0.6), squeeze=False)
+    key = f"val_{monitor}" if monitor != "loss" else None
+    for ax, record in zip(axes.flat, shown):
+        history = record["history"]
+        epochs = [h["epoch"] for h in history]
+        ax.plot(epochs, [h["train_loss"] for h in history], color="tab:blue", label="training loss")
+        if "val_loss" in history[0]:
+            ax.plot(epochs, [h["val_loss"] for h in history], color="tab:orange", label="validation loss")
+        if key and key in history[0]:
+            twin = ax.twinx()
+            twin.plot(epochs, [h[key] for h in history], color="tab:green", linestyle=":", label=key)
+            twin.tick_params(labelsize=5)
+        if record.get("best_epoch"):
+            ax.axvline(record["best_epoch"], color="k", linewidth=0.8, linestyle="--", label="tested epoch")
+        ax.set_title(f"{record['fold']['subject']} seed {record['fold']['seed']}", fontsize=7)
+        ax.tick_params(labelsize=5)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.axis("off")
+    handles = [h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]]
+    labels = [lab for ax in fig.axes for lab in ax.get_legend_handles_labels()[1]]
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=len(unique), fontsize=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def reliability_figure(points: dict[str, dict[str, dict[str, np.ndarray]]]):
+    """Per dataset: the reliability diagram of its pooled windows and trials (hit rate against mean confidence per
+    confidence bin, marker area by items), the diagonal of perfect calibration."""
+    fig, axes = _panels(len(points), 3.4 * len(points))
+    for ax, (dataset, levels) in zip(axes, points.items()):
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", label="perfectly calibrated")
+        for (level, p), color in zip(levels.items(), ("tab:blue", "tab:orange")):
+            ax.plot(p["confidence"], p["accuracy"], "-", color=color, alpha=0.6)
+            ax.scatter(p["confidence"], p["accuracy"], s=12 + 60 * p["count"] / max(1, p["count"].max()), color=color,
+                       label=f"{level}s ({int(p['count'].sum())})")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("confidence (top probability)")
+        ax.set_title(dataset)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("hit rate")
+    fig.tight_layout()
+    return fig
+
+
+def png_data_uri(fig) -> str:
+    """A figure as an inline `data:image/png;base64,...` URI (closed after): pages that embed it fetch nothing."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

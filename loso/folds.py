@@ -10,6 +10,9 @@ from gru_xnet.split import Split
 
 PROTOCOLS = ("within", "joint")
 SESSIONS = ("pooled", "separate")
+WITHIN_SUBJECT_VALIDATION = ("none", "trials")
+"""`--within-subject-validation`: none (the papers' rule: every training trial trains, nothing is chosen on held-out
+trials of the test subject) or trials (a seeded ~20 % of the training trials validates)."""
 OBSERVED = 0
 """Variant 0 of a fold trains on the real labels; variant k > 0 on replicate k of the permutation null."""
 

@@ -5,6 +5,7 @@
 <out>/folds/<fold_id>.json                      a fold trained on the real labels
 <out>/permutations/<fold_id>-perm<k>.json       the k-th permutation-null retraining of that fold
 <out>/failed/<job_id>.json                      a fold job that failed past its retries
+<out>/certificate.json                          the leakage checks the run made on its plan and results
 <out>/.lock                                     host and pid of the loso.run writing this folder
 ```
 """
@@ -25,8 +26,8 @@ from loso.protocol import with_legacy_keys
 
 log = logging.getLogger("loso")
 
-RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "protocol", "sessions", "datasets", "labels", "synthetic",
-               "seeds", "tuned_on", "model_source_sha256", "model.params", "model.decision")
+RESUME_KEYS = ("config_hash", "data_fingerprint", "split", "split_validation", "protocol", "sessions", "datasets",
+               "labels", "synthetic", "seeds", "tuned_on", "model_source_sha256", "model.params", "model.decision")
 """What must match between run.json and a new invocation for their folds to share one folder and one table
 ('model.*': the model record's parameters as used, e.g. EEGNet's kernels at the data's rate, and how its class
 scores are read)."""

@@ -1,7 +1,11 @@
 """One score per subject when a split tests a subject in several folds (leave-stimulus-out groups, within-subject
 sessions): its test predictions of every fold are pooled and scored once, so a group or session holding one class
 cannot give a degenerate balanced accuracy, and the subject stays the unit of every statistic. A pooled record's
-`grid_tied` counts its folds whose grid tied on validation (a fold's own record: true or false)."""
+`grid_tied` counts its folds whose grid tied on validation (a fold's own record: true or false).
+
+`pooled_over_subjects` is the other pooling, across subjects: one confusion matrix of every test subject's predictions
+(the score LibEER reports for its cross-subject split), written beside the per-subject mean when a run asks for it
+(run.json `pooled_over_subjects`), never instead of it."""
 
 from __future__ import annotations
 
@@ -9,10 +13,14 @@ from collections import defaultdict
 
 import numpy as np
 
-from gru_xnet.metrics import level_scores, trial_probabilities
+from gru_xnet.metrics import level_scores, scores, trial_probabilities
 from gru_xnet.results import collapse_note
 
 PREDICTIONS = ("window", "trial", "session", "y_true", "y_pred", "probabilities")
+POOLED_SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
+POOLED_STATEMENT = ("pooled over test subjects: per dataset and seed, every test subject's predictions in one "
+                    "confusion matrix, scored once, then averaged over seeds; a subject with more test items weighs "
+                    "more (the score LibEER reports), so it is shown beside the per-subject mean, never instead of it")
 
 
 def unit(record: dict) -> tuple:
@@ -60,3 +68,23 @@ def pooled(parts: list[dict]) -> dict:
 def _pooled_id(fold: dict) -> str:
     session = "" if fold["session"] is None else f"-session{fold['session']}"
     return f"{fold['dataset']}-{fold['subject']}{session}-seed{fold['seed']}"
+
+
+def pooled_over_subjects(records: list[dict]) -> list[dict]:
+    """Per dataset and level (window, trial): `POOLED_SCORES` of the confusion matrix summed over the test subjects of
+    each seed, averaged over seeds, with the subjects, seeds and test items (per seed) behind them."""
+    matrices: dict[tuple, np.ndarray] = {}
+    subjects: dict[tuple, set] = defaultdict(set)
+    for record in records:
+        fold = record["fold"]
+        for level, measured in (("window", record["test"]), ("trial", record["test"]["trial"])):
+            key = (fold["dataset"], level, fold["seed"])
+            matrices[key] = matrices.get(key, 0) + np.asarray(measured["confusion_matrix"])
+            subjects[fold["dataset"], level].add(fold["subject"])
+    per_seed: dict[tuple, list[dict]] = defaultdict(list)
+    for (dataset, level, _), cm in matrices.items():
+        per_seed[dataset, level].append({**scores(cm), "n": int(cm.sum())})
+    return [{"dataset": dataset, "level": level, "n_subjects": len(subjects[dataset, level]), "n_seeds": len(seeds),
+             "n_per_seed": seeds[0]["n"],
+             **{f"{score}_pooled": float(np.mean([r[score] for r in seeds])) for score in POOLED_SCORES}}
+            for (dataset, level), seeds in per_seed.items()]

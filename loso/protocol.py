@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from loso.certificate import LAST_EPOCH, certificate_section, failure_line
 from loso.stats import BOOTSTRAP_RESAMPLES, PERMUTATION_RESAMPLES, T_INTERVAL_BELOW
 
 TUNED_NOTE = "hyper-parameters tuned on this subject: not an unbiased estimate"
@@ -28,6 +29,10 @@ STATISTICS = (
     "across the datasets of this run, per level (rows computed on untuned subjects only when a config was tuned on "
     "some). r: matched-pairs rank-biserial correlation. Trial level: a trial's window probabilities averaged (the "
     "softmax of the margins, for a model deciding by its margins). "
+    "Each subject on its own (per-subject p_vs_chance): a one-sided exact binomial test of its trial-level hits "
+    "(seeds averaged, rounded down) against p0 = the largest class share among its test trials (trials, not windows: "
+    "the windows of a trial are not independent), Holm-corrected over the dataset's subjects; 'subjects above chance' "
+    "counts those with a Holm p below 0.05 (tuned and one-class subjects are not tested). "
     "Folds are not independent: every fold model shares most of its training subjects with the others, so tests "
     "over subjects treat correlated estimates as independent (the usual LOSO caveat; the permutation null retrains "
     "every fold and does not assume independence).")
@@ -36,8 +41,8 @@ STATISTICS = (
 def statistics_statement(manifest: dict) -> str:
     """How a subject's score is made under this run's split and sessions, then STATISTICS."""
     manifest = with_legacy_keys(manifest)
-    separate = (manifest["sessions"] == "separate" and manifest.get("multi_session")
-                and not manifest.get("split_subject_dependent"))
+    separate = manifest.get("split_sessions_scored_apart", manifest["sessions"] == "separate"
+                            and manifest.get("multi_session") and not manifest.get("split_subject_dependent"))
     return ("Statistics over subjects: a subject tested in several folds (stimulus groups, within-subject sessions) "
             "has their test predictions pooled and scored once" + ("; with sessions 'separate' each session is scored "
                                                                    "on its own and a subject's sessions are averaged"
@@ -95,16 +100,18 @@ def _sessions_line(manifest: dict) -> str | None:
         return None
     counts = ", ".join(f"{d}: {n}" for d, n in several.items())
     if manifest.get("split_sessions"):
-        return f"sessions ({counts} sessions): {manifest['split_sessions']} (the sessions option does not apply)"
+        return f"sessions ({counts} sessions): {manifest['split_sessions']}"
     how = ("a subject's sessions tested together" if manifest["sessions"] == "pooled" else
            "one session at a time, trained on that session of the other subjects; sessions averaged within each subject")
     return f"sessions '{manifest['sessions']}' ({counts} sessions): {how}"
 
 
-def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None = None) -> list[str]:
-    """Human-readable statement of what was run: the caption of every table and the head of the printout."""
+def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None = None,
+                   certificate: dict | None = None) -> list[str]:
+    """Human-readable statement of what was run: the caption of every table and the head of the printout (first, a
+    leakage check the run failed, from its certificate)."""
     manifest = with_legacy_keys(manifest)
-    lines = []
+    lines = [line for line in [failure_line(certificate)] if line]
     if manifest.get("synthetic"):
         lines.append("SYNTHETIC DATA (generated in the real file formats) - not a result on real EEG")
     if completeness:
@@ -120,6 +127,8 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
         lines.append(f"model {manifest['model']['name']} ({manifest['model_kind']}): {manifest['model_input']}")
     elif manifest.get("model_input"):
         lines.append(f"model {manifest['model_input']}")
+    if manifest.get("card_protocol"):
+        lines.append(_card_line(manifest["card_protocol"]))
     lines += manifest.get("passband_notes", [])
     if manifest.get("permutations"):
         lines.append(_permutation_line(manifest))
@@ -129,6 +138,38 @@ def protocol_lines(manifest: dict, n_failed: int = 0, completeness: str | None =
     if n_failed:
         lines.append(f"WARNING: {n_failed} fold job(s) failed and are not in these tables")
     return lines + _stimulus_lines(manifest)
+
+
+def _card_line(card: dict) -> str:
+    """The caption line of a run made under a protocol card (`loso.benchmark --card`)."""
+    overridden = card.get("overridden") or {}
+    return (f"card {card['id']} ({card['title']}; {card['repository']} at {card['commit'][:7]}): {card['dataset']} "
+            f"{card['task']}, {card['model']} as its {card['published_as']}; {len(card['settings'])} settings with "
+            f"their sources and {len(card['deviations'])} deviations in PROTOCOL.md"
+            + (f"; your value won for {', '.join(overridden)}" if overridden else ""))
+
+
+def _card_section(card: dict) -> list[str]:
+    """PROTOCOL.md's account of a card: every setting with its source (and whether yours won), the split, metrics,
+    aggregation, the published cell, the deviations and notes."""
+    import json
+
+    published = card.get("published")
+    values = "; ".join(f"{name} {value[0]:.2f}" + ("" if value[1] is None else f" ± {value[1]:.2f}")
+                       for name, value in (published or {}).get("values", {}).items())
+    lines = [f"- {card['id']}: {card['title']}; {card['citation']}; {card['repository']} at commit {card['commit']}, "
+             f"table {card['table']}. This run: {card['dataset']} {card['task']}, {card['model']} (its "
+             f"{card['published_as']}).",
+             f"- Split: {card['split']} ({card['split_source']}).", "- Settings (key = value: source):"]
+    lines += [f"  - `{s['key']}` = `{json.dumps(s['value'])}`: {s['source']}"
+              + (f" (OVERRIDDEN: your value {s['overridden_by']} was used)" if "overridden_by" in s else "")
+              for s in card["settings"]]
+    lines.append(f"- Metrics ({card['level']} level): " + "; ".join(
+        f"{m['name']}: {m['definition']} ({m['source']})" for m in card["metrics"]) + ".")
+    lines.append(f"- Aggregation: {card['aggregation']['statement']} ({card['aggregation']['source']}).")
+    lines.append(f"- Published ({published['source']}): {values}." if published else "- Published: no cell.")
+    lines += ["- Deviations:", *[f"  - {d}" for d in card["deviations"]]]
+    return lines + (["- Notes:", *[f"  - {n}" for n in card["notes"]]] if card.get("notes") else [])
 
 
 def _stimulus_lines(manifest: dict) -> list[str]:
@@ -187,7 +228,12 @@ def _split_section(manifest: dict, completeness: str | None) -> list[str]:
                                              f"; protocol '{manifest['protocol']}': {POOLS[manifest['protocol']]}.")]
     if _sessions_line(manifest):
         lines.append(f"- {_sessions_line(manifest)}.")
-    if data and manifest.get("split_subject_dependent"):
+    if data and manifest.get("split_validation") == "none":
+        lines.append("- Validation: none (the papers' rule): every training trial trains; a torch model's last epoch "
+                     f"is tested ({LAST_EPOCH}); a scikit-learn model's grid is scored by StratifiedGroupKFold over "
+                     "the training trials (k = min(3, the smallest class's training trials), seeded by the fold's "
+                     "seed). No test trial chooses anything.")
+    elif data and manifest.get("split_subject_dependent"):
         lines.append("- Validation (early stopping only): a seeded, class-stratified share of the test subject's own "
                      "training trials (whole trials, as the split says); never a test trial.")
     elif data:
@@ -230,19 +276,36 @@ def _estimator_training(manifest: dict, runtime: dict) -> list[str]:
     lines = [
         "- Fitting (scikit-learn): every value of the model's grid fitted on the fold's training side and scored, on "
         "what the evaluator predicts, by the validation side's mean per-subject balanced accuracy; the best refitted "
-        "on training + validation, classes weighted 'balanced'. Ties go to the tied value nearest the model's default "
+        "on training + validation, classes weighted 'balanced' (a fold without a validation side scores the grid by "
+        "StratifiedGroupKFold over its training trials, k = min(3, the smallest class's training trials), seeded, and "
+        "refits on its training side). Ties go to the tied value nearest the model's default "
         f"in log10 ({own}). The training.* keys (epochs, optimiser, batch size, AMP, augmentation, sampling, threads) "
         "do not apply and are ignored. Deterministic: seeds repeat the same fit."]
     if runtime.get("grid_ties"):
         tied, folds = runtime["grid_ties"]
         names = ", ".join(name.rsplit("__", 1)[-1] for name in grid) or "the grid"
-        lines.append(f"- {names} tied on validation in {tied} of {folds} folds (grid_tied in the fold files).")
+        lines.append(f"- {names} tied on its validation (or inner-fold) score in {tied} of {folds} folds (grid_tied in "
+                     "the fold files).")
     if record.get("decision") == "margin":
         lines.append("- Decision by margin: a window's class is the argmax of the classifier's decision_function "
                      "margins (one-vs-rest columns; de_svm's SVC breaks ties itself, so this is its own predict); AUC "
                      "ranks the margins; a trial's vote averages the softmax of its windows' margins (two classes: "
                      "the sigmoid of the margin). No Platt probabilities.")
     return lines
+
+
+def _optimiser_line(training: dict) -> str:
+    """The optimiser, its schedule and the training loss (keys a run.json from before them lacks: their defaults)."""
+    period = training.get("cosine_period", 0) or training["num_epochs"]
+    schedule = ("constant learning rate" if not training["use_scheduler"] else
+                "cosine annealing to zero over the planned epochs" if period >= training["num_epochs"] else
+                f"cosine annealing to zero over {period} epochs, then rising again (PyTorch's CosineAnnealingLR is "
+                "periodic)")
+    smoothing = training.get("label_smoothing", 0.0)
+    return (f"- Optimiser: {'AdamW' if training.get('optimizer') == 'adamw' else 'Adam'}, learning rate "
+            f"{training['learning_rate']:g}, weight decay {training['weight_decay']:g}, epsilon "
+            f"{training.get('adam_eps', 1e-8):g}; {schedule}; loss: cross-entropy"
+            + (f" with label smoothing {smoothing:g} (training only)." if smoothing else "."))
 
 
 def _training_section(manifest: dict, runtime: dict) -> list[str]:
@@ -256,11 +319,12 @@ def _training_section(manifest: dict, runtime: dict) -> list[str]:
     augmented = (manifest.get("representation") or {}).get("augment", True)
     stop = (f"early stopping on validation {training['monitor']} with patience {training['patience']}"
             if training["early_stopping"] else "no early stopping")
-    lines.append(f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the best "
-                 "validation epoch.")
-    lines.append(f"- Optimiser: Adam, learning rate {training['learning_rate']:g}, weight decay "
-                 f"{training['weight_decay']:g}; " + ("cosine annealing over the planned epochs."
-                                                      if training["use_scheduler"] else "constant learning rate."))
+    lines.append(f"- Epochs: {training['num_epochs']} ({LAST_EPOCH}): the test uses the last epoch's weights."
+                 if manifest.get("split_validation") == "none" else
+                 f"- Epochs: at most {training['num_epochs']}, {stop}; the test uses the weights of the epoch with "
+                 f"the best validation {training['monitor']} (the first such epoch on ties; without validation "
+                 "windows: the last epoch's).")
+    lines.append(_optimiser_line(training))
     lines.append(f"- Batch size {training['batch_size']} (split over the DDP workers of a fold); "
                  + (f"augmentation: {data['augmentation_ratio']:g} augmented copies per training window per epoch "
                     "(channel gain, smooth spectral offset, noise, one time and one frequency mask)"
@@ -310,6 +374,14 @@ COLUMNS = [
     "(rank-biserial effect size).",
     "- `*_seed_sd`: SD of a subject's score over seeds; `seed_sd`: SD over seeds of the dataset mean, over the "
     "subjects present in every seed.",
+    "- `p_vs_chance` per subject (per_subject.csv), with `p_vs_chance_holm`: the subject's own one-sided exact "
+    "binomial p of `trial_hits` of `n_trials` against `trial_chance_share` (the largest class share of its test "
+    "trials), Holm over the dataset's subjects; per dataset, `n_above_chance` of `n_tested_vs_chance` subjects have a "
+    "Holm p below 0.05.",
+    "- `session` (per_subject.csv, sessions scored apart): `all` is the subject's row (sessions averaged: what every "
+    "test uses); a session number is that (subject, session)'s own score, descriptive. `subject_session_accuracy_mean`"
+    " and `_sd` (per dataset): accuracy mean and SD (n - 1) over subject-sessions, the figure the within-subject "
+    "papers report; descriptive, no test uses it.",
     "- `perm_p`: empirical permutation p, (1 + #null >= observed) / (1 + #replicates), per subject on its own "
     "balanced accuracy (uncorrected for the number of subjects), per dataset on the mean over subjects.",
     f"- `hyperparameters_tuned_on_subject`: {TUNED_NOTE}.",
@@ -317,12 +389,15 @@ COLUMNS = [
 
 
 def protocol_document(lines: list[str], manifest: dict, notes: list[str], runtime: dict,
-                      completeness: str | None) -> str:
-    """tables/PROTOCOL.md: the statement, then Data, Split, Training, Statistics, Provenance and Columns."""
+                      completeness: str | None, certificate: dict | None = None, results_now: int | None = None) -> str:
+    """tables/PROTOCOL.md: the statement, then the card (a run under one), Data, Split, Leakage checks, Training,
+    Statistics, Provenance and Columns."""
+    card = (["## Card", "", *_card_section(manifest["card_protocol"]), ""] if manifest.get("card_protocol") else [])
     return "\n".join([
-        "# Protocol", "", *[f"- {line}" for line in lines], "",
+        "# Protocol", "", *[f"- {line}" for line in lines], "", *card,
         "## Data", "", *_data_section(manifest), "",
         "## Split", "", *_split_section(manifest, completeness), "",
+        "## Leakage checks", "", *certificate_section(certificate, results_now), "",
         "## Training", "", *_training_section(manifest, runtime), "",
         "## Statistics", "", statistics_statement(manifest), "", *[f"- {note}" for note in notes], "",
         "## Provenance", "", *_provenance_section(manifest), "",

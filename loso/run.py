@@ -4,6 +4,8 @@ Features are built once on the driver and shared with every fold through Ray's o
 finished fold's result is written atomically to `<output>/folds/<fold_id>.json` (and, with
 `--permutations N`, each permutation-null retraining to `<output>/permutations/`); `--resume` runs
 only the results that are missing, so nothing already computed is lost and nothing is counted twice.
+Then the run checks itself for leakage on its fold plan and results (`<output>/certificate.json`,
+`loso.certificate`) and builds its tables.
 This module is the command: every option and the config are checked before torch and Ray load
 (`loso.driver` runs the folds).
 """
@@ -18,9 +20,9 @@ from typing import Sequence
 from gru_xnet.config import ConfigError, ExperimentConfig
 from gru_xnet.models import ModelSpec, model_spec
 from loso.cli import add_common_arguments, configure
-from loso.folds import PROTOCOLS, SESSIONS
+from loso.folds import PROTOCOLS, SESSIONS, WITHIN_SUBJECT_VALIDATION
 from loso.outputs import check_output, run_lock
-from loso.splits import SPLITS, split_spec
+from loso.splits import SPLITS, check_validation_choice, split_spec
 
 log = logging.getLogger("loso")
 
@@ -35,12 +37,17 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     add_common_arguments(p)
     p.add_argument("--protocol", choices=PROTOCOLS, default="within",
                    help="train on the other subjects of the same dataset, or of all selected datasets")
-    p.add_argument("--split", default="loso", metavar="NAME[:N]",
-                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5); see PROTOCOL.md")
+    p.add_argument("--split", default="loso", metavar="NAME[:N|:FILE]",
+                   help=f"how folds hold data out: {', '.join(SPLITS)} (e.g. kfold:5, holdout:lists.yaml); see "
+                        "PROTOCOL.md")
     p.add_argument("--subjects", nargs="+", help="test only these subjects ('s01' or 'DEAP/s01')")
     p.add_argument("--sessions", "--seediv-sessions", dest="sessions", choices=SESSIONS, default="pooled",
                    help="multi-session datasets (SEED, SEED-IV): test a subject's sessions together, or one at a "
                         "time, training on that session of the other subjects (--seediv-sessions: the old name)")
+    p.add_argument("--within-subject-validation", choices=WITHIN_SUBJECT_VALIDATION, default=None,
+                   help="--split within-subject: 'none' (default, the papers' rule: every training trial trains, torch "
+                        "models test their last epoch, scikit-learn models choose their grid over the training "
+                        "trials) or 'trials' (a seeded ~20%% of the training trials validates)")
     p.add_argument("--seeds", nargs="+", type=int, default=None,
                    help="repeat every fold per seed (default: the config's seed)")
     p.add_argument("--permutations", type=int, default=0, metavar="N",
@@ -59,13 +66,17 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true",
                    help="run the folds one after another in this process, without Ray (debugging; gives the "
                         "same fold results as the Ray path with --workers-per-fold 1)")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip report.html at the end (the tables, PROTOCOL.md and figures are written as always)")
     return p
 
 
 def check(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfig, ModelSpec]:
     """The config and model entry of a command line, every option checked: each refusal comes before torch and
     Ray load."""
-    config = configure(args, extra)
+    split, _ = split_spec(args.split)
+    check_validation_choice(args.split, args.within_subject_validation)
+    config = configure(args, extra, synthetic_trials=split.synthetic_trials)
     if args.permutations < 0:
         raise ConfigError(f"--permutations {args.permutations}: expected an integer >= 0")
     if args.checkpoint_every < 0:
@@ -73,7 +84,6 @@ def check(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfig,
     if args.local and args.workers_per_fold != 1:
         raise ConfigError(f"--local trains each fold in this one process: --workers-per-fold must be 1, "
                           f"not {args.workers_per_fold}")
-    split_spec(args.split)
     spec = model_spec(config.model.name)
     spec.representation_of(config.data)
     return config, spec
@@ -81,6 +91,7 @@ def check(args: argparse.Namespace, extra: list[str]) -> tuple[ExperimentConfig,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parse_args(argv)
+    args.command = ["python", "-m", "loso.run", *(sys.argv[1:] if argv is None else argv)]  # recorded in run.json
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config, spec = check(args, extra)

@@ -2,12 +2,14 @@
 
 Every function takes one value per *subject* (sessions and seeds already averaged within it): the
 subject is the unit a cross-subject claim generalises over, so windows, trials or sessions are never
-counted as independent samples here. scipy is imported by the tests and intervals that use it, so tables'
-captions and split statements read this module's constants without it.
+counted as independent samples here. The one exception, `binomial_p`, tests one subject on its own test
+trials (never its windows: the windows of a trial are not independent). scipy is imported by the tests and
+intervals that use it, so tables' captions and split statements read this module's constants without it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -148,6 +150,24 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
         running = max(running, min(1.0, (len(order) - i) * p[index]))
         adjusted[index] = running
     return adjusted
+
+
+def binomial_p(hits: int, n: int, p0: float) -> float:
+    """One-sided exact binomial p of at least `hits` correct of `n` independent items at chance rate `p0`; NaN
+    without items or when chance is certain (p0 >= 1: one class, nothing to beat)."""
+    from scipy import stats
+
+    if n < 1 or not 0 <= p0 < 1:
+        return float("nan")
+    return float(stats.binom.sf(hits - 1, n, p0))
+
+
+def items_to_reach(alpha: float, p0: float) -> int | None:
+    """The fewest items at which an all-correct result reaches p <= `alpha` against chance `p0` (p = p0^n); None
+    when it never can (p0 >= 1)."""
+    if not 0 < p0 < 1:
+        return None if p0 >= 1 else 1
+    return max(1, math.ceil(math.log(alpha) / math.log(p0) - 1e-12))
 
 
 def permutation_p(observed: float, null: Sequence[float]) -> float:

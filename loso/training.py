@@ -25,8 +25,9 @@ from gru_xnet.estimators import fit_on_loaders, is_estimator
 from gru_xnet.features import FeatureSet
 from gru_xnet.model import build_model, model_input
 from gru_xnet.models import ModelSpec, model_spec
-from gru_xnet.results import dataset_windows, evaluation_report, subject_reports
+from gru_xnet.results import dataset_windows, evaluation_report, subject_reports, trial_keys
 from gru_xnet.split import Split
+from loso.certificate import LAST_EPOCH
 from loso.folds import OBSERVED
 
 PERMUTATION_SCHEME = 2
@@ -87,7 +88,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
                            seed=seed, rank=rank, world_size=world, device=device)
     model = build_model(config.model, loaders.input_shape, loaders.n_classes, spec, **model_input(features))
     if is_estimator(model):
-        model, result = _fit_estimator(model, spec, features, loaders)
+        model, result = _fit_estimator(model, spec, features, loaders, seed)
         precision = resolve_precision(torch.device("cpu"), use_amp=False)
     else:
         model, precision, result = _fit_torch(config, features, loaders, model, variant, placement, saved)
@@ -95,6 +96,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
         return None
     pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
     result.update({"variant": variant, "label_hash": features.label_hash(pool), "world_size": world,
+                   "normalizer_sha256": loaders.normalizer.sha256(),
                    "torch_threads": torch.get_num_threads(),
                    "seen_subjects": {"train": _seen_subjects(features, loaders.train),
                                      "val": _seen_subjects(features, loaders.val),
@@ -149,18 +151,24 @@ def _fit_torch(config: ExperimentConfig, features: FeatureSet, loaders: Loaders,
                 on_epoch_end=after_epoch)
     if placement.rank == 0:
         unwrap(model).load_state_dict(state.best_state)  # rank 0 alone tests: no DDP collective is involved
+    rule = ({"rule": "best validation epoch", "monitor": f"val_{config.training.monitor}",
+             "mode": "min" if config.training.monitor == "loss" else "max"} if loaders.val is not None
+            else {"rule": LAST_EPOCH})
     return model, precision, {
-        "history": state.history, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
+        "selection": rule, "history": state.history, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
         "first_epoch": first_epoch, "stopped_early": state.stopped_early, "loop_seconds": state.loop_seconds,
         "device": str(device), "autocast": str(precision.dtype),
         "sequence_length": getattr(unwrap(model), "sequence_length", None)}
 
 
-def _fit_estimator(estimator, spec: ModelSpec, features: FeatureSet, loaders: Loaders):
-    """Grid values chosen on the validation subjects, refitted on training + validation; (module, result fields)."""
+def _fit_estimator(estimator, spec: ModelSpec, features: FeatureSet, loaders: Loaders, seed: int):
+    """Grid values chosen on the validation subjects, refitted on training + validation (without validation
+    windows: chosen over the training trials, seeded); (module, result fields)."""
     started = time.perf_counter()
-    fit = fit_on_loaders(estimator, spec.grid, loaders, features.subject_index)
+    keys = trial_keys(features, np.arange(len(features.labels)))
+    fit = fit_on_loaders(estimator, spec.grid, loaders, features.subject_index, keys, seed)
     return fit.estimator, {
+        "selection": {"rule": "grid", "scored_on": fit.selection},
         "history": fit.history, "chosen_params": fit.chosen, "grid_tied": fit.tied, "best_epoch": None,
         "epochs_run": 0, "first_epoch": 1, "stopped_early": False, "loop_seconds": time.perf_counter() - started,
         "device": "cpu", "autocast": "none (scikit-learn)", "sequence_length": None}

@@ -2,7 +2,7 @@
 # The figures and the sample table of the docs, from real runs of the demo's synthetic data (not run by CI:
 # about 25 minutes on 2 cores). The demo itself (its per-dataset printout replaces README.md's sample), then the
 # same folder resumed with a 9-replicate permutation null, de_logreg likewise, and their paired comparison; copies
-# the plots to docs/img/.
+# the plots and a screenshot of the run page (report.html, in headless Chromium) to docs/img/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,4 +18,5 @@ mkdir -p docs/img
 cp "$out/gru_xnet/figures/per_subject_accuracy.png" docs/img/per_subject_accuracy.png
 cp "$out/gru_xnet/figures/permutation_null.png" docs/img/permutation_null.png
 cp "$out/comparison/figures/subject_lines.png" docs/img/comparison.png
+.venv/bin/python scripts/check_report.py "$out/gru_xnet/report.html" --screenshot docs/img/report.png > /dev/null
 echo "README.md sample and docs/img/: $(ls docs/img | tr '\n' ' ')"

@@ -44,16 +44,35 @@ CASES = {
         (["--datasets", "NOPE"], 2, "data.datasets[0]"),
         (["--model", "resnet"], 2, "'model.name' = 'resnet'"),
         (["--split", "nope"], 2, "unknown split 'nope'"),
+        (["--split", "holdout:{tmp}/missing.yaml"], 2, "--split holdout:{tmp}/missing.yaml: cannot read"),
+        (["--split", "holdout:{tmp}/lists.yaml"], 2, "lists.yaml: key 'SEDD': unknown dataset"),
         (["--training.learning_rate", "-1"], 2, "training.learning_rate"),
         (["--model", "eegnet", "--data.representation", "stft"], 2, "data.representation"),
         (["--data.stft_window_seconds", "0.001"], 2, "no usable STFT"),
         (["--data.dataset_options", '{"DREAMER": {"comparison": "=="}}'], 2, "dataset_options['DREAMER'].comparison"),
+        (["--synthetic-subjects", "0"], 2, "argument --synthetic-subjects: '0': expected an integer >= 1"),
+        (["--training.optimizer", "sgd"], 2, "'training.optimizer' = 'sgd'"),
+        (["--data.raw.sampling_rate", "-1"], 2, "'data.raw.sampling_rate' = -1"),
     ],
     "loso.benchmark": [
         HELP,
         (["--models"], 2, "expected at least one argument"),
         (["--models", "eegnet", "nope"], 2, "'model.name' = 'nope'"),
         (["--models", "de_svm", "--split", "kfold:1"], 2, "expected K an integer >= 2"),
+        ([], 2, "needs --models MODEL ... or --card NAME"),
+        (["--models", "eegnet", "--tasks", "valence"], 2, "--tasks picks tasks of a card"),
+        (["--card", "nope"], 2, "--card 'nope': no such card; the cards are eegain-loso"),
+        (["--card", "eegain-loso", "--datasets", "GAMEEMO"], 2, "has no dataset 'GAMEEMO'; it has DEAP, AMIGOS"),
+        (["--card", "eegain-loso", "--datasets", "DEAP", "--tasks", "dominance"], 2,
+         "has no task 'dominance' for DEAP; it has DEAP: arousal valence"),
+        (["--card", "eegain-loso", "--models", "dgcnn"], 2, "runs no model 'dgcnn'; it has tsception, eegnet"),
+        (["--card", "eegain-loso", "--datasets", "SEED", "--training.batch_size", "0"], 2, "training.batch_size"),
+    ],
+    "loso.cards": [
+        HELP,
+        ([], 0, "deviations (13)"),
+        (["nope"], 2, "--card 'nope': no such card"),
+        (["eegain-loso", "--bogus"], 2, "unrecognized arguments: --bogus"),
     ],
     "loso.compare": [
         HELP,
@@ -71,6 +90,7 @@ CASES = {
         (["--datasets", "NOPE"], 2, "data.datasets[0]"),
         (["--model", "de_svm"], 2, "needs no search"),
         (["--split", "kfold:1"], 2, "expected K an integer >= 2"),
+        (["--split", "holdout:{tmp}/lists.yaml"], 2, "a nested search re-plans its outer folds"),
         (["--training.learning_rate", "-1"], 2, "training.learning_rate"),
         (["--space", "{tmp}/space.json"], 2, "search space key 'gru_hidden_size'"),
         (["--grace-period", "99"], 2, "--grace-period 99"),
@@ -108,14 +128,16 @@ def test_every_command_is_covered():
         for path in (REPO / package).rglob("*.py"):
             text = path.read_text()
             if re.search(r"^def main\(", text, re.M) and re.search(r'^if __name__ == "__main__":', text, re.M):
-                commands.add(".".join(path.relative_to(REPO).with_suffix("").parts))
+                commands.add(".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__main__"))
     assert commands == set(CASES)
 
 
 @pytest.mark.parametrize("module", sorted(CASES))
 def test_command_answers_before_heavy_imports(module, tmp_path):
     (tmp_path / "space.json").write_text('{"gru_hidden_size": {"choices": [[16, 32]]}}')
-    cases = [([a.replace("{tmp}", str(tmp_path)) for a in args], code, said) for args, code, said in CASES[module]]
+    (tmp_path / "lists.yaml").write_text("SEDD:\n  test: [1]\n  validation: []\n")
+    cases = [([a.replace("{tmp}", str(tmp_path)) for a in args], code, said.replace("{tmp}", str(tmp_path)))
+             for args, code, said in CASES[module]]
     result = subprocess.run([sys.executable, "-c", HARNESS, module, json.dumps(HEAVY),
                              json.dumps([args for args, _, _ in cases])],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,

@@ -16,8 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from gru_xnet.engine import Precision, evaluate, subject_balanced_accuracy
-from gru_xnet.estimators import (EstimatorModule, decision_of, estimator_state, fit_estimator, is_estimator,
-                                 load_estimator_state)
+from gru_xnet.estimators import (EstimatorModule, decision_of, estimator_state, fit_estimator, inner_folds,
+                                 is_estimator, load_estimator_state)
 from gru_xnet.metrics import level_scores, macro_auc, scores, confusion_matrix
 from gru_xnet.models.de_linear import linear_svm
 
@@ -53,7 +53,7 @@ def test_grid_is_scored_on_validation_subjects_and_refitted_on_train_plus_val():
     subjects = np.repeat([7, 8, 9], 40)
     grid = {"clf__C": [0.01, 0.1, 1, 10]}
     estimator = logistic()
-    fitted, history, chosen, tied = fit_estimator(estimator, grid, train, (x_val, y_val, subjects), n_classes=3)
+    fitted, history, chosen, tied, _ = fit_estimator(estimator, grid, train, (x_val, y_val, subjects), n_classes=3)
 
     assert [entry["params"] for entry in history] == [{"clf__C": c} for c in grid["clf__C"]]
     scores = [entry["val_subject_balanced_accuracy"] for entry in history]
@@ -82,7 +82,7 @@ def spurious_windows(n: int, seed: int, spurious: bool) -> tuple[np.ndarray, np.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_small_c_that_ignores_a_spurious_training_feature_is_chosen():
     x_val, y_val = spurious_windows(100, seed=1, spurious=False)
-    _, history, chosen, _ = fit_estimator(LogisticRegression(), {"C": [100.0, 0.01]}, spurious_windows(100, 0, True),
+    _, history, chosen, _, _ = fit_estimator(LogisticRegression(), {"C": [100.0, 0.01]}, spurious_windows(100, 0, True),
                                           (x_val, y_val, np.repeat(np.arange(4), 25)), n_classes=2)
     large, small = (entry["val_subject_balanced_accuracy"] for entry in history)
     assert chosen == {"C": 0.01} and small > large + 10
@@ -109,10 +109,31 @@ def test_ties_and_undefined_scores_go_to_the_point_nearest_the_estimators_own_va
 
 def test_without_grid_or_validation_one_fit_on_everything_given():
     train, (x_val, y_val) = windows(80, 2, seed=4), windows(40, 2, seed=5)
-    fitted, history, chosen, tied = fit_estimator(logistic(), {}, train, (x_val, y_val, np.zeros(40)), 2)
+    fitted, history, chosen, tied, _ = fit_estimator(logistic(), {}, train, (x_val, y_val, np.zeros(40)), 2)
     assert (history, chosen, tied, fitted[0].n_samples_seen_) == ([], {}, False, 120)
-    fitted, history, chosen, tied = fit_estimator(logistic(), {"clf__C": [0.1, 1]}, train, None, 2)
+    fitted, history, chosen, tied, _ = fit_estimator(logistic(), {"clf__C": [0.1, 1]}, train, None, 2)
     assert (history, chosen, tied, fitted[0].n_samples_seen_) == ([], {}, False, 80)
+
+
+def test_without_validation_the_grid_is_scored_over_whole_training_trials():
+    # 12 trials of 4 windows, 6 per class (the papers' within-subject folds: no validation trial is held back)
+    rng = np.random.default_rng(8)
+    y = np.repeat(np.arange(12) % 2, 4)
+    x = rng.normal(size=(48, *WINDOW)).astype(np.float32)
+    x[:, 0, 0, 0] += 2.0 * y
+    trials = np.repeat(np.arange(12), 4)
+    fit = fit_estimator(logistic(), {"clf__C": [0.01, 1]}, (x, y), None, 2, trial_groups=trials, seed=0)
+    assert fit.selection == "StratifiedGroupKFold over the training trials (k = 3, seed 0)"
+    assert len(fit.history) == 2 and fit.estimator[0].n_samples_seen_ == 48  # refitted on every training window
+    folds, _ = inner_folds(y, trials, seed=0)
+    for fitted, scored in folds:  # whole trials held out, both classes in each held-out fold
+        assert not set(trials[fitted]) & set(trials[scored]) and set(y[scored]) == {0, 1}
+    few = np.isin(trials, [0, 2, 1, 3, 5, 7, 9, 11])  # 2 trials of class 0: k = 2
+    assert inner_folds(y[few], trials[few], seed=0)[1].endswith("(k = 2, seed 0)")
+    one = ~np.isin(trials, [2, 4, 6, 8, 10])  # 1 trial of class 0: no search, one fit
+    fit = fit_estimator(logistic(), {"clf__C": [0.01, 1]}, (x[one], y[one]), None, 2, trial_groups=trials[one])
+    assert (fit.history, fit.chosen) == ([], {}) and fit.selection.startswith("none: ")
+    assert "a class has 1 training trial" in fit.selection
 
 
 def test_bad_input_is_refused_with_what_was_expected():

@@ -121,7 +121,7 @@ def test_cache_is_read_without_pickle(synthetic_root, tmp_path):
 
 def test_unknown_dataset_and_missing_root(tmp_path):
     with pytest.raises(ValueError, match="DEAP, SEEDIV, GAMEEMO"):
-        DataConfig(datasets=["MAHNOB"])
+        DataConfig(datasets=["MNIST"])
     with pytest.raises(DatasetError, match=str(tmp_path / "nowhere")):
         build_feature_set(DataConfig(datasets=["DEAP"], data_root=str(tmp_path / "nowhere"), cache_stft=False))
 

@@ -105,7 +105,10 @@ def test_new_keys_at_their_defaults_keep_a_configs_hash():
     data.pop("experiment_name"), data.pop("output_dir"), data.pop("tuned_on")
     data["data"].pop("num_workers"), data["data"].pop("cache_dir")
     for section, key in (("model", "name"), ("model", "params"), ("data", "representation"), ("data", "de_bands"),
-                         ("data", "de_segment_seconds"), ("data", "dataset_options")):
+                         ("data", "de_segment_seconds"), ("data", "dataset_options"), ("data", "de_smoothing"),
+                         ("data", "de_smoothing_frames"), ("data", "de_log_base"), ("data", "raw"),
+                         ("training", "optimizer"), ("training", "adam_eps"), ("training", "cosine_period"),
+                         ("training", "label_smoothing")):
         data[section].pop(key)  # what the config held before these keys existed
     before = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     assert config.fingerprint() == before

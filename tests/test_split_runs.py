@@ -28,6 +28,10 @@ RUNS = {  # split -> (datasets, extra arguments, result files, subjects in the t
     "cross-session": (("SEEDIV",), ["--subjects", "1", "2"], 2, 2),
 }
 
+CERTIFIED = {"kfold:2": "test_subjects_held_out", "leave-stimulus-out": "test_stimuli_held_out",
+             "within-subject": "permutations_relabel_training_side", "cross-session": "normaliser_from_training_rows"}
+"""The leakage check each split's run must pass (not merely find not applicable)."""
+
 
 def run(root: Path, tmp_path: Path, split: str, datasets, *extra: str) -> tuple[int, Path]:
     config = tiny_config(root, tmp_path, datasets=datasets, num_epochs=2)
@@ -53,6 +57,10 @@ def test_each_split_runs_records_itself_and_writes_per_subject_tables(synthetic_
     if manifest["permutations"]:  # a subject-dependent split trains on the test subject: its own trials are relabelled
         assert "the test subject's own training and validation trials" in protocol
         assert "own training trials are relabelled and its test trials keep their real labels" in protocol
+    checks = {c["check"]: c for c in json.loads((out / "certificate.json").read_text())["checks"]}
+    assert {c["status"] for c in checks.values()} <= {"passed", "not applicable"}, checks
+    assert checks[CERTIFIED[split]]["status"] == "passed" and "## Leakage checks" in protocol
+    assert ("last epoch, no validation" in checks["checkpoint_rule"]["detail"]) == (split == "within-subject")
     code, _ = run(synthetic_root, tmp_path, "loso", datasets, *extra, "--resume")
     assert code == 2  # another split cannot resume into this folder
 

@@ -10,6 +10,7 @@ from gru_xnet.config import DataConfig
 from gru_xnet.features import build_feature_set
 from gru_xnet.split import SIDES
 from loso.splits import SPLITS, plan_folds, split_record
+from loso.splits.spec import PlanOptions
 
 SEEDS = [0, 1]
 
@@ -40,8 +41,8 @@ def check_common(features, folds):
 
 
 def test_every_split_is_registered_with_a_statement():
-    assert list(SPLITS) == ["loso", "leave-stimulus-out", "kfold", "cross-session", "within-subject"]
-    assert all(spec.statement(spec.default) for spec in SPLITS.values())
+    assert list(SPLITS) == ["loso", "leave-stimulus-out", "kfold", "cross-session", "within-subject", "holdout"]
+    assert all(spec.statement(spec.default, PlanOptions()) for spec in SPLITS.values())
 
 
 def test_leave_stimulus_out_keeps_subjects_and_stimuli_apart(features):

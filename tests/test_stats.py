@@ -14,7 +14,7 @@ from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from gru_xnet.metrics import confusion_matrix, scores
-from loso.stats import T_INTERVAL_BELOW, Interval, SignedRank, holm, mean_ci, signed_rank
+from loso.stats import T_INTERVAL_BELOW, Interval, SignedRank, binomial_p, holm, items_to_reach, mean_ci, signed_rank
 
 # 15 SEED-IV-like subjects (4 classes, 24 trials): balanced accuracy minus chance comes in steps of
 # 100/24 %, so many differences tie and four are zero.
@@ -135,3 +135,12 @@ def test_a_t_interval_is_clipped_to_the_scores_range():
     # The demo's 5 subjects at 100, 92.5, 100, 100, 92.5 % gave [91.9, 102.1] unclipped.
     interval = mean_ci([100, 92.5, 100, 100, 92.5], bounds=(0.0, 100.0))
     assert interval.high == 100.0 and 90 < interval.low < 93 and interval.method == "t"
+
+
+def test_a_subjects_binomial_against_chance_and_the_trials_an_all_correct_subject_needs():
+    assert binomial_p(18, 18, 1 / 3) == pytest.approx((1 / 3) ** 18)
+    assert binomial_p(9, 18, 1 / 3) == pytest.approx(stats.binomtest(9, 18, 1 / 3, alternative="greater").pvalue)
+    assert binomial_p(0, 18, 1 / 3) == pytest.approx(1.0)
+    assert np.isnan(binomial_p(6, 6, 1.0)) and np.isnan(binomial_p(0, 0, 0.5))  # one class, or no trial: no test
+    assert items_to_reach(0.05 / 8, 1 / 3) == 5 and (1 / 3) ** 5 <= 0.05 / 8 < (1 / 3) ** 4
+    assert items_to_reach(0.05, 0.5) == 5 and items_to_reach(0.05, 1.0) is None

@@ -24,7 +24,7 @@ from gru_xnet.split import Split
 from loso.run import main as loso_main
 from tests.conftest import tiny_config
 from tune.driver import choose_test_subjects, refuse_held_out
-from tune.report import subject_records, subject_tables
+from tune.report import SEARCH_SECTIONS, subject_records, subject_tables
 from tune.search import main
 from gru_xnet.models import MODELS
 from tune.space import load_space
@@ -79,6 +79,20 @@ def test_search_writes_every_output(searched):
     assert len(table) == 4 and set(table["status"]) <= {"complete", "stopped early (ASHA)"}
     for figure in ("score_vs_trial.png", "param_importance.png"):
         assert (searched / "figures" / figure).stat().st_size > 5_000
+
+
+def test_the_search_page_holds_its_sections_and_fetches_nothing(searched):
+    from tests.test_report import check_report
+
+    html = (searched / "report.html").read_text()
+    positions = [html.find(f'<section id="{section}">') for section in SEARCH_SECTIONS]
+    assert -1 not in positions and positions == sorted(positions)
+    assert check_report.external_references(html) == [] and "<script" not in html
+    assert html.count('src="data:image/png;base64,') == 3 and "NOT FOR A PAPER" in html
+    if check_report.chromium() is not None:
+        seen = check_report.browser_check(searched / "report.html")
+        assert seen["sections"] == list(SEARCH_SECTIONS) and seen["decoded"] == seen["images"] == 3
+        assert seen["scroll_width"] <= 1280
 
 
 def test_holdout_test_is_reported_per_subject_and_per_dataset(searched):

@@ -37,10 +37,10 @@ from loso.gpu_packing import gpus_per_worker
 from loso.splits import plan_folds
 from loso.tables import write_table
 from loso.worker import FoldResources, fit_fold, shared
-from tune.figures import plot_param_importance, plot_scores
+from tune.figures import finished_study, plot_parallel_coordinate, plot_param_importance, plot_scores
 from tune.release_stopped_workers import ReleaseWorkersOnStop
 from tune.report import (METRIC, NOT_FOR_PAPER, PAPER_FIT, json_records, print_report, subject_records,
-                         subject_tables, test_header, trials_header)
+                         subject_tables, test_header, trials_header, write_search_report)
 from tune.space import SearchSpace
 
 log = logging.getLogger("tune")
@@ -423,14 +423,18 @@ def write_outputs(out: Path, scopes: list[Scope], outcomes: list[Outcome], summa
              + f"search ({summary['protocol']}, pool {summary['pool']})")
     plot_scores(table, out / "figures" / "score_vs_trial.png", title)
     complete = table[table["status"] == "complete"]
-    plot_param_importance(complete[list(space.parameters)].to_dict("records"), list(complete["val_score"]),
-                          space.distributions(), out / "figures" / "param_importance.png", title)
+    params, scores = complete[list(space.parameters)].to_dict("records"), list(complete["val_score"])
+    plot_param_importance(params, scores, space.distributions(), out / "figures" / "param_importance.png", title)
+    if scores:
+        plot_parallel_coordinate(finished_study(params, scores, space.distributions()),
+                                 out / "figures" / "parallel_coordinate.png", title)
     header = test_header(summary, subjects)
     write_table(subjects.assign(synthetic=synthetic), out / f"{summary['protocol']}_per_subject", header,
                 subjects_display(subjects, {}))
     write_table(datasets.assign(synthetic=synthetic), out / f"{summary['protocol']}_per_dataset", header,
                 datasets_display(datasets))
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    write_search_report(out, table, subjects, datasets, summary)
     return table
 
 

@@ -36,6 +36,30 @@ def plot_scores(table: pd.DataFrame, path: Path, title: str) -> None:
     _save(fig, path)
 
 
+def finished_study(params: list[dict], scores: list[float], distributions: dict) -> optuna.Study:
+    """An in-memory Optuna study holding the finished trials (the searches ran in Ray Tune, whose ASHA stops
+    Optuna cannot see): what Optuna's importance and plots read."""
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([optuna.trial.create_trial(params=p, distributions=distributions, value=v)
+                      for p, v in zip(params, scores)])
+    return study
+
+
+def plot_parallel_coordinate(study: optuna.Study, path: Path, title: str) -> None:
+    """Optuna's parallel-coordinate plot of the finished trials (each line a trial, coloured by its score)."""
+    import warnings
+
+    from optuna.visualization.matplotlib import plot_parallel_coordinate as optuna_plot
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = optuna_plot(study)
+    fig = ax.figure
+    fig.set_size_inches(7.5, 4)
+    ax.set_title(f"{title}\nfinished trials (validation scores: optimistic, not test results)", fontsize=9)
+    _save(fig, path)
+
+
 def plot_param_importance(params: list[dict], scores: list[float], distributions: dict, path: Path,
                           title: str) -> None:
     """PED-ANOVA importance of each varied parameter, from an Optuna study rebuilt from the finished trials.
@@ -46,9 +70,7 @@ def plot_param_importance(params: list[dict], scores: list[float], distributions
     try:
         if len(scores) < 2:
             raise ValueError(f"{len(scores)} finished trial(s); at least 2 are needed")
-        study = optuna.create_study(direction="maximize")
-        study.add_trials([optuna.trial.create_trial(params=p, distributions=distributions, value=v)
-                          for p, v in zip(params, scores)])
+        study = finished_study(params, scores, distributions)
         varied = [name for name, dist in distributions.items() if not dist.single()]
         if not varied:
             raise ValueError("every parameter has a single value")

@@ -15,7 +15,8 @@ import numpy as np
 
 from gru_xnet.features import FeatureSet
 from gru_xnet.split import Split
-from loso.aggregate import dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display, wide_subjects
+from loso.aggregate import (dataset_frame, datasets_display, fold_frame, subject_frame, subjects_display,
+                            wide_subjects, with_binomial)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +49,7 @@ def subject_records(record: dict[str, Any], features: FeatureSet, split: Split, 
 def subject_tables(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per test subject, per dataset) tables of test records, as loso.run's: statistics over subjects."""
     per_seed, subjects = subject_frame(fold_frame(records))
+    subjects = with_binomial(subjects)
     return wide_subjects(subjects), dataset_frame(per_seed, subjects)
 
 
@@ -105,4 +107,32 @@ def print_report(table: pd.DataFrame, subjects: pd.DataFrame, datasets: pd.DataF
         print(subjects_display(subjects, {}).to_string(index=False))
         print(f"\nPer dataset (over test subjects)  <- fit for a paper ({summary['paper_fit']}):")
         print(datasets_display(datasets).to_string(index=False))
-    print(f"outputs in {out}")
+    print(f"outputs in {out}; the search on one page: {out / 'report.html'}")
+
+
+SEARCH_SECTIONS = ("banners", "held-out", "search", "trials")
+"""The search page's section ids, in page order."""
+
+
+def write_search_report(out: Path, table: pd.DataFrame, subjects: pd.DataFrame, datasets: pd.DataFrame,
+                        summary: dict[str, Any]) -> Path:
+    """`out/report.html`: the held-out evaluation per dataset and test subject, the search's figures (score per trial
+    with ASHA stops marked, parameter importance, parallel coordinates), each search's winner and the trials."""
+    from loso.report import _file_uri, _rows, render_page
+
+    banners = [{"kind": "warning", "text": "SYNTHETIC DATA: generated in the real file formats, not a result on real "
+                                           "EEG."}] if summary["synthetic"] else []
+    banners.append({"kind": "warning", "text": f"Validation scores are NOT FOR A PAPER: {NOT_FOR_PAPER}; the held-out "
+                                               f"evaluation below ({summary['paper_fit']}) is."})
+    figures = [{"uri": _file_uri(out / "figures" / f"{name}.png"), "alt": alt} for name, alt in (
+        ("score_vs_trial", "validation score per trial, ASHA-stopped trials marked"),
+        ("param_importance", "parameter importance (PED-ANOVA)"),
+        ("parallel_coordinate", "parallel coordinates of the finished trials"))]
+    winners = [f"{search['dataset'] or 'all datasets'}: {search['best_params']} (validation {search['best_val_score']:.1f} "
+               f"%, not for a paper) -> {search['best_config']}" for search in summary["searches"]]
+    shown = table.drop(columns=[c for c in ("seen_train", "seen_val", "seen_test") if c in table])
+    return render_page(
+        "search.html.j2", out / "report.html", title=f"{out.name}: hyper-parameter search",
+        statement=search_lines(summary), banners=banners, test_header=test_header(summary, subjects), datasets=_rows(datasets_display(datasets)),
+        subjects=_rows(subjects_display(subjects, {})), figures=[f for f in figures if f["uri"]], winners=winners,
+        trials_header=trials_header(summary), trials=_rows(shown.round(4)))

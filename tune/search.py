@@ -48,7 +48,7 @@ from gru_xnet.config import ConfigError, ExperimentConfig
 from gru_xnet.models import ModelSpec, model_spec
 from loso.cli import add_common_arguments, configure
 from loso.folds import PROTOCOLS
-from loso.splits import split_spec, subject_level_splits
+from loso.splits import SPLITS, split_spec, subject_level_splits
 from tune.report import POOL_NOTES
 from tune.space import SearchSpace, load_space
 
@@ -87,6 +87,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 
 def outer_split(text: str) -> str:
     """The nested search's outer split as recorded ('kfold:5'); refused unless its folds hold out whole subjects."""
+    spec = SPLITS.get(text.partition(":")[0])
+    if spec is not None and spec.kind == "file":
+        raise ConfigError(f"--split {text}: a nested search re-plans its outer folds from the recorded label, which "
+                          "names a file by its SHA-256 only: use loso.run or loso.benchmark with it")
     spec, parameter = split_spec(text)
     if not spec.subject_level:
         raise ConfigError(f"--split {text}: a nested search tunes on other subjects than it tests, so its outer folds "

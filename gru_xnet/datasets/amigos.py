@@ -3,7 +3,8 @@
 `joined_data{t}` is samples x 17 (14 EEG in the Emotiv order, 2 ECG, 1 GSR): the 14 EEG columns are kept
 and transposed. `labels_selfassessment{t}` is 1 x 12: arousal, valence, dominance, liking, familiarity on
 1-9, then 7 binary emotions. Trials 1-16 are the short videos, 17-20 the long ones (default: the 16 short).
-The first 5 s of every trial are the pre-stimulus baseline (TorchEEG's `num_baseline=5`) and are dropped.
+The first 5 s of every trial are the pre-stimulus baseline (TorchEEG's `num_baseline=5`): dropped, or kept as part of
+the trial (`baseline: keep`, as EEGain reads it).
 Participants saw the videos in their own order: `VideoIDs{t}` names trial t's video, the stimulus id.
 Empty trials or labels, known in several subjects, are skipped with a warning that counts them
 (`skip_empty_trials`), or refused. Every participant is read unless `skip_participants` lists some
@@ -51,11 +52,11 @@ class AMIGOSReader(Reader):
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False, joint: bool = False,
                  label_dimension: str = "valence", threshold: float = 5.0, comparison: str = ">=",
                  videos: str = "short", skip_empty_trials: bool = True,
-                 skip_participants: Sequence[int] | str = ()) -> None:
+                 skip_participants: Sequence[int] | str = (), baseline: str = "drop") -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
         options = self.check_options(label_dimension=label_dimension, threshold=threshold, comparison=comparison,
                                      videos=videos, skip_empty_trials=skip_empty_trials,
-                                     skip_participants=skip_participants)
+                                     skip_participants=skip_participants, baseline=baseline)
         for key, value in options.items():
             setattr(self, key, value)
         self.class_names = (f"low {label_dimension}", f"high {label_dimension}")
@@ -65,9 +66,11 @@ class AMIGOSReader(Reader):
     @classmethod
     def check_options(cls, joint: bool = False, label_dimension: str = "valence", threshold: float = 5.0,
                       comparison: str = ">=", videos: str = "short", skip_empty_trials: bool = True,
-                      skip_participants: Sequence[int] | str = ()) -> dict[str, Any]:
+                      skip_participants: Sequence[int] | str = (), baseline: str = "drop") -> dict[str, Any]:
         """A rating dimension with a 1-9 threshold (DEAP's convention), the short (16) or all (20) videos, whether
-        empty trials are skipped, and the participants left out (numbers, or 'torcheeg' for TorchEEG's list)."""
+        empty trials are skipped, the participants left out (numbers, or 'torcheeg' for TorchEEG's list), and whether
+        each trial's first 5 s (the pre-stimulus baseline) are dropped or kept."""
+        check_option("baseline", baseline, ("drop", "keep"))
         check_option("label_dimension", label_dimension, tuple(LABEL_COLUMNS))
         check_option("comparison", comparison, tuple(COMPARISONS))
         check_option("videos", videos, ("short", "all"))
@@ -79,7 +82,7 @@ class AMIGOSReader(Reader):
                               f"a list of participant numbers (e.g. {list(TORCHEEG_SKIPPED)}) or 'torcheeg'")
         return {"label_dimension": label_dimension, "threshold": check_number("threshold", threshold, 1.0, 9.0),
                 "comparison": comparison, "videos": videos, "skip_empty_trials": skip_empty_trials,
-                "skip_participants": sorted(set(skipped))}
+                "skip_participants": sorted(set(skipped)), "baseline": baseline}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:
@@ -121,7 +124,8 @@ class AMIGOSReader(Reader):
                                        "AMIGOS subjects; skip_empty_trials true skips them)")
                 empty += 1
                 continue
-            signal = data[int(BASELINE_SECONDS * SAMPLING_RATE):, :len(AMIGOS_CHANNELS)].T if data.ndim == 2 else data
+            first = int(BASELINE_SECONDS * SAMPLING_RATE) if self.baseline == "drop" else 0
+            signal = data[first:, :len(AMIGOS_CHANNELS)].T if data.ndim == 2 else data
             problem = None if data.ndim == 2 and data.shape[1] == N_COLUMNS else (
                 f"{where}: expected samples x {N_COLUMNS} columns, found shape {data.shape}")
             problem = problem or signal_problem(signal, where, len(AMIGOS_CHANNELS))
@@ -162,14 +166,15 @@ class AMIGOSReader(Reader):
     def options(self) -> dict:
         return {"label_dimension": self.label_dimension, "threshold": self.threshold, "comparison": self.comparison,
                 "videos": self.videos, "skip_empty_trials": self.skip_empty_trials,
-                "skip_participants": self.skip_participants}
+                "skip_participants": self.skip_participants, "baseline": self.baseline}
 
     def label_description(self) -> str:
         participants = (f"left out: participant(s) {', '.join(map(str, self.skip_participants))} (skip_participants)"
                         if self.skip_participants else "every participant read (none skipped; TorchEEG skips 9, 12, "
                         "21, 22, 23, 24, 33: skip_participants 'torcheeg')")
+        kept = "dropped" if self.baseline == "drop" else "kept (the pre-stimulus baseline, read as part of the trial)"
         return (f"AMIGOS {self.label_dimension} {self.comparison} {self.threshold:g} (1-9) -> high (1), else low (0); "
-                f"{'the 16 short' if self.videos == 'short' else 'all 20'} videos, first {BASELINE_SECONDS} s dropped; "
+                f"{'the 16 short' if self.videos == 'short' else 'all 20'} videos, first {BASELINE_SECONDS} s {kept}; "
                 f"stimulus ids from VideoIDs; {participants}")
 
     def stimulus_statement(self) -> str:

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 MARKER_NAME = "SYNTHETIC.json"
 """File the synthetic generator leaves in each dataset folder, so outputs can say the data are synthetic."""
 
-INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data", "Preprocessed_EEG")
-"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV, SEED)."""
+INNER_FOLDERS = ("data_preprocessed_python", "eeg_raw_data", "Preprocessed_EEG", "Sessions")
+"""Inner folders a user may pass instead of the dataset folder (DEAP, SEED-IV, SEED, MAHNOB)."""
 
 
 class DatasetError(ValueError):
@@ -51,6 +51,7 @@ class Trial:
     """One recorded trial: a (C, T) float32 signal in µV with its label and where it came from."""
 
     signal: np.ndarray
+    """(C, T) EEG; or (C, bands, frames) released DE frames when the reader `delivers` 'de'."""
     label: int
     subject: str
     session: str
@@ -187,8 +188,14 @@ class Reader:
 
     @classmethod
     def rate(cls, options: dict[str, Any]) -> float:
-        """The sampling rate of the trials under these options."""
+        """The sampling rate of the trials under these options (DE frames per second when they deliver 'de')."""
         return cls.sampling_rate
+
+    @classmethod
+    def delivers(cls, options: dict[str, Any]) -> str:
+        """What a trial's `signal` holds under these options: 'signal', EEG (C, T); or 'de', the differential-entropy
+        frames the dataset's authors released, (C, bands, frames), which only the `de` representation takes."""
+        return "signal"
 
     @classmethod
     def default_filters(cls, options: dict[str, Any]) -> dict[str, Any]:

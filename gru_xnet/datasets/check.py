@@ -1,8 +1,9 @@
 """`python -m gru_xnet.datasets.check --data-root DIR`: what a user runs first on their copy of the datasets.
 
 For every dataset found under DIR (or each one named with `--datasets`): its folder, subjects, sessions,
-trials, trial durations and label balance under the default options, and every file that is missing
-or malformed, one line each, read through the same readers the runs use, without building features.
+trials, trial durations and label balance under the default options, the released feature folders of the datasets
+that ship them (SEED, SEED-IV: `dataset_options` source 'released'), and every file that is missing or malformed,
+one line each, read through the same readers the runs use, without building features.
 Exit code 0 when everything named or found reads, 1 when something does not, 2 on bad arguments.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import inspect
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,8 @@ class Report:
     labels: collections.Counter = field(default_factory=collections.Counter)
     class_names: tuple[str, ...] = ()
     synthetic: bool = False
+    released: str | None = None
+    """What the released-features source finds (datasets that have one), or None."""
     problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -47,6 +51,7 @@ class Report:
                 f"  {self.subjects} subject(s), session(s) {', '.join(sorted(self.sessions))}, {self.trials} trial(s)",
                 f"  trial length {min(self.seconds):.1f}-{max(self.seconds):.1f} s (mean {sum(self.seconds) / len(self.seconds):.1f} s)",
                 f"  labels (default options): {balance}",
+                *([f"  released DE features: {self.released}"] if self.released else []),
                 *[f"  PROBLEM {p}" for p in self.problems]]
 
 
@@ -72,7 +77,28 @@ def check_dataset(name: str, data_root: Path) -> Report:
         report.sessions |= {t.session for t in trials}
         report.seconds += [t.signal.shape[-1] / t.sampling_rate for t in trials]
         report.labels.update(t.label for t in trials)
+    if "source" in inspect.signature(READERS[name].check_options).parameters:
+        check_released(report, name)
     return report
+
+
+def check_released(report: Report, name: str) -> None:
+    """The dataset's released feature folder: absent (said; only `source: released` needs it), read whole, or its
+    malformed files as problems."""
+    try:
+        reader = get_reader(name, report.root, source="released")
+        found = reader.subjects()
+    except DatasetError as exc:
+        report.released = f"none ({exc}; only needed for dataset_options source 'released')"
+        return
+    subjects = 0
+    for subject in found:
+        try:
+            reader.read_subject(subject)
+            subjects += 1
+        except DatasetError as exc:
+            report.problems.append(f"released features, subject {subject}: {exc}")
+    report.released = f"{reader.data_dir}, {subjects} subject(s) read ({reader.released_feature})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

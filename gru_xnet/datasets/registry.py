@@ -20,12 +20,13 @@ from .deap import DEAPReader
 from .dreamer import DREAMERReader
 from .faced import FACEDReader
 from .gameemo import GAMEEMOReader
+from .mahnob import MAHNOBReader
 from .seed import SEEDReader
 from .seediv import SEEDIVReader
 
 READERS: dict[str, type[Reader]] = {reader.name: reader for reader in (DEAPReader, SEEDIVReader, GAMEEMOReader,
                                                                         SEEDReader, DREAMERReader, AMIGOSReader,
-                                                                        FACEDReader)}
+                                                                        FACEDReader, MAHNOBReader)}
 DATASET_NAMES: list[str] = list(READERS)
 """Registered names, in registration order (a user's datasets join at the end)."""
 USER_DATASETS: dict[str, dict[str, str]] = {}

@@ -3,6 +3,8 @@
 15 subjects x 3 sessions (a session is the order of a subject's recording dates) x 15 film clips, the
 same clips in every session; each file holds `<initials>_eeg1` ... `<initials>_eeg15` (62 x T at 200 Hz,
 down-sampled and band-passed 0-75 Hz by the authors) and `label.mat` the clips' labels (-1, 0, 1).
+With `source: released` the trials are the authors' DE frames instead: `ExtractedFeatures/<subject>_<date>.mat`,
+`de_LDS<k>` (or `de_movingAve<k>`) of (62, T, 5), one frame per second (see `released.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, inner_folder, natural_key,
                    signal_problem, stimulus_confound)
+from .released import RELEASED_BANDS, RELEASED_FEATURES, SOURCES, read_released, write_released
 from .seediv import SEEDIV_CHANNELS, SUBJECT_PREFIXES, read_eeg_variables
 from .synthetic_signal import SubjectModel
 
@@ -28,6 +31,9 @@ CLASS_NAMES = {3: ("negative", "neutral", "positive"), 2: ("negative", "non-nega
 SYNTHETIC_FACTORS = {-1: (0, 0), 0: (1, 0), 1: (1, 1)}
 """Clip label -> (valence level, arousal level) planted by the generator: the binary mapping follows valence."""
 SESSIONS = ("1", "2", "3")
+FEATURE_FOLDER = "ExtractedFeatures"
+FRAME_SECONDS = 1.0
+"""One released DE frame per second of signal."""
 _FILE_PATTERN = re.compile(r"^(\d+)_(\d{8})\.mat$")
 
 
@@ -44,17 +50,26 @@ class SEEDReader(Reader):
     synthetic_trials = (4, len(CLIP_LABELS))
 
     def __init__(self, root: str | Path, *, skip_bad_trials: bool = False, joint: bool = False,
-                 n_classes: int | None = None, sessions: tuple[str, ...] = SESSIONS) -> None:
+                 n_classes: int | None = None, sessions: tuple[str, ...] = SESSIONS, source: str = "raw",
+                 released_feature: str = "de_LDS") -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
-        options = self.check_options(joint, n_classes=n_classes, sessions=sessions)
+        options = self.check_options(joint, n_classes=n_classes, sessions=sessions, source=source,
+                                     released_feature=released_feature)
         self.n_classes, self.sessions = options["n_classes"], options["sessions"]
+        self.source, self.released_feature = options["source"], options["released_feature"]
         self.class_names = CLASS_NAMES[self.n_classes]
         self.data_dir = inner_folder(self.root, "Preprocessed_EEG")
+        if self.source == "released":
+            self.data_dir = (self.data_dir.parent if self.data_dir != self.root else self.root) / FEATURE_FOLDER
+            if not self.data_dir.is_dir():
+                raise DatasetError(f"SEED: expected the released features folder {self.data_dir} (dataset_options "
+                                   "SEED source 'released'), found none")
 
     @classmethod
-    def check_options(cls, joint: bool = False, n_classes: int | None = None,
-                      sessions: tuple[str, ...] = SESSIONS) -> dict[str, Any]:
-        """3 classes alone, 2 with other datasets (None: whichever applies), and the sessions read."""
+    def check_options(cls, joint: bool = False, n_classes: int | None = None, sessions: tuple[str, ...] = SESSIONS,
+                      source: str = "raw", released_feature: str = "de_LDS") -> dict[str, Any]:
+        """3 classes alone, 2 with other datasets (None: whichever applies), the sessions read, and the source: the
+        EEG ('raw') or the authors' DE frames ('released', `released_feature` de_LDS or de_movingAve)."""
         if n_classes is not None:
             check_option("n_classes", n_classes, (2, 3))
         if joint and n_classes == 3:
@@ -62,17 +77,31 @@ class SEEDReader(Reader):
         chosen = tuple(sorted({str(s) for s in sessions}, key=natural_key))
         if not chosen or any(s not in SESSIONS for s in chosen):
             raise OptionError("sessions", sessions, f"a non-empty subset of {SESSIONS}")
-        return {"n_classes": n_classes or (2 if joint else 3), "sessions": chosen}
+        check_option("source", source, SOURCES)
+        check_option("released_feature", released_feature, RELEASED_FEATURES)
+        return {"n_classes": n_classes or (2 if joint else 3), "sessions": chosen, "source": source,
+                "released_feature": released_feature}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:
         entries = [p.name for p in folder.iterdir()]
-        return "Preprocessed_EEG" in entries or ("label.mat" in entries and any(_FILE_PATTERN.match(e) for e in entries))
+        return ("Preprocessed_EEG" in entries or FEATURE_FOLDER in entries
+                or ("label.mat" in entries and any(_FILE_PATTERN.match(e) for e in entries)))
+
+    @classmethod
+    def delivers(cls, options: dict[str, Any]) -> str:
+        return "de" if options.get("source") == "released" else "signal"
+
+    @classmethod
+    def rate(cls, options: dict[str, Any]) -> float:
+        return 1.0 / FRAME_SECONDS if cls.delivers(options) == "de" else SAMPLING_RATE
 
     @classmethod
     def default_filters(cls, options: dict[str, Any]) -> dict[str, Any]:
         """The files keep 0-75 Hz: a 0.5 Hz high edge removes the slow drift the authors left, 70 Hz trims the top
-        before the 75 Hz edge, and a 50 Hz notch takes the mains (China)."""
+        before the 75 Hz edge, and a 50 Hz notch takes the mains (China). Released DE frames: nothing."""
+        if cls.delivers(options) == "de":
+            return super().default_filters(options)
         return {"bandpass_hz": [0.5, 70.0], "notch_hz": MAINS_HZ}
 
     @classmethod
@@ -116,8 +145,13 @@ class SEEDReader(Reader):
         for session, path in zip(SESSIONS, sessions):
             if session not in self.sessions:
                 continue
-            for number, variable, data in read_eeg_variables(path, len(labels)):
-                problem = signal_problem(data, f"{path} variable {variable!r}", len(SEED_CHANNELS))
+            if self.source == "released":
+                found = read_released(path, self.released_feature, len(SEED_CHANNELS), len(labels))
+            else:
+                found = read_eeg_variables(path, len(labels))
+            for number, variable, data in found:
+                problem = None if self.source == "released" else signal_problem(
+                    data, f"{path} variable {variable!r}", len(SEED_CHANNELS))
                 if problem is not None:
                     self._bad_trial(skipped, problem)
                     continue
@@ -125,8 +159,8 @@ class SEEDReader(Reader):
                 trials.append(Trial(
                     signal=np.ascontiguousarray(data, dtype=np.float32),
                     label=clip + 1 if self.n_classes == 3 else int(clip >= 0),
-                    subject=subject, session=session, trial=number,
-                    channel_names=SEED_CHANNELS, sampling_rate=SAMPLING_RATE, dataset=self.name))
+                    subject=subject, session=session, trial=number, channel_names=SEED_CHANNELS,
+                    sampling_rate=self.rate({"source": self.source}), dataset=self.name))
         return self._finish(subject, trials, skipped)
 
     @staticmethod
@@ -149,12 +183,17 @@ class SEEDReader(Reader):
         return [int(v) for v in values]
 
     def options(self) -> dict:
-        return {"n_classes": self.n_classes, "sessions": list(self.sessions)}
+        released = {"source": "released", "released_feature": self.released_feature} if self.source == "released" else {}
+        return {"n_classes": self.n_classes, "sessions": list(self.sessions), **released}
 
     def label_description(self) -> str:
-        if self.n_classes == 3:
-            return "SEED clips: negative (0), neutral (1), positive (2)"
-        return "SEED clips: negative -> 0, neutral and positive -> non-negative (1)"
+        labels = ("SEED clips: negative (0), neutral (1), positive (2)" if self.n_classes == 3 else
+                  "SEED clips: negative -> 0, neutral and positive -> non-negative (1)")
+        if self.source == "raw":
+            return labels
+        bands = ", ".join(f"{n} {lo:g}-{hi:g}" for n, (lo, hi) in RELEASED_BANDS.items())
+        return (f"{labels}; the authors' released {self.released_feature} features ({FEATURE_FOLDER}/, one DE frame "
+                f"per {FRAME_SECONDS:g} s in {bands} Hz), not computed here")
 
     def stimulus_statement(self) -> str:
         return stimulus_confound("every SEED subject watched the same 15 film clips in every session (three times "
@@ -163,12 +202,15 @@ class SEEDReader(Reader):
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
-        """SEED/Preprocessed_EEG/<subject>_<date>.mat x 3 (variables <initials>_eeg1..N, 62 x T) and label.mat."""
+        """SEED/Preprocessed_EEG/<subject>_<date>.mat x 3 (variables <initials>_eeg1..N, 62 x T) and label.mat, and
+        with `planting.released` their DE features in ExtractedFeatures/ (same names, de_LDS<k> and de_movingAve<k>,
+        from this signal)."""
         import scipy.io
 
         folder = root / "Preprocessed_EEG"
-        folder.mkdir(parents=True, exist_ok=True)
-        scipy.io.savemat(folder / "label.mat", {"label": np.array([CLIP_LABELS], dtype=np.int16)})
+        for where in (folder, root / FEATURE_FOLDER) if planting.released else (folder,):
+            where.mkdir(parents=True, exist_ok=True)
+            scipy.io.savemat(where / "label.mat", {"label": np.array([CLIP_LABELS], dtype=np.int16)})
         rng = np.random.default_rng([seed, 3, subject])
         model = SubjectModel.draw(rng, len(SEED_CHANNELS), planting)
         prefix = SUBJECT_PREFIXES[::-1][(subject - 1) % len(SUBJECT_PREFIXES)]
@@ -182,3 +224,6 @@ class SEEDReader(Reader):
                                                                  SYNTHETIC_FACTORS[planted], cls.stimulus(session, number))
             day = datetime.date(2013, 4, 1) + datetime.timedelta(days=11 * subject + 7 * session)
             scipy.io.savemat(folder / f"{subject}_{day:%Y%m%d}.mat", variables, do_compression=True)
+            if planting.released:
+                write_released(root / FEATURE_FOLDER / f"{subject}_{day:%Y%m%d}.mat", list(variables.values()),
+                               SAMPLING_RATE, FRAME_SECONDS)

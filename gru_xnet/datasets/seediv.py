@@ -1,4 +1,8 @@
-"""SEED-IV reader: `eeg_raw_data/<session>/<subject>_<date>.mat` -> 62-channel trials, 4 classes or 2."""
+"""SEED-IV reader: `eeg_raw_data/<session>/<subject>_<date>.mat` -> 62-channel trials, 4 classes or 2.
+
+With `source: released` the trials are the authors' DE frames instead: `eeg_feature_smooth/<session>/<subject>_<date>
+.mat`, `de_LDS<k>` (or `de_movingAve<k>`) of (62, W, 5), one frame per 4 s window (see `released.py`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import numpy as np
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_number, check_option, check_subset,
                    inner_folder, natural_key, signal_problem, stimulus_confound)
+from .released import RELEASED_BANDS, RELEASED_FEATURES, SOURCES, read_released, write_released
 from .synthetic_signal import SubjectModel
 
 SEEDIV_CHANNELS = (
@@ -36,6 +41,10 @@ SUBJECT_PREFIXES = ("cz", "ha", "hql", "ldy", "ly", "mhw", "mz", "qyt", "rx", "t
 SYNTHETIC_FACTORS = {0: (1, 0), 1: (0, 0), 2: (0, 1), 3: (1, 1)}
 """Emotion -> (valence level, arousal level) planted by the generator: neutral non-negative/low, sad negative/low,
 fear negative/high, happy non-negative/high."""
+
+FEATURE_FOLDER = "eeg_feature_smooth"
+FRAME_SECONDS = 4.0
+"""One released DE frame per 4 s window of signal."""
 
 _TRIAL_VARIABLE = re.compile(r"^.*_eeg(\d+)$")
 _FILE_PATTERN = re.compile(r"^([^_]+)_(\d+)\.mat$")
@@ -67,19 +76,32 @@ class SEEDIVReader(Reader):
         negative_classes: tuple[int, ...] = (1, 2),
         sampling_rate: float = SAMPLING_RATE,
         sessions: tuple[str, ...] = ("1", "2", "3"),
+        source: str = "raw",
+        released_feature: str = "de_LDS",
     ) -> None:
         super().__init__(root, skip_bad_trials=skip_bad_trials)
         options = self.check_options(joint, n_classes=n_classes, negative_classes=negative_classes,
-                                     sampling_rate=sampling_rate, sessions=sessions)
-        self.n_classes, self.negative_classes, self.sampling_rate, self.sessions = (
-            options[k] for k in ("n_classes", "negative_classes", "sampling_rate", "sessions"))
+                                     sampling_rate=sampling_rate, sessions=sessions, source=source,
+                                     released_feature=released_feature)
+        self.n_classes, self.negative_classes, self.sessions, self.source, self.released_feature = (
+            options[k] for k in ("n_classes", "negative_classes", "sessions", "source", "released_feature"))
+        self.sampling_rate = self.rate(options)
         self.class_names = EMOTIONS if self.n_classes == 4 else ("negative", "non-negative")
         self.data_dir = inner_folder(self.root, "eeg_raw_data")
+        if self.source == "released":
+            self.data_dir = (self.data_dir.parent if self.data_dir != self.root else self.root) / FEATURE_FOLDER
+            if not self.data_dir.is_dir():
+                raise DatasetError(f"SEEDIV: expected the released features folder {self.data_dir} (dataset_options "
+                                   "SEEDIV source 'released'), found none")
 
     @classmethod
     def check_options(cls, joint: bool = False, n_classes: int = 2, negative_classes: tuple[int, ...] = (1, 2),
-                      sampling_rate: float = SAMPLING_RATE, sessions: tuple[str, ...] = ("1", "2", "3")) -> dict[str, Any]:
-        """4 emotions (alone) or 2 (negative_classes -> 0), the files' rate and the sessions read."""
+                      sampling_rate: float = SAMPLING_RATE, sessions: tuple[str, ...] = ("1", "2", "3"),
+                      source: str = "raw", released_feature: str = "de_LDS") -> dict[str, Any]:
+        """4 emotions (alone) or 2 (negative_classes -> 0), the files' rate, the sessions read, and the source: the
+        EEG ('raw') or the authors' DE frames ('released', `released_feature` de_LDS or de_movingAve)."""
+        check_option("source", source, SOURCES)
+        check_option("released_feature", released_feature, RELEASED_FEATURES)
         check_option("n_classes", n_classes, (2, 4))
         if joint and n_classes == 4:
             raise OptionError("n_classes", 4, "2 when SEEDIV is combined with other (binary) datasets")
@@ -88,20 +110,30 @@ class SEEDIVReader(Reader):
             raise OptionError("sessions", sessions, "a non-empty subset of ('1', '2', '3')")
         return {"n_classes": n_classes,
                 "negative_classes": check_subset("negative_classes", negative_classes, range(len(EMOTIONS))),
-                "sampling_rate": check_number("sampling_rate", sampling_rate, 1.0, 100000.0), "sessions": chosen}
+                "sampling_rate": check_number("sampling_rate", sampling_rate, 1.0, 100000.0), "sessions": chosen,
+                "source": source, "released_feature": released_feature}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:
         entries = [p.name for p in folder.iterdir()]
-        return "eeg_raw_data" in entries or all(s in entries for s in SESSION_LABELS)
+        return "eeg_raw_data" in entries or FEATURE_FOLDER in entries or all(s in entries for s in SESSION_LABELS)
+
+    @classmethod
+    def delivers(cls, options: dict[str, Any]) -> str:
+        return "de" if options.get("source") == "released" else "signal"
 
     @classmethod
     def rate(cls, options: dict[str, Any]) -> float:
+        if cls.delivers(options) == "de":
+            return 1.0 / FRAME_SECONDS
         return float(options.get("sampling_rate", SAMPLING_RATE))
 
     @classmethod
     def default_filters(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """The released eeg_raw_data are unfiltered: band-pass 0.5-70 Hz and a 50 Hz mains notch."""
+        """The released eeg_raw_data are unfiltered: band-pass 0.5-70 Hz and a 50 Hz mains notch (released DE
+        frames: nothing)."""
+        if cls.delivers(options) == "de":
+            return super().default_filters(options)
         return {"bandpass_hz": [0.5, 70.0], "notch_hz": MAINS_HZ}
 
     @classmethod
@@ -152,10 +184,14 @@ class SEEDIVReader(Reader):
         """All trials of the selected sessions of that subject."""
         trials: list[Trial] = []
         skipped: list[str] = []
+        most = len(SESSION_LABELS["1"])
         for path in self.source_files(subject):
             session = path.parent.name
-            for number, variable, data in read_eeg_variables(path, len(SESSION_LABELS["1"])):
-                problem = signal_problem(data, f"{path} variable {variable!r}", len(SEEDIV_CHANNELS))
+            found = (read_released(path, self.released_feature, len(SEEDIV_CHANNELS), most)
+                     if self.source == "released" else read_eeg_variables(path, most))
+            for number, variable, data in found:
+                problem = None if self.source == "released" else signal_problem(
+                    data, f"{path} variable {variable!r}", len(SEEDIV_CHANNELS))
                 if problem is not None:
                     self._bad_trial(skipped, problem)
                     continue
@@ -173,15 +209,23 @@ class SEEDIVReader(Reader):
         options = {"n_classes": self.n_classes, "sampling_rate": self.sampling_rate, "sessions": list(self.sessions)}
         if self.n_classes == 2:
             options["negative_classes"] = list(self.negative_classes)
+        if self.source == "released":
+            options.update(source="released", released_feature=self.released_feature)
         return options
 
     def label_description(self) -> str:
         """E.g. 'SEEDIV negative {sad, fear} -> 0, non-negative {neutral, happy} -> 1'."""
         if self.n_classes == 4:
-            return "SEEDIV 4 classes: " + ", ".join(f"{i} {e}" for i, e in enumerate(EMOTIONS))
-        negative = [EMOTIONS[i] for i in self.negative_classes]
-        rest = [e for i, e in enumerate(EMOTIONS) if i not in self.negative_classes]
-        return f"SEEDIV negative {{{', '.join(negative)}}} -> 0, non-negative {{{', '.join(rest)}}} -> 1"
+            labels = "SEEDIV 4 classes: " + ", ".join(f"{i} {e}" for i, e in enumerate(EMOTIONS))
+        else:
+            negative = [EMOTIONS[i] for i in self.negative_classes]
+            rest = [e for i, e in enumerate(EMOTIONS) if i not in self.negative_classes]
+            labels = f"SEEDIV negative {{{', '.join(negative)}}} -> 0, non-negative {{{', '.join(rest)}}} -> 1"
+        if self.source == "raw":
+            return labels
+        bands = ", ".join(f"{n} {lo:g}-{hi:g}" for n, (lo, hi) in RELEASED_BANDS.items())
+        return (f"{labels}; the authors' released {self.released_feature} features ({FEATURE_FOLDER}/, one DE frame "
+                f"per {FRAME_SECONDS:g} s window in {bands} Hz), not computed here")
 
     def stimulus_statement(self) -> str:
         """SEED-IV: the same clips in the same order for everyone, labels fixed per clip."""
@@ -191,7 +235,9 @@ class SEEDIVReader(Reader):
 
     @classmethod
     def write_subject(cls, root: Path, subject: int, trials: int, seconds: float, planting: Any, seed: int) -> None:
-        """SEEDIV/eeg_raw_data/{1,2,3}/<subject>_<date>.mat with variables <prefix>_eeg1..N of shape (62, T)."""
+        """SEEDIV/eeg_raw_data/{1,2,3}/<subject>_<date>.mat with variables <prefix>_eeg1..N of shape (62, T), and with
+        `planting.released` their DE features in eeg_feature_smooth/{1,2,3}/ (same names, de_LDS<k> and de_movingAve<k>,
+        from this signal)."""
         import scipy.io
 
         n_samples = int(round(seconds * SAMPLING_RATE))
@@ -207,7 +253,11 @@ class SEEDIVReader(Reader):
                                                                  SYNTHETIC_FACTORS[emotion], cls.stimulus(int(session), number))
             folder = root / "eeg_raw_data" / session
             folder.mkdir(parents=True, exist_ok=True)
-            scipy.io.savemat(folder / synthetic_file_name(subject, int(session)), variables, do_compression=True)
+            name = synthetic_file_name(subject, int(session))
+            scipy.io.savemat(folder / name, variables, do_compression=True)
+            if planting.released:
+                write_released(root / FEATURE_FOLDER / session / name, list(variables.values()), SAMPLING_RATE,
+                               FRAME_SECONDS)
 
 
 def read_eeg_variables(path: Path, most: int) -> list[tuple[int, str, object]]:

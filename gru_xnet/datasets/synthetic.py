@@ -20,7 +20,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .base import MARKER_NAME, DatasetError
 from .registry import DATASET_NAMES, READERS, add_dataset_module_argument, canonical_name, register_dataset_modules
@@ -50,8 +50,11 @@ def _prepare(root: Path) -> None:
 
 def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: int, *, trials: int | None = None,
                     seconds: float | None = None, signal_strength: float = 1.0, shuffle_labels: bool = False,
-                    seed: int = 0, signal: str = "band") -> dict[str, Path]:
-    """Write synthetic copies of the datasets under out_dir/<NAME>; returns the root per canonical name."""
+                    seed: int = 0, signal: str = "band", released: bool = False) -> dict[str, Path]:
+    """Write synthetic copies of the datasets under out_dir/<NAME>; returns the root per canonical name.
+
+    `released`: also write the DE features SEED and SEED-IV ship (computed from the written signal; it doubles the
+    time their files take), for `dataset_options` source 'released'."""
     names = [canonical_name(name) for name in datasets]
     if not names:
         raise DatasetError(f"datasets: expected at least one of {DATASET_NAMES}, found none")
@@ -63,7 +66,7 @@ def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: in
         raise DatasetError(f"signal_strength={signal_strength!r} is not allowed; allowed values: a number >= 0")
     if signal not in SIGNALS:
         raise DatasetError(f"signal={signal!r} is not allowed; allowed values: {', '.join(SIGNALS)}")
-    planting = Planting(float(signal_strength), bool(shuffle_labels), signal)
+    planting = Planting(float(signal_strength), bool(shuffle_labels), signal, bool(released))
     roots = {}
     for name in dict.fromkeys(names):
         n_trials = trials_for(name, trials)
@@ -75,7 +78,7 @@ def write_synthetic(out_dir: str | Path, datasets: Iterable[str], n_subjects: in
             "synthetic": True, "generator": "gru_xnet.datasets.synthetic", "dataset": name,
             "subjects": n_subjects, "trials": n_trials, "seconds": length,
             "signal": signal, "signal_strength": float(signal_strength), "shuffle_labels": bool(shuffle_labels),
-            "seed": seed,
+            "seed": seed, "released": bool(released),
         }
         (root / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
         roots[name] = root
@@ -87,8 +90,9 @@ DEMO_SUBJECTS = 5
 
 
 def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjects: int = DEMO_SUBJECTS,
-                          **options: Any) -> Path:
-    """Synthetic datasets under out_dir, written only where missing or made with other parameters.
+                          trials: Callable[[str], int | None] = lambda _name: None, **options: Any) -> Path:
+    """Synthetic datasets under out_dir, written only where missing or made with other parameters; `trials(name)`:
+    the trials per subject (per session) a dataset needs, None for the generator's default.
 
     Returns out_dir, ready to be used as a data root; repeated demo runs reuse the same files (and so
     the same feature cache).
@@ -96,19 +100,28 @@ def ensure_synthetic_data(out_dir: str | Path, datasets: Iterable[str], n_subjec
     out_dir = Path(out_dir)
     for name in dict.fromkeys(canonical_name(n) for n in datasets):
         marker = out_dir / name / MARKER_NAME
-        trials = options.get("trials")
+        options["trials"] = trials(name)
         wanted = {"subjects": n_subjects, "signal": options.get("signal", "band"),
                   "signal_strength": float(options.get("signal_strength", 1.0)),
                   "shuffle_labels": bool(options.get("shuffle_labels", False)), "seed": options.get("seed", 0),
-                  "trials": trials_for(name, trials),
-                  "seconds": float(options.get("seconds") or DEFAULT_SECONDS)}
+                  "trials": trials_for(name, options["trials"]),
+                  "seconds": float(options.get("seconds") or DEFAULT_SECONDS),
+                  "released": bool(options.get("released", False))}
         try:
             found = json.loads(marker.read_text())
         except (OSError, ValueError):
             found = {}
-        if any(found.get(k) != v for k, v in wanted.items()):
+        if any(found.get(k, False if k == "released" else None) != v for k, v in wanted.items()):
             write_synthetic(out_dir, [name], n_subjects, **options)
     return out_dir
+
+
+def synthetic_data_for(data: Any, out_dir: str | Path, n_subjects: int = DEMO_SUBJECTS,
+                       trials: Callable[[str], int | None] = lambda _name: None) -> Path:
+    """`ensure_synthetic_data` for a DataConfig's datasets, with the released DE features where its options read them
+    (`trials`: as `ensure_synthetic_data`'s)."""
+    released = any(data.delivers_de(name) for name in data.datasets)
+    return ensure_synthetic_data(out_dir, data.datasets, n_subjects, trials=trials, released=released)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,13 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="band: class in band power; temporal: class only in the order of band bursts; stimulus: no "
                              "emotion, a pattern per stimulus shared by every subject, labels fixed per stimulus")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--released-features", action="store_true",
+                        help="also write the DE features SEED and SEED-IV release beside their EEG (ExtractedFeatures/, "
+                             "eeg_feature_smooth/), computed from the written signal")
     add_dataset_module_argument(parser)
     args = parser.parse_args(argv)
     try:
         register_dataset_modules(args.dataset_module)
         roots = write_synthetic(args.out, args.datasets, args.subjects, trials=args.trials, seconds=args.seconds,
                                 signal_strength=args.signal_strength, shuffle_labels=args.shuffle_labels,
-                                seed=args.seed, signal=args.signal)
+                                seed=args.seed, signal=args.signal, released=args.released_features)
     except (DatasetError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,11 +39,13 @@ SIGNALS = ("band", "temporal", "stimulus")
 
 @dataclass(frozen=True)
 class Planting:
-    """What the generator plants: `band` power or `temporal` order, how strongly, and whether it follows the labels."""
+    """What the generator plants: `band` power or `temporal` order, how strongly, and whether it follows the labels;
+    `released`: also the DE features a dataset's authors release beside the signal (SEED, SEED-IV), from it."""
 
     strength: float = 1.0
     shuffle: bool = False
     signal: str = "band"
+    released: bool = False
 
 
 @dataclass

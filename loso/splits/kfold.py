@@ -43,7 +43,7 @@ def plan(features: FeatureSet, options: PlanOptions, k: int) -> list[Fold]:
 
 SPLIT = SplitSpec(
     name="kfold", plan=plan, subject_level=True, parameter="K", default=5,
-    statement=lambda k: (f"{k}-fold over subjects: each dataset's subjects are dealt into {k} seeded groups (sizes "
+    statement=lambda k, _: (f"{k}-fold over subjects: each dataset's subjects are dealt into {k} seeded groups (sizes "
                          "differing by at most one), each group is held out once and every test subject is scored on "
                          "its own; no subject is on two sides of a fold"),
     takes_subjects=False)

@@ -35,7 +35,8 @@ def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[F
 
 SPLIT = SplitSpec(
     name="cross-session", plan=plan, subject_dependent=True,
-    sessions="a subject's earlier sessions pooled for training, its last session tested: one score per subject",
-    statement=lambda _: ("cross-session: per subject, train on its earlier sessions and test on its last one; "
+    sessions=lambda _: ("a subject's earlier sessions pooled for training, its last session tested: one score per "
+                        "subject (the sessions option does not apply)"),
+    statement=lambda *_: ("cross-session: per subject, train on its earlier sessions and test on its last one; "
                          "validation is a seeded ~20% of the training sessions' trials (whole trials); a "
                          "subject-dependent protocol, no other subject is seen"))

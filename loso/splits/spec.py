@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -15,25 +17,48 @@ from loso.folds import Fold
 @dataclass(frozen=True)
 class PlanOptions:
     """What every planner is asked with: the pool (`within`: a fold trains on its own dataset's subjects;
-    `joint`: on every dataset's), sessions (`pooled` or `separate`), seeds, tested subjects, validation share."""
+    `joint`: on every dataset's), sessions (`pooled` or `separate`), seeds, tested subjects, validation share, and
+    the validation of a split that chooses it (`none` or `trials`; None: not given, the split's default)."""
 
     protocol: str = "within"
     sessions: str = "pooled"
     seeds: Sequence[int] = (0,)
     subjects: Sequence[str] | None = None
     val_fraction: float = 0.2
+    within_subject_validation: str | None = None
+
+
+PARAMETER_KINDS = ("integer", "file")
+
+
+@dataclass(frozen=True)
+class SplitFile:
+    """What a split's file parameter is kept as: the text and its SHA-256, never the path (run.json records both, so
+    a resume against an edited file is refused)."""
+
+    sha256: str
+    content: str
+
+    @classmethod
+    def of_text(cls, content: str) -> "SplitFile":
+        return cls(hashlib.sha256(content.encode()).hexdigest(), content)
 
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """A registered split: `plan(features, options, parameter)` gives its folds; `statement(parameter)` says in one
-    sentence what a fold holds out and what it trains on (PROTOCOL.md, captions)."""
+    """A registered split: `plan(features, options, parameter)` gives its folds; `statement(parameter, options)` says
+    in one sentence what a fold holds out and what it trains on (PROTOCOL.md, captions)."""
 
     name: str
-    plan: Callable[[FeatureSet, PlanOptions, int | None], list[Fold]]
-    statement: Callable[[int | None], str]
+    plan: Callable[[FeatureSet, PlanOptions, Any], list[Fold]]
+    statement: Callable[[Any, PlanOptions], str]
     parameter: str | None = None
-    """The name of its `:N` parameter (e.g. 'K'), or None when it takes none."""
+    """The name of its `:VALUE` parameter (e.g. 'K', 'FILE'), or None when it takes none."""
+    kind: str = "integer"
+    """What the parameter is: 'integer' (>= `minimum`), or 'file' (a path; `read` makes the parameter of its text,
+    and the parameter's `source` is that `SplitFile`)."""
+    read: Callable[[SplitFile, str], Any] | None = None
+    """For a 'file' parameter: the parameter from the file's text and its path (for errors and its format)."""
     default: int | None = None
     minimum: int = 2
     takes_subjects: bool = True
@@ -42,15 +67,36 @@ class SplitSpec:
     """Whether every fold holds out whole subjects (what a nested search's outer folds must do)."""
     subject_dependent: bool = False
     """Whether a fold trains on its test subject's own other data (no other subject: `--protocol` does not apply)."""
-    sessions: str | None = None
-    """What the split itself does with a subject's sessions, said in PROTOCOL.md (None: `--sessions` decides)."""
+    stimulus_level: bool = False
+    """Whether every fold keeps its test stimuli off the training and validation sides (a leakage check verifies it)."""
+    chooses_validation: bool = False
+    """Whether `--within-subject-validation` (`none` or `trials`) chooses its validation side."""
+    synthetic_trials: Callable[[str], int | None] = lambda _dataset: None
+    """The trials per session a `--synthetic` copy of a dataset must hold for this split (None: the generator's)."""
+    sessions: Callable[[str], str] | None = None
+    """What the split does with a subject's sessions under the `--sessions` value given, said in PROTOCOL.md (None:
+    `--sessions` means what it means for subject-level splits)."""
 
-    def parse(self, text: str | None) -> int | None:
-        """The parameter given after the colon (its default when absent); one error naming the split and the range."""
+    def __post_init__(self) -> None:
+        if self.kind not in PARAMETER_KINDS or (self.kind == "file") != (self.read is not None):
+            raise ValueError(f"split {self.name}: kind {self.kind!r} expected one of {PARAMETER_KINDS}, with `read` "
+                             "exactly for 'file'")
+
+    def parse(self, text: str | None) -> Any:
+        """The parameter given after the colon (its default when absent; a file read whole); one error naming the
+        split and what it expects."""
+        if text is None and self.kind == "file":
+            raise ConfigError(f"--split {self.name}: expected {self.name}:{self.parameter}, the path of its file")
         if text is None:
             return self.default
         if self.parameter is None:
             raise ConfigError(f"--split {self.name}:{text}: {self.name} takes no parameter")
+        if self.kind == "file":
+            try:
+                content = Path(text).expanduser().read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"--split {self.name}:{text}: cannot read {text}: {exc}") from None
+            return self.read(SplitFile.of_text(content), text)
         try:
             value = int(text)
         except ValueError:
@@ -59,9 +105,20 @@ class SplitSpec:
             raise ConfigError(f"--split {self.name}:{text}: expected {self.parameter} an integer >= {self.minimum}")
         return value
 
-    def label(self, parameter: int | None) -> str:
-        """The split as written on the command line and recorded in run.json, e.g. 'kfold:5'."""
-        return self.name if parameter is None else f"{self.name}:{parameter}"
+    def label(self, parameter: Any) -> str:
+        """The split as written on the command line and recorded in run.json, e.g. 'kfold:5'; a file parameter by the
+        start of its SHA-256 ('holdout:sha256=3f2a9c1b0d4e'), never its path."""
+        if parameter is None:
+            return self.name
+        if self.kind == "file":
+            return f"{self.name}:sha256={parameter.source.sha256[:12]}"
+        return f"{self.name}:{parameter}"
+
+    def record(self, parameter: Any) -> dict:
+        """What run.json keeps of a file parameter besides the label: the file's SHA-256 and content."""
+        if self.kind != "file" or parameter is None:
+            return {}
+        return {"split_file": {"sha256": parameter.source.sha256, "content": parameter.source.content}}
 
 
 def training_pool(features: FeatureSet, tests: Sequence[int], protocol: str) -> list[int]:

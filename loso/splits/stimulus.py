@@ -50,8 +50,8 @@ def plan(features: FeatureSet, options: PlanOptions, groups: int) -> list[Fold]:
 
 
 SPLIT = SplitSpec(
-    name="leave-stimulus-out", plan=plan, parameter="G", default=2,
-    statement=lambda g: (f"leave-stimulus-out: each dataset's stimuli are dealt into {g} seeded groups "
+    name="leave-stimulus-out", plan=plan, parameter="G", default=2, stimulus_level=True,
+    statement=lambda g, _: (f"leave-stimulus-out: each dataset's stimuli are dealt into {g} seeded groups "
                          "(class-stratified where every stimulus has one label for all subjects, else balanced by "
                          "size); a fold tests one subject on one group's stimuli and trains on other subjects' trials "
                          "of the other groups only, so no stimulus and no subject is on two sides (this removes "

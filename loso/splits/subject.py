@@ -26,4 +26,4 @@ def plan(features: FeatureSet, options: PlanOptions, _parameter: None) -> list[F
 
 SPLIT = SplitSpec(
     name="loso", plan=plan, subject_level=True,
-    statement=lambda _: LOSO_STATEMENT)
+    statement=lambda *_: LOSO_STATEMENT)
