@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_side_by_side(commands: dict[str, list[str]], timeout: float = 900) -> None:
+    """Run `python -m <module> <args>` commands (label: [module, *args]) at once, one per core, from the repository
+    root; each must exit 0. For independent `--local` runs: on 2 cores two of them take the time of one."""
+    repo = Path(__file__).resolve().parents[1]
+    started = {label: subprocess.Popen([sys.executable, "-m", *command], cwd=repo, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True) for label, command in commands.items()}
+    for label, process in started.items():
+        log = process.communicate(timeout=timeout)[0]
+        assert process.returncode == 0, f"{label}: {' '.join(commands[label])}\n{log[-3000:]}"

@@ -34,7 +34,7 @@ def test_a_bad_gpu_share_is_refused(capsys):
 
 
 def test_gpu_bench_runs_on_cpu_at_small_sizes():
-    args = ["--device", "cpu", "--windows", "64", "--batches", "16", "--configs", "quick", "--steps", "2",
+    args = ["--device", "cpu", "--windows", "16", "--batches", "16", "--configs", "quick", "--steps", "2",
             "--loso-subjects", "3", "--loso-epochs", "1", "--loso-config", "quick"]
     run = subprocess.run([sys.executable, "bench/bench_gpu.py", *args], cwd=REPO, capture_output=True, text=True,
                          timeout=600)

@@ -31,7 +31,7 @@ from loso.run import main as loso_main
 from tune.search import main as tune_main
 from tune.space import load_space
 
-from conftest import tiny_config
+from conftest import run_side_by_side, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 REPRESENTATION = {"gru_xnet": "stft", "eegnet": "raw", "shallowconvnet": "raw", "deepconvnet": "raw",
@@ -268,15 +268,15 @@ def field_benchmarks(tmp_path_factory) -> dict[str, Path]:
     """`loso.benchmark --models tsception dgcnn`, seeds 0-2, on DEAP with a strong planted signal and on the same data
     with shuffled labels: 4 subjects, 6 trials of 12 s, 10 epochs (the raw CNN needs them on so little data)."""
     tmp = tmp_path_factory.mktemp("field")
-    runs = {}
+    commands = {}
     for label, shuffle in (("planted", False), ("shuffled", True)):
         root = tmp / f"{label}-data"
         write_synthetic(root, ["DEAP"], 4, trials=6, seconds=12.0, signal_strength=3.0, shuffle_labels=shuffle)
-        runs[label] = tmp / label
-        assert benchmark_main(["--config", config_file(root, tmp / f"{label}-config", epochs=10), "--models",
-                               "tsception", "dgcnn", "--seeds", "0", "1", "2", "--local", "--output",
-                               str(runs[label])]) == 0
-    return runs
+        commands[label] = ["loso.benchmark", "--config", config_file(root, tmp / f"{label}-config", epochs=10),
+                           "--models", "tsception", "dgcnn", "--seeds", "0", "1", "2", "--local", "--output",
+                           str(tmp / label)]
+    run_side_by_side(commands)  # the two benchmarks at once, one per core
+    return {label: tmp / label for label in commands}
 
 
 def test_benchmark_runs_each_model_on_the_same_folds_and_compares_them(field_benchmarks):

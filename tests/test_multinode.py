@@ -81,13 +81,23 @@ def two_nodes(tmp_path):
         assert not left, f"processes of the two nodes outlived them: {left}"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    started = time.time()
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process: subprocess.Popen, started: float) -> subprocess.CompletedProcess:
+    """Wait for a `_start`ed command; its output and return code."""
     try:
-        return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=ENV, capture_output=True, text=True,
-                          timeout=300)
+        stdout, stderr = process.communicate(timeout=300)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     finally:
-        print(f"{args[0]} {args[-1]}: {time.time() - started:.1f} s")
+        print(f"{process.args[2]} --output {process.args[process.args.index('--output') + 1]}: "
+              f"{time.time() - started:.1f} s")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return _finish(_start(*args), time.time())
 
 
 def test_folds_and_trials_spread_over_two_nodes_with_one_machines_results(two_nodes, learnable_root, tmp_path):
@@ -95,15 +105,20 @@ def test_folds_and_trials_spread_over_two_nodes_with_one_machines_results(two_no
     tiny_config(learnable_root, tmp_path, datasets=("GAMEEMO",), num_epochs=4).save(config)
     common = ["--config", str(config), "--data-root", str(learnable_root), "--seeds", "1", "2"]
     shared = tmp_path / "shared_storage"  # what NFS or a bucket is on a real cluster
-    cluster = _run("loso.run", *common, "--output", str(tmp_path / "cluster"), "--address", two_nodes,
-                   "--storage-path", str(shared / "loso"))
+    started = time.time()  # one machine's run (in one process, no Ray, its own feature cache) beside the cluster's
+    local = _start("loso.run", *common, "--output", str(tmp_path / "one_machine"), "--local",
+                   "--data.cache_dir", str(tmp_path / "one_machine_cache"))
+    try:
+        cluster = _run("loso.run", *common, "--output", str(tmp_path / "cluster"), "--address", two_nodes,
+                       "--storage-path", str(shared / "loso"))
+    finally:
+        one_machine = _finish(local, started)
     assert cluster.returncode == 0, cluster.stdout[-3000:] + cluster.stderr[-3000:]
     folds = [json.loads(p.read_text()) for p in sorted((tmp_path / "cluster" / "folds").glob("*.json"))]
     assert len(folds) == 8
     assert len({fold["node"]["id"] for fold in folds}) == 2, "every fold ran on one node"
     assert any((shared / "loso").glob("cluster-runner*"))
 
-    one_machine = _run("loso.run", *common, "--output", str(tmp_path / "one_machine"), "--local")
     assert one_machine.returncode == 0, one_machine.stderr[-3000:]
     for table in ("per_subject.csv", "per_dataset.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cluster" / "tables" / table),

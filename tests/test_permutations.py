@@ -1,9 +1,11 @@
-"""Permutation null and run comparison on a real local Ray instance: planted signal vs shuffled labels.
+"""Permutation null and run comparison: planted signal vs shuffled labels.
 
 Both datasets have 6 GAMEEMO subjects with the same written labels; in the shuffled one the planted
 signal is drawn independently of them. Each run trains every fold on the real labels and 19 times on
 permuted ones (tiny folds: 3 epochs of batches of 8, 2 windows x 4 games per subject; a planted signal strong
 enough to be learnt in them, so the observed run stands clear of a null that is a whole-dataset permutation).
+The two runs are `loso.run --local` processes side by side, one per core (the same fold results as on Ray);
+the resumed permutations train on the session's Ray instance and must equal the in-process ones.
 """
 
 from __future__ import annotations
@@ -20,32 +22,38 @@ from gru_xnet.datasets import write_synthetic
 from gru_xnet.features import build_feature_set
 from loso.compare import main as compare_main
 from loso.run import main
-from tests.conftest import tiny_config
+from tests.conftest import run_side_by_side, tiny_config
 
-pytestmark = pytest.mark.ray
 PERMUTATIONS = 19
 
 
-def run_with_null(tmp: Path, shuffle: bool) -> Path:
+def prepare_run_with_null(tmp: Path, label: str) -> list[str]:
+    """Write the data and config; the command line of a `loso.run --local` with the null, writing to tmp/label."""
     root = tmp / "data"
-    write_synthetic(root, ["GAMEEMO"], 6, seconds=8.0, signal_strength=6.0, shuffle_labels=shuffle)
+    write_synthetic(root, ["GAMEEMO"], 6, seconds=8.0, signal_strength=6.0, shuffle_labels=label == "shuffled")
     config = tiny_config(root, tmp, datasets=("GAMEEMO",), num_epochs=3, batch_size=8)
     config.data.augmentation_ratio = 1.0
     config.save(tmp / "config.json")
-    out = tmp / ("shuffled" if shuffle else "planted")
-    assert main(["--config", str(tmp / "config.json"), "--output", str(out),
-                 "--permutations", str(PERMUTATIONS)]) == 0
-    return out
+    return ["loso.run", "--config", str(tmp / "config.json"), "--output", str(tmp / label),
+            "--permutations", str(PERMUTATIONS), "--local"]
 
 
 @pytest.fixture(scope="module")
-def planted(ray_session, tmp_path_factory) -> Path:
-    return run_with_null(tmp_path_factory.mktemp("planted"), shuffle=False)
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """The planted and the shuffled run with their nulls, side by side."""
+    tmp = {label: tmp_path_factory.mktemp(label) for label in ("planted", "shuffled")}
+    run_side_by_side({label: prepare_run_with_null(folder, label) for label, folder in tmp.items()})
+    return {label: folder / label for label, folder in tmp.items()}
 
 
 @pytest.fixture(scope="module")
-def shuffled(ray_session, tmp_path_factory) -> Path:
-    return run_with_null(tmp_path_factory.mktemp("shuffled"), shuffle=True)
+def planted(runs) -> Path:
+    return runs["planted"]
+
+
+@pytest.fixture(scope="module")
+def shuffled(runs) -> Path:
+    return runs["shuffled"]
 
 
 def records(folder: Path) -> dict[str, dict]:
@@ -115,7 +123,8 @@ def test_compare_finds_the_planted_run_better_than_the_shuffled_one(planted, shu
     assert "run_b - run_a" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
-def test_resume_trains_only_the_missing_permutations(planted):
+@pytest.mark.ray
+def test_resume_on_ray_trains_only_the_missing_permutations_to_the_same_results(ray_session, planted):
     before = records(planted / "permutations")
     missing = ["GAMEEMO-S02-seed42-perm004", "GAMEEMO-S02-seed42-perm017"]
     for name in missing:
@@ -124,7 +133,7 @@ def test_resume_trains_only_the_missing_permutations(planted):
                  "--permutations", str(PERMUTATIONS), "--resume"]) == 0
     after = records(planted / "permutations")
     assert after.keys() == before.keys()
-    for name in missing:  # retrained alone, the same result as inside the fold's full job (CPU, one seed)
+    for name in missing:  # retrained alone on Ray, the same result as inside the fold's full job in process (CPU)
         assert after[name]["test"]["balanced_accuracy"] == before[name]["test"]["balanced_accuracy"]
         assert after[name]["label_hash"] == before[name]["label_hash"]
         assert after[name]["started_at"] > before[name]["started_at"]

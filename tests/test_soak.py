@@ -41,32 +41,35 @@ def _alive_ids(ray_module) -> set[str]:
 @pytest.mark.soak
 def test_sixty_folds_four_in_flight_flat_driver_memory_and_nothing_left(ray_session, tmp_path):
     root = tmp_path / "data"
-    write_synthetic(root, ["GAMEEMO"], 15, seconds=6.0)
+    write_synthetic(root, ["GAMEEMO"], 10, seconds=6.0)  # 60 folds: 10 subjects x 6 seeds, each a few batches
     config = tiny_config(root, tmp_path, datasets=("GAMEEMO",), num_epochs=1)
+    config.data.augmentation_ratio = 0.0
     config.save(tmp_path / "tiny.json")
     out = tmp_path / "soak"
     before = _alive_ids(ray_session)  # other tests' leftovers are theirs
-    samples: list[tuple[int, float]] = []  # (folds saved, driver RSS in MB), every 0.2 s while the folds run
+    samples: list[tuple[int, float]] = []  # (folds saved, driver RSS in MB), every 0.05 s while the folds run
     running = threading.Event()
     running.set()
 
     def sample() -> None:
         while running.is_set():
             samples.append((len(list((out / "folds").glob("*.json"))), _rss_mb()))
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
         code = main(["--config", str(tmp_path / "tiny.json"), "--data-root", str(root), "--output", str(out),
-                     "--seeds", "1", "2", "3", "4", "--cpus-per-worker", "0.5", "--max-concurrent-folds", "4"])
+                     "--seeds", *map(str, range(1, 7)), "--cpus-per-worker", "0.5", "--max-concurrent-folds", "4"])
     finally:
         running.clear()
         sampler.join()
     assert code == 0 and len(list((out / "folds").glob("*.json"))) == 60
-    early = max(rss for done, rss in samples if 10 <= done <= 20)
-    late = max(rss for done, rss in samples if done >= 50)
-    assert late <= 1.10 * early, f"driver memory grew from {early:.0f} MB (10-20 folds) to {late:.0f} MB (50-60)"
+    # while folds run (the tables and report.html after the last fold are not the folds' memory); windows wide enough
+    # to hold samples however the folds bunch (a few-batch fold ends in well under a second)
+    early = max(rss for done, rss in samples if 5 <= done <= 30)
+    late = max(rss for done, rss in samples if 45 <= done < 60)
+    assert late <= 1.10 * early, f"driver memory grew from {early:.0f} MB (5-30 folds) to {late:.0f} MB (45-59)"
     deadline = time.time() + 30
     while time.time() < deadline and any(_leftovers(ray_session, before)):
         time.sleep(0.5)

@@ -181,7 +181,7 @@ def test_best_config_round_trips_into_loso_and_marks_its_tuning_subjects(searche
     tuned = config.tuned_on[0].split("/")[1]
     held_out = summary["test_subjects"][0].split("/")[1]
     assert loso_main(["--config", str(searched / "best_config.json"), "--data-root", str(learnable_root),
-                      "--subjects", tuned, held_out, "--output", str(tmp_path / "loso")]) == 0
+                      "--subjects", tuned, held_out, "--output", str(tmp_path / "loso"), "--local"]) == 0
     folds = {json.loads(p.read_text())["fold"]["subject"]: json.loads(p.read_text())
              for p in (tmp_path / "loso" / "folds").glob("*.json")}
     assert folds[tuned]["tuned_on_test_subject"] and not folds[held_out]["tuned_on_test_subject"]
