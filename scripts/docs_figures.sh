@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 out=${1:-outputs/docs_figures}
-run() { .venv/bin/python -m loso.run --synthetic --datasets DEAP SEEDIV --resume "$@"; }
+run() { bash scripts/demo.sh "$@"; }  # the demo's command, options added
 mkdir -p "$out"
 run --output "$out/gru_xnet" > "$out/demo.log" 2>&1 || { tail -20 "$out/demo.log"; exit 1; }
 .venv/bin/python scripts/readme_sample.py "$out/demo.log"
