@@ -62,7 +62,7 @@ CASES = {
         ([], 2, "needs --models MODEL ... or --card NAME"),
         (["--models", "eegnet", "--tasks", "valence"], 2, "--tasks picks tasks of a card"),
         (["--card", "nope"], 2, "--card 'nope': no such card; the cards are eegain-loso"),
-        (["--card", "eegain-loso", "--datasets", "GAMEEMO"], 2, "has no dataset 'GAMEEMO'; it has DEAP, AMIGOS"),
+        (["--card", "eegain-loso", "--datasets", "GAMEEMO"], 2, "has no dataset 'GAMEEMO'; it has MAHNOB, DEAP, AMIGOS"),
         (["--card", "eegain-loso", "--datasets", "DEAP", "--tasks", "dominance"], 2,
          "has no task 'dominance' for DEAP; it has DEAP: arousal valence"),
         (["--card", "eegain-loso", "--models", "dgcnn"], 2, "runs no model 'dgcnn'; it has tsception, eegnet"),
