@@ -290,6 +290,7 @@ class FitState:
     stopper: EarlyStopping | None = None
     stopped_early: bool = False
     loop_seconds: float = 0.0  # wall time spent in the epoch loop (training + validation)
+    epoch_end_seconds: float = 0.0  # wall time spent in `on_epoch_end` (reports, epoch checkpoints)
 
 
 def rng_state(device: torch.device) -> dict:
@@ -378,4 +379,6 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         started = time.perf_counter()
         if on_epoch_end is not None:
             on_epoch_end(state, record)
+            state.epoch_end_seconds += time.perf_counter() - started
+            started = time.perf_counter()
     return state
