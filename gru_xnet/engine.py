@@ -78,7 +78,9 @@ def make_reproducible(seed: int, config: TrainingConfig) -> None:
     torch.set_num_threads(config.num_threads)
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
-    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
+    # torch.use_deterministic_algorithms(mode, warn_only=True) less its import of torch._inductor (1.5 CPU-s in every
+    # training process; it sets the inductor's flag, which only torch.compile reads, and no path here compiles)
+    torch._C._set_deterministic_algorithms(config.deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = config.deterministic
     torch.backends.cudnn.benchmark = not config.deterministic
     np.random.seed(seed)
