@@ -11,12 +11,13 @@ predictions on all three paths (it must: same seed, same config). The per-fold o
 in full: the run's whole wall time (Ray start-up, features, runner start-up, data, evaluation, writing)
 times the number of runners, minus every fold's epoch loop as the engine measured it, divided by the
 folds; the time between a fold's start and its result on the driver minus its epoch loop is printed
-too, and the time `report.html` takes to render beside the tables'. A table then says where the K-runner run's
-non-training time went (the run's `timings.json` and each fold's `phase_seconds`): Ray start, features, runner
-start, each fold's data, epoch-end checkpoints, evaluation and hand-over, writing, the leakage certificate, tables,
-report and figures, runners idle at the end; each stage as wall seconds and as seconds charged per fold (target: the
-whole command <= 2 s per fold at 20 folds on 2 runners). `--ray-only` runs the K-runner Ray LOSO alone (the 20-fold
-figure in a tenth of the time). The data and outputs are deleted at the end unless --keep.
+too, and the time `report.html` takes to render beside the tables'. A table then says where the K-runner
+run's non-training time went (the run's `timings.json` and each fold's `phase_seconds`): Ray start, features,
+runner start, each fold's data, optimizer and DDP wrap (the first in a process imports torch._dynamo), epoch-end
+checkpoints, evaluation, hand-over, runners idle at the end, the leakage certificate, tables, report and figures;
+each in runner-seconds and per fold (target: the whole command <= 2 s per fold at 20 folds on 2 runners).
+`--ray-only` runs the K-runner Ray LOSO alone (the 20-fold figure without the two baseline runs). The data and
+outputs are deleted at the end unless --keep.
 """
 
 from __future__ import annotations
@@ -61,11 +62,13 @@ def overhead_table(out: Path, wall: float, runners: int, folds: list[dict], tabl
         per_runner.setdefault(fold["runner"], []).append(fold)
     phase = lambda key: sum(f["phase_seconds"][key] for f in folds)  # noqa: E731
     handover = sum(f["wall_seconds"] - f["train_seconds"] for f in folds)
+    unphased = sum(f["train_seconds"] - sum(f["phase_seconds"].values()) for f in folds)
     start = sum(min(f["started_at"] for f in mine) - timings["folds_started_at"] for mine in per_runner.values())
     idle = sum(timings["folds_finished_at"] - max(f["finished_at"] for f in mine) for mine in per_runner.values())
     stages = [("Ray start", runners * timings["ray_start"]), ("features", runners * timings["features"]),
               ("runner start (every runner)", start), ("per-fold data (loaders, model)", phase("data")),
-              ("epoch-end checkpoints", phase("epoch_end")), ("evaluation", phase("evaluation")),
+              ("optimizer, DDP wrap (torch._dynamo)", unphased), ("epoch-end checkpoints", phase("epoch_end")),
+              ("evaluation", phase("evaluation")),
               ("hand-over (queue, results)", handover), ("runners idle at the end", idle),
               ("leakage certificate", runners * timings["certificate"]), ("tables", runners * tables),
               ("report and figures", runners * (timings["tables_figures_report"] - tables))]
