@@ -40,18 +40,13 @@ class Normalizer:
     std: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=np.float32))
 
     @classmethod
-    def fit(cls, features: np.ndarray, indices: np.ndarray, chunk: int = 512) -> "Normalizer":
-        """Streaming mean/std over the chosen windows and their last axis (time frames, samples, segments)."""
-        total = np.zeros(features.shape[1:-1], dtype=np.float64)
-        squares = np.zeros_like(total)
-        count = 0
-        for start in range(0, len(indices), chunk):
-            block = np.asarray(features[np.sort(indices[start:start + chunk])], dtype=np.float64)
-            total += block.sum(axis=(0, -1))
-            squares += (block ** 2).sum(axis=(0, -1))
-            count += block.shape[0] * block.shape[-1]
-        mean = total / count
-        std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-12))
+    def fit(cls, features: np.ndarray, indices: np.ndarray, groups: np.ndarray | None = None,
+            cache: dict | None = None) -> "Normalizer":
+        """Mean/std over the chosen windows and their last axis (time frames, samples, segments), summed group by
+        group (`groups`: each window's subject) so that many folds can share a group's sums (`cache`)."""
+        moments = Moments.of_groups(features, np.asarray(indices), groups, cache)
+        mean = moments.total / moments.count
+        std = np.sqrt(np.maximum(moments.squares / moments.count - mean ** 2, 1e-12))
         return cls(mean.astype(np.float32)[..., None], std.astype(np.float32)[..., None])
 
     @classmethod
@@ -70,6 +65,50 @@ class Normalizer:
             digest.update(f"{array.dtype.str}{array.shape}".encode())
             digest.update(array.tobytes())
         return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Float64 sums of the values and their squares per row of the last axis, and how many values were summed."""
+
+    total: np.ndarray
+    squares: np.ndarray
+    count: int
+
+    @classmethod
+    def of(cls, features: np.ndarray, rows: np.ndarray, chunk: int = 512) -> "Moments":
+        """The sums over `rows`, read `chunk` windows at a time (the features may be a memory map)."""
+        total = np.zeros(features.shape[1:-1], dtype=np.float64)
+        squares = np.zeros_like(total)
+        for start in range(0, len(rows), chunk):
+            block = np.asarray(features[np.sort(rows[start:start + chunk])], dtype=np.float64)
+            total += block.sum(axis=(0, -1))
+            squares += (block ** 2).sum(axis=(0, -1))
+        return cls(total, squares, len(rows) * features.shape[-1])
+
+    @classmethod
+    def of_groups(cls, features: np.ndarray, indices: np.ndarray, groups: np.ndarray | None,
+                  cache: dict | None = None) -> "Moments":
+        """The sums over `indices`, taken group by group in ascending order and added in that order: the same bits
+        whether a group's part was computed now or found in `cache` (keyed by the group and its rows), so checking
+        every fold of a LOSO reads each subject once instead of once per fold."""
+        if groups is None or len(indices) == 0:
+            return cls.of(features, indices)
+        owner = groups[indices]
+        parts = []
+        for group in np.unique(owner):
+            rows = indices[owner == group]
+            key = (int(group), rows.tobytes())
+            part = None if cache is None else cache.get(key)
+            if part is None:
+                part = cls.of(features, rows)
+                if cache is not None:
+                    cache[key] = part
+            parts.append(part)
+        total = parts[0]
+        for part in parts[1:]:
+            total = cls(total.total + part.total, total.squares + part.squares, total.count + part.count)
+        return total
 
 
 CHUNK_BYTES = 256 * 2 ** 20
@@ -255,8 +294,8 @@ def make_loaders(features: FeatureSet, split: Split, config: DataConfig, *, batc
         if len(np.intersect1d(sides[a], sides[b])):
             raise ValueError(f"split puts {len(np.intersect1d(sides[a], sides[b]))} window(s) on the {a} and {b} "
                              "sides: a leak")
-    normalizer = (Normalizer.fit(features.features, sides["train"]) if config.normalization == "train"
-                  else Normalizer.identity())
+    normalizer = (Normalizer.fit(features.features, sides["train"], features.subject_index)
+                  if config.normalization == "train" else Normalizer.identity())
     window_shape = features.features.shape[1:]
     on_device = fits_on_device(sum(len(rows) for rows in sides.values()), window_shape, device)
     if not on_device:

@@ -78,7 +78,9 @@ def make_reproducible(seed: int, config: TrainingConfig) -> None:
     torch.set_num_threads(config.num_threads)
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
-    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
+    # torch.use_deterministic_algorithms(mode, warn_only=True) less its import of torch._inductor (1.5 CPU-s in every
+    # training process; it sets the inductor's flag, which only torch.compile reads, and no path here compiles)
+    torch._C._set_deterministic_algorithms(config.deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = config.deterministic
     torch.backends.cudnn.benchmark = not config.deterministic
     np.random.seed(seed)
@@ -290,6 +292,7 @@ class FitState:
     stopper: EarlyStopping | None = None
     stopped_early: bool = False
     loop_seconds: float = 0.0  # wall time spent in the epoch loop (training + validation)
+    epoch_end_seconds: float = 0.0  # wall time spent in `on_epoch_end` (reports, epoch checkpoints)
 
 
 def rng_state(device: torch.device) -> dict:
@@ -378,4 +381,6 @@ def fit(model: nn.Module, loaders, optimizer: torch.optim.Optimizer, scheduler, 
         started = time.perf_counter()
         if on_epoch_end is not None:
             on_epoch_end(state, record)
+            state.epoch_end_seconds += time.perf_counter() - started
+            started = time.perf_counter()
     return state

@@ -181,14 +181,14 @@ def normaliser_from_training_rows(plan: Plan, records: list[dict], config: Exper
         return _result("normaliser_from_training_rows", NOT_APPLICABLE, "no fold result yet")
     fitted = config.data.normalization == "train"
     expected: dict[str, str] = {}
-    offences = []
+    offences, parts = [], {}
     for record in records:
         fold_id = plan.fold_of(record)
         if fold_id is None:
             continue
         if fold_id not in expected:
-            normaliser = (Normalizer.fit(plan.features.features, plan.sides(fold_id)["train"]) if fitted
-                          else Normalizer.identity())
+            normaliser = (Normalizer.fit(plan.features.features, plan.sides(fold_id)["train"],
+                                         plan.features.subject_index, parts) if fitted else Normalizer.identity())
             expected[fold_id] = normaliser.sha256()
         used = record.get("normalizer_sha256")
         if used is None:

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import ray
@@ -96,6 +96,7 @@ class ResultWriter:
 
     def __init__(self, out: Path, config: ExperimentConfig, common: dict):
         self.out, self.tuned_on, self.common = out, set(config.tuned_on), common
+        self.seconds = 0.0  # spent writing results and errors (the run's timings.json)
 
     def results(self, job: FoldJob, results: list[dict]) -> None:
         """One file per label variant and test subject (a fold testing several subjects scores each on its own)."""
@@ -118,8 +119,10 @@ class ResultWriter:
 
     def _write(self, path: Path, text: str) -> None:
         """Write one file atomically; a failure (disk full, folder gone read-only) names it and what is safe."""
+        started = time.perf_counter()
         try:
             write_text_atomic(path, text)
+            self.seconds += time.perf_counter() - started
         except OSError as exc:
             saved = len(list(self.out.glob("folds/*.json"))) + len(list(self.out.glob("permutations/*.json")))
             raise OSError(f"cannot write {path}: {exc.strerror or exc}. The {saved} result file(s) saved before are "
@@ -276,6 +279,8 @@ class Prepared:
     seeds: list[int]
     out: Path
     manifest: dict
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage of the driver (written to `<out>/timings.json`, read by bench/bench_loso.py)."""
 
     def share(self) -> ray.ObjectRef:
         """Put the features into the object store and keep only its zero-copy view: one copy on this node."""
@@ -287,12 +292,15 @@ def prepare(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec)
     """Features, the fold plan, output folder and manifest of a checked command line (`loso.run.check`); writes
     nothing."""
     seeds = list(args.seeds) if args.seeds else [config.seed]
+    started = time.perf_counter()
     features = build_feature_set(config.data, representation=spec.representation_of(config.data))
+    built = time.perf_counter() - started
     folds = plan_folds(features, args.split, protocol=args.protocol, sessions=args.sessions,
                        seeds=seeds, subjects=args.subjects, within_subject_validation=args.within_subject_validation,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
-    return Prepared(config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec))
+    return Prepared(config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec),
+                    {"features": built})
 
 
 def execute(args: argparse.Namespace, run: Prepared) -> int:
@@ -314,9 +322,13 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
                     len(tuned), " ".join(tuned))
     writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"],
                                         "model": manifest["model"]})
+    timings = run.timings
     if jobs:
         if not args.local:
+            started = time.perf_counter()
             init_ray(args.address, args.num_cpus, args.verbose)
+            timings["ray_start"] = time.perf_counter() - started
+        timings["folds_started_at"] = time.time()
         with interrupts_as_keyboard_interrupt() as received:  # after ray.init, which installs its own handler
             try:
                 if args.local:
@@ -355,11 +367,16 @@ def execute(args: argparse.Namespace, run: Prepared) -> int:
                                          args.storage_path or str(out / "ray"), args.checkpoint_every)
             except KeyboardInterrupt:
                 return 128 + received.get("signal", signal.SIGINT)
+        timings["folds_finished_at"], timings["writing"] = time.time(), writer.seconds
         if progress.failed:
             log.error("%d fold job(s) failed; their errors are in %s. Run again with --resume to retry them.",
                       progress.failed, out / "failed")
+    started = time.perf_counter()
     certificate = certify(run.features, run.folds, read_records(out), manifest, config)
     write_certificate(out, certificate)
+    timings["certificate"] = time.perf_counter() - started
     tables = aggregate(out, report=not args.no_report)
+    timings["tables_figures_report"] = time.perf_counter() - started - timings["certificate"]
+    write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
     print_tables(tables)
     return 1 if list((out / "failed").glob("*.json")) or failed(certificate) else 0

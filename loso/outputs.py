@@ -6,6 +6,7 @@
 <out>/permutations/<fold_id>-perm<k>.json       the k-th permutation-null retraining of that fold
 <out>/failed/<job_id>.json                      a fold job that failed past its retries
 <out>/certificate.json                          the leakage checks the run made on its plan and results
+<out>/timings.json                              seconds per stage of the last invocation (features, Ray, writing, ...)
 <out>/.lock                                     host and pid of the loso.run writing this folder
 ```
 """

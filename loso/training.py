@@ -87,6 +87,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
     loaders = make_loaders(features, split, config.data, batch_size=max(1, config.training.batch_size // world),
                            seed=seed, rank=rank, world_size=world, device=device)
     model = build_model(config.model, loaders.input_shape, loaders.n_classes, spec, **model_input(features))
+    data_seconds = time.time() - started
     if is_estimator(model):
         model, result = _fit_estimator(model, spec, features, loaders, seed)
         precision = resolve_precision(torch.device("cpu"), use_amp=False)
@@ -94,6 +95,7 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
         model, precision, result = _fit_torch(config, features, loaders, model, variant, placement, saved)
     if rank != 0:
         return None
+    tested = time.time()
     pool = np.concatenate([split.windows(features, "train"), split.windows(features, "val")])
     result.update({"variant": variant, "label_hash": features.label_hash(pool), "world_size": world,
                    "normalizer_sha256": loaders.normalizer.sha256(),
@@ -114,6 +116,9 @@ def train_variant(config: ExperimentConfig, features: FeatureSet, split: Split, 
                 str(features.subjects[subject]): {"test": report, "predictions": _predictions(features, part)}
                 for subject, (report, part) in subject_reports(evaluation, features, pool).items()}
     result["train_seconds"] = time.time() - started
+    result["phase_seconds"] = {"data": data_seconds, "loop": result["loop_seconds"],
+                               "epoch_end": result.pop("epoch_end_seconds", 0.0),
+                               "evaluation": time.time() - tested}
     return result
 
 
@@ -157,6 +162,7 @@ def _fit_torch(config: ExperimentConfig, features: FeatureSet, loaders: Loaders,
     return model, precision, {
         "selection": rule, "history": state.history, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
         "first_epoch": first_epoch, "stopped_early": state.stopped_early, "loop_seconds": state.loop_seconds,
+        "epoch_end_seconds": state.epoch_end_seconds,
         "device": str(device), "autocast": str(precision.dtype),
         "sequence_length": getattr(unwrap(model), "sequence_length", None)}
 

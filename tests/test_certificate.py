@@ -42,7 +42,8 @@ def record(features, config, fold: Fold, variant: int = 0, **changes) -> dict:
     learnt = np.concatenate([sides["train"], sides["val"]])
     honest = {"fold": fold.record(test), "variant": variant, "tuned_on_test_subject": False,
               "predictions": {"window": sides["test"][features.subject_index[sides["test"]] == subject].tolist()},
-              "seen_subjects": seen, "normalizer_sha256": Normalizer.fit(features.features, sides["train"]).sha256(),
+              "seen_subjects": seen, "normalizer_sha256": Normalizer.fit(features.features, sides["train"],
+                                                                      features.subject_index).sha256(),
               "selection": selection, "history": history, "best_epoch": 2 if len(sides["val"]) else 4, "epochs_run": 4,
               "label_hash": fold_labels(config, features, fold.split, variant).label_hash(learnt)}
     return {**honest, **changes}

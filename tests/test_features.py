@@ -158,6 +158,19 @@ def test_normalizer_uses_training_windows_only(synthetic_root, tmp_path):
     np.testing.assert_allclose(Normalizer.fit(shifted, train).mean, norm.mean)
 
 
+def test_normalizer_summed_per_subject_reuses_each_subjects_part_with_the_same_bits(synthetic_root, tmp_path):
+    features = build_feature_set(data_config(synthetic_root, tmp_path))
+    parts: dict = {}
+    fold_a = Normalizer.fit(features.features, features.windows_of([0, 1, 2]), features.subject_index, parts)
+    assert len(parts) == 3  # one part per training subject
+    fold_b = Normalizer.fit(features.features, features.windows_of([1, 2, 3]), features.subject_index, parts)
+    assert len(parts) == 4  # subjects 1 and 2 came from the cache
+    fresh = Normalizer.fit(features.features, features.windows_of([1, 2, 3]), features.subject_index)
+    assert fold_b.sha256() == fresh.sha256() != fold_a.sha256()
+    whole = Normalizer.fit(features.features, features.windows_of([1, 2, 3]))  # one group: summed in another order
+    np.testing.assert_allclose(fresh.std, whole.std, rtol=1e-6)
+
+
 def test_data_fingerprint_follows_the_files(synthetic_root, tmp_path):
     import shutil
 

@@ -74,6 +74,17 @@ def test_test_subject_never_in_training_or_validation(planted):
         assert len(seen["val"]) == 1 and not set(seen["val"]) & set(seen["train"])
 
 
+def test_a_run_says_where_its_time_went(planted):
+    timings = json.loads((planted / "timings.json").read_text())
+    assert {"features", "ray_start", "writing", "certificate", "tables_figures_report"} <= set(timings)
+    assert timings["folds_started_at"] < timings["folds_finished_at"]
+    for fold in folds_of(planted):
+        phases = fold["phase_seconds"]
+        assert phases["loop"] == fold["loop_seconds"] and phases["epoch_end"] > 0  # an epoch checkpoint each epoch
+        assert sum(phases.values()) <= fold["train_seconds"] <= fold["wall_seconds"]
+        assert timings["folds_started_at"] < fold["started_at"] < fold["finished_at"] < timings["folds_finished_at"]
+
+
 def test_folds_ran_concurrently(planted):
     spans = sorted((f["started_at"], f["finished_at"]) for f in folds_of(planted))
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))

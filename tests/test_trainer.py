@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from gru_xnet.checkpoint import CheckpointError, read_checkpoint
-from gru_xnet.config import ExperimentConfig
-from gru_xnet.engine import resolve_precision
+from gru_xnet.config import ExperimentConfig, TrainingConfig
+from gru_xnet.engine import make_reproducible, resolve_precision
 from gru_xnet.model import load_model
 from gru_xnet.train import main
 from gru_xnet.trainer import Trainer
@@ -161,6 +161,17 @@ def test_resolve_precision_on_cpu():
     assert resolve_precision(cpu, False, "fp16").dtype is None
     with pytest.raises(ValueError, match="fp16.*CUDA"):
         resolve_precision(cpu, True, "fp16")
+
+
+def test_make_reproducible_switches_deterministic_kernels_warning_only():
+    try:
+        make_reproducible(0, TrainingConfig(num_threads=1, deterministic=True))
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()  # a kernel without one warns, never fails a fold
+        make_reproducible(0, TrainingConfig(num_threads=1, deterministic=False))
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 @pytest.mark.parametrize("use_amp, dtype", [(True, torch.bfloat16), (False, None)])
