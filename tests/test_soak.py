@@ -65,11 +65,16 @@ def test_sixty_folds_four_in_flight_flat_driver_memory_and_nothing_left(ray_sess
         running.clear()
         sampler.join()
     assert code == 0 and len(list((out / "folds").glob("*.json"))) == 60
-    # while folds run (the tables and report.html after the last fold are not the folds' memory); windows wide enough
-    # to hold samples however the folds bunch (a few-batch fold ends in well under a second)
-    early = max(rss for done, rss in samples if 5 <= done <= 30)
-    late = max(rss for done, rss in samples if 45 <= done < 60)
-    assert late <= 1.10 * early, f"driver memory grew from {early:.0f} MB (5-30 folds) to {late:.0f} MB (45-59)"
+    # while folds run (the tables and report.html after the last fold are not the folds' memory). The driver takes
+    # finished folds once a second, so they land in bursts (a faster CPU saw 40-odd jump to 60): each window is
+    # widened to the nearest count actually seen
+    running = [(done, rss) for done, rss in samples if 5 <= done < 60]
+    counts = sorted({done for done, _ in running})
+    early_to, late_from = max(30, counts[0]), min(45, counts[-1])
+    early = max(rss for done, rss in running if done <= early_to)
+    late = max(rss for done, rss in running if done >= late_from)
+    assert late <= 1.10 * early, (f"driver memory grew from {early:.0f} MB (5-{early_to} folds) to {late:.0f} MB "
+                                  f"({late_from}-59)")
     deadline = time.time() + 30
     while time.time() < deadline and any(_leftovers(ray_session, before)):
         time.sleep(0.5)
