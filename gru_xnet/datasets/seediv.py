@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -182,7 +182,11 @@ class SEEDIVReader(Reader):
 
     def read_subject(self, subject: str) -> list[Trial]:
         """All trials of the selected sessions of that subject."""
-        trials: list[Trial] = []
+        return list(self.iter_trials(subject))
+
+    def iter_trials(self, subject: str) -> Iterator[Trial]:
+        """The trials of the selected sessions, one session file at a time."""
+        kept = 0
         skipped: list[str] = []
         most = len(SESSION_LABELS["1"])
         for path in self.source_files(subject):
@@ -196,13 +200,14 @@ class SEEDIVReader(Reader):
                     self._bad_trial(skipped, problem)
                     continue
                 emotion = SESSION_LABELS[session][number - 1]
-                trials.append(Trial(
+                kept += 1
+                yield Trial(
                     signal=np.ascontiguousarray(data, dtype=np.float32),
                     label=emotion if self.n_classes == 4 else int(emotion not in self.negative_classes),
                     subject=subject, session=session, trial=number,
                     channel_names=SEEDIV_CHANNELS, sampling_rate=self.sampling_rate, dataset=self.name,
-                ))
-        return self._finish(subject, trials, skipped)
+                )
+        self._check_kept(subject, kept, skipped)
 
     def options(self) -> dict:
         """Class count, the 2-class mapping, sampling rate and sessions."""
