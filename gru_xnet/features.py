@@ -4,7 +4,9 @@ The feature set of an experiment is built once (one thread per core, a subject e
 shared by every split and fold. Each subject's features are cached on disk under a key made of the
 source files' identity (path, size, mtime), the reader's label options and every preprocessing
 parameter, so a changed file or parameter never reads a stale entry. Entries are plain `.npy` files
-loaded with `allow_pickle=False` and memory-mapped; a corrupt entry is rebuilt, never trusted.
+checked through a memory map (`allow_pickle=False`) and read straight into the feature set; a corrupt entry is
+rebuilt, never trusted. A subject is built one trial at a time and its entry written as the trials come, so a
+build holds one session file's recording per subject, not the subject's features twice over.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from gru_xnet.representations import REPRESENTATIONS, Representation, passband_n
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 3
-"""Part of every cache key: 3 since recordings are filtered in float32 (within preprocessing.FILTER_TOLERANCE of 2's)."""
+"""Part of every cache key: 3 since recordings are filtered in float32 (within preprocessing.FILTER_TOLERANCE of 2)."""
 _ARRAYS = ("features", "labels", "trials", "sessions", "stimulus")
 
 
@@ -355,7 +357,7 @@ def _store_entry(entry: Path, parts: Iterable[SubjectFeatures]) -> None:
 def build_subject(job: SubjectJob) -> SubjectFeatures | str:
     """Features of one subject: from the cache when valid, else computed (and cached).
 
-    With a cache the entry's folder is returned and the arrays are memory-mapped from it.
+    With a cache the entry's folder is returned (its arrays are read from it when the feature set is put together).
     """
     reader = get_reader(job.dataset, job.root, **job.reader_options)
     if job.cache_dir is None:

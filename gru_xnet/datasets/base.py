@@ -131,6 +131,14 @@ def signal_problem(data: Any, where: str, n_channels: int) -> str | None:
     return None
 
 
+def drained(items: list) -> Iterator[Any]:
+    """Yield `items` front to back, taking each out of the list as it goes: a file's trials, each freed once handed on
+    (not held until the whole file is done, nor while the next file is read)."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def inner_folder(root: Path, inner: str) -> Path:
     """The folder holding the data files: root/inner when the user passed the dataset folder, else root."""
     return root / inner if (root / inner).is_dir() else root

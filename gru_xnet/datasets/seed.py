@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, inner_folder, natural_key,
-                   signal_problem, stimulus_confound)
+from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, drained, inner_folder,
+                   natural_key, signal_problem, stimulus_confound)
 from .released import RELEASED_BANDS, RELEASED_FEATURES, SOURCES, read_released, write_released
 from .seediv import SEEDIV_CHANNELS, SUBJECT_PREFIXES, read_eeg_variables
 from .synthetic_signal import SubjectModel
@@ -153,7 +153,7 @@ class SEEDReader(Reader):
                 found = read_released(path, self.released_feature, len(SEED_CHANNELS), len(labels))
             else:
                 found = read_eeg_variables(path, len(labels))
-            for number, variable, data in found:
+            for number, variable, data in drained(found):
                 problem = None if self.source == "released" else signal_problem(
                     data, f"{path} variable {variable!r}", len(SEED_CHANNELS))
                 if problem is not None:

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_number, check_option, check_subset,
-                   inner_folder, natural_key, signal_problem, stimulus_confound)
+                   drained, inner_folder, natural_key, signal_problem, stimulus_confound)
 from .released import RELEASED_BANDS, RELEASED_FEATURES, SOURCES, read_released, write_released
 from .synthetic_signal import SubjectModel
 
@@ -193,7 +193,7 @@ class SEEDIVReader(Reader):
             session = path.parent.name
             found = (read_released(path, self.released_feature, len(SEEDIV_CHANNELS), most)
                      if self.source == "released" else read_eeg_variables(path, most))
-            for number, variable, data in found:
+            for number, variable, data in drained(found):
                 problem = None if self.source == "released" else signal_problem(
                     data, f"{path} variable {variable!r}", len(SEEDIV_CHANNELS))
                 if problem is not None:
