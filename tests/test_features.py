@@ -66,6 +66,19 @@ def test_cache_hit_miss_and_invalidation(synthetic_root, tmp_path, caplog):
     assert len(list((tmp_path / "cache" / "features" / "DEAP").iterdir())) == 12
 
 
+def test_cache_written_trial_by_trial_holds_what_a_build_without_cache_computes(synthetic_root, tmp_path):
+    config = data_config(synthetic_root, tmp_path, ("SEEDIV",))  # 3 session files per subject, filtered
+    cold, warm = build_feature_set(config), build_feature_set(config)
+    uncached = build_feature_set(data_config(synthetic_root, tmp_path, ("SEEDIV",), cache_stft=False))
+    for built in (cold, warm):
+        for name in ("features", "labels", "subject_index", "trials", "sessions", "stimulus"):
+            np.testing.assert_array_equal(getattr(built, name), getattr(uncached, name))
+    assert sorted(np.unique(cold.sessions).tolist()) == [1, 2, 3] and cold.features.dtype == np.float32
+    for entry in (tmp_path / "cache" / "features" / "SEEDIV").iterdir():  # each .npy whole, its header rewritten
+        meta = json.loads((entry / "meta.json").read_text())
+        assert list(np.load(entry / "features.npy", allow_pickle=False).shape) == meta["features"]["shape"]
+
+
 def test_changed_source_file_is_a_miss(synthetic_root, tmp_path):
     import shutil
 
