@@ -106,7 +106,7 @@ def main() -> None:
           f"{above(floor):.0f} MB above imports")
     print(f"cold build (read + filter + window + STFT + cache write):    {cold['seconds']:6.2f} s, "
           f"{above(cold):.0f} MB above imports")
-    print(f"from cache (memory-mapped .npy, best of 5):                 {warm['seconds']:6.2f} s, "
+    print(f"from cache (.npy read into the set, best of 5):             {warm['seconds']:6.2f} s, "
           f"{above(warm):.0f} MB above imports")
     print(f"cold / read floor: {cold['seconds'] / floor['seconds']:.2f}x  (target <= 1.5x)")
     print(f"cache speed-up: {cold['seconds'] / warm['seconds']:.1f}x  (target >= 20x)")

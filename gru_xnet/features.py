@@ -4,7 +4,9 @@ The feature set of an experiment is built once (one thread per core, a subject e
 shared by every split and fold. Each subject's features are cached on disk under a key made of the
 source files' identity (path, size, mtime), the reader's label options and every preprocessing
 parameter, so a changed file or parameter never reads a stale entry. Entries are plain `.npy` files
-loaded with `allow_pickle=False` and memory-mapped; a corrupt entry is rebuilt, never trusted.
+checked through a memory map (`allow_pickle=False`) and read straight into the feature set; a corrupt entry is
+rebuilt, never trusted. A subject is built one trial at a time and its entry written as the trials come, so a
+build holds one session file's recording per subject, not the subject's features twice over.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -32,7 +34,8 @@ from gru_xnet.representations import REPRESENTATIONS, Representation, passband_n
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+"""Part of every cache key: 3 since recordings are filtered in float32 (within preprocessing.FILTER_TOLERANCE of 2)."""
 _ARRAYS = ("features", "labels", "trials", "sessions", "stimulus")
 
 
@@ -242,10 +245,11 @@ class SubjectJob:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
-    """Read one subject's trials and turn each into its windows in the job's representation."""
-    windows, labels, trial_ids, sessions, stimuli, skipped = [], [], [], [], [], 0
-    for trial in reader.read_subject(job.subject):
+def trial_features(job: SubjectJob, reader: Reader) -> Iterator[SubjectFeatures]:
+    """One subject's features a trial at a time: each trial is read, filtered, windowed and transformed in turn, so
+    only one trial (one file, for readers that stream) of recording is held alongside the features made so far."""
+    made, skipped = False, 0
+    for trial in reader.iter_trials(job.subject):
         names = [c.upper() for c in trial.channel_names]
         picked = trial.signal[[names.index(c) for c in job.channels]]
         where = f"{job.dataset} subject {job.subject} trial {trial.trial}"
@@ -264,20 +268,23 @@ def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
         if len(cut) == 0:
             skipped += 1
             continue
-        windows.append(cut)
-        labels += [trial.label] * len(cut)
-        trial_ids += [trial.trial] * len(cut)
-        sessions += [int(trial.session)] * len(cut)
-        stimuli += [trial.stimulus or reader.stimulus(int(trial.session), trial.trial)] * len(cut)
+        made, n = True, len(cut)
+        yield SubjectFeatures(features=cut, labels=np.full(n, trial.label, dtype=np.int64),
+                              trials=np.full(n, trial.trial, dtype=np.int32),
+                              sessions=np.full(n, int(trial.session), dtype=np.int16),
+                              stimulus=np.full(n, trial.stimulus or reader.stimulus(int(trial.session), trial.trial)))
     if skipped:
         log.warning("%s subject %s: %d trial(s) shorter than the %.3g s window were skipped",
                     job.dataset, job.subject, skipped, job.window_seconds)
-    if not windows:
+    if not made:
         raise DatasetError(f"{job.dataset} subject {job.subject}: no trial is at least "
                            f"{job.window_seconds:g} s long (files: {reader.source_files(job.subject)})")
-    return SubjectFeatures(features=np.concatenate(windows), labels=np.asarray(labels, dtype=np.int64),
-                           trials=np.asarray(trial_ids, dtype=np.int32),
-                           sessions=np.asarray(sessions, dtype=np.int16), stimulus=np.asarray(stimuli, dtype=str))
+
+
+def compute_subject(job: SubjectJob, reader: Reader) -> SubjectFeatures:
+    """All windows of one subject in memory (no cache)."""
+    parts = list(trial_features(job, reader))
+    return SubjectFeatures(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _ARRAYS})
 
 
 def _entry_dir(job: SubjectJob, key: str) -> Path:
@@ -308,14 +315,32 @@ def _load_entry(entry: Path) -> SubjectFeatures | None:
         return None
 
 
-def _store_entry(entry: Path, result: SubjectFeatures) -> None:
-    """Write the arrays into a temporary folder, then rename it into place (atomic)."""
+def _store_entry(entry: Path, parts: Iterable[SubjectFeatures]) -> None:
+    """Write a subject's trials into a temporary folder as they are computed (the features appended to their .npy, whose
+    header is rewritten with the final count at the end), then rename the folder into place (atomic)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
     try:
-        meta = {}
-        for name in _ARRAYS:
-            array = getattr(result, name)
+        columns: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS[1:]}
+        header: dict[str, Any] = {}
+        with open(tmp / "features.npy", "wb") as file:
+            for part in parts:
+                if not header:
+                    header = {"descr": np.lib.format.dtype_to_descr(part.features.dtype), "fortran_order": False,
+                              "shape": (0, *part.features.shape[1:])}
+                    np.lib.format.write_array_header_1_0(file, header)
+                    data_start = file.tell()
+                file.write(np.ascontiguousarray(part.features, dtype=np.dtype(header["descr"])).data)
+                header["shape"] = (header["shape"][0] + len(part.features), *header["shape"][1:])
+                for name in columns:
+                    columns[name].append(getattr(part, name))
+            file.seek(0)
+            np.lib.format.write_array_header_1_0(file, header)  # numpy pads the header so the count can grow in place
+            if file.tell() != data_start:
+                raise OSError(f"{tmp / 'features.npy'}: the rewritten .npy header changed length")
+        meta = {"features": {"shape": list(header["shape"]), "dtype": str(np.dtype(header["descr"]))}}
+        for name, arrays in columns.items():
+            array = np.concatenate(arrays)
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             meta[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
         (tmp / "meta.json").write_text(json.dumps(meta))
@@ -332,15 +357,33 @@ def _store_entry(entry: Path, result: SubjectFeatures) -> None:
 def build_subject(job: SubjectJob) -> SubjectFeatures | str:
     """Features of one subject: from the cache when valid, else computed (and cached).
 
-    With a cache the entry's folder is returned and the arrays are memory-mapped from it.
+    With a cache the entry's folder is returned (its arrays are read from it when the feature set is put together).
     """
     reader = get_reader(job.dataset, job.root, **job.reader_options)
     if job.cache_dir is None:
         return compute_subject(job, reader)
     entry = _entry_dir(job, job.cache_key(reader))
     if _load_entry(entry) is None:
-        _store_entry(entry, compute_subject(job, reader))
+        _store_entry(entry, trial_features(job, reader))
     return str(entry)
+
+
+def _stacked(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The subjects' feature arrays one after another in a new array; a memory-mapped cache file is read straight into
+    its rows, so its pages never count as this process's memory on top of the copy (peak: the feature set once)."""
+    out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), dtype=np.result_type(*parts))
+    start = 0
+    for part in parts:
+        rows = out[start:start + len(part)]
+        start += len(part)
+        if not (isinstance(part, np.memmap) and part.dtype == out.dtype and part.flags.c_contiguous):
+            rows[...] = part
+            continue
+        with open(part.filename, "rb") as file:
+            file.seek(part.offset)
+            if file.readinto(rows.reshape(-1).view(np.uint8)) != rows.nbytes:
+                raise DatasetError(f"STFT cache file {part.filename} is shorter than its header says")
+    return out
 
 
 def _materialise(result: SubjectFeatures | str) -> SubjectFeatures:
@@ -395,7 +438,7 @@ def build_feature_set(config: DataConfig, n_jobs: int | None = None, representat
     synthetic = any(r.synthetic for r in readers)
     stimulus = [np.char.add(f"{key.dataset}/", np.asarray(s.stimulus)) for key, s in zip(subjects, per_subject)]
     return FeatureSet(
-        features=np.concatenate([s.features for s in per_subject]),
+        features=_stacked([s.features for s in per_subject]),
         labels=np.concatenate([s.labels for s in per_subject]),
         subject_index=np.concatenate([np.full(len(s.labels), i, dtype=np.int32)
                                       for i, s in enumerate(per_subject)]),

@@ -368,6 +368,18 @@ def test_seediv_bad_variables(tmp_path, variables, message):
     assert "1_20150101.mat" in str(info.value)
 
 
+def test_seediv_trials_come_one_session_file_at_a_time(tmp_path):
+    for session in "123":
+        path = write_seediv(tmp_path, session, "1", seediv_trials("cz", n=3))
+    path.write_bytes(path.read_bytes()[:300])  # session 3 unreadable: sessions 1 and 2 are handed on before it is read
+    trials = get_reader("SEEDIV", tmp_path).iter_trials("1")
+    first_two = [next(trials) for _ in range(6)]
+    assert [(t.session, t.trial) for t in first_two] == [(s, k) for s in "12" for k in (1, 2, 3)]
+    assert first_two[0].signal.dtype == np.float32 and first_two[0].signal.shape == (62, 21)
+    with pytest.raises(DatasetError, match=r"3/1_20150101\.mat.*truncated"):
+        next(trials)
+
+
 def test_seediv_truncated_missing_session_and_empty(tmp_path):
     for session in "123":
         path = write_seediv(tmp_path, session, "1", seediv_trials("cz", n=3))

@@ -14,7 +14,7 @@ from gru_xnet.data_loader import Normalizer
 from gru_xnet.datasets import DatasetError
 from gru_xnet.features import build_feature_set
 from gru_xnet.representations import window_trial
-from gru_xnet.preprocessing import STFTPreprocessor, zero_phase_filter
+from gru_xnet.preprocessing import FEATURE_TOLERANCE, FILTER_TOLERANCE, STFTPreprocessor, zero_phase_filter
 from gru_xnet.split import Split, subject_split, validation_subjects
 
 
@@ -64,6 +64,19 @@ def test_cache_hit_miss_and_invalidation(synthetic_root, tmp_path, caplog):
     relabelled = build_feature_set(data_config(synthetic_root, tmp_path, deap_label="arousal"))
     assert not np.array_equal(relabelled.labels, cold.labels)  # label options are part of the key
     assert len(list((tmp_path / "cache" / "features" / "DEAP").iterdir())) == 12
+
+
+def test_cache_written_trial_by_trial_holds_what_a_build_without_cache_computes(synthetic_root, tmp_path):
+    config = data_config(synthetic_root, tmp_path, ("SEEDIV",))  # 3 session files per subject, filtered
+    cold, warm = build_feature_set(config), build_feature_set(config)
+    uncached = build_feature_set(data_config(synthetic_root, tmp_path, ("SEEDIV",), cache_stft=False))
+    for built in (cold, warm):
+        for name in ("features", "labels", "subject_index", "trials", "sessions", "stimulus"):
+            np.testing.assert_array_equal(getattr(built, name), getattr(uncached, name))
+    assert sorted(np.unique(cold.sessions).tolist()) == [1, 2, 3] and cold.features.dtype == np.float32
+    for entry in (tmp_path / "cache" / "features" / "SEEDIV").iterdir():  # each .npy whole, its header rewritten
+        meta = json.loads((entry / "meta.json").read_text())
+        assert list(np.load(entry / "features.npy", allow_pickle=False).shape) == meta["features"]["shape"]
 
 
 def test_changed_source_file_is_a_miss(synthetic_root, tmp_path):
@@ -194,6 +207,29 @@ def test_zero_phase_filters_remove_mains_and_drift_without_shifting_the_signal()
     spectrum = np.abs(np.fft.rfft(clean[inner]))
     freqs = np.fft.rfftfreq(len(clean[inner]), 1 / rate)
     assert spectrum[np.argmin(abs(freqs - 50))] < 0.01 * spectrum[np.argmin(abs(freqs - 10))]
+
+
+def test_float32_filtering_stays_within_its_tolerance_of_float64():
+    from scipy import signal
+
+    rate, n = 200.0, int(240 * 200.0)  # one SEED trial: 4 minutes at 200 Hz
+    rng = np.random.default_rng(7)
+    t = np.arange(n) / rate
+    background = np.fft.irfft(np.fft.rfft(rng.standard_normal((8, n)), axis=-1)
+                              / np.maximum(np.fft.rfftfreq(n, 1 / rate), 0.5), n=n, axis=-1)  # 1/f, as EEG
+    raw = (20 * background / background.std() + 5 * np.sin(2 * np.pi * 10 * t) + 3 * np.sin(2 * np.pi * 50 * t)
+           + 5000.0 + 40.0 * t / t[-1]).astype(np.float32)  # alpha, mains, a large DC offset and a drift
+    filtered = zero_phase_filter(raw, rate, bandpass_hz=[0.5, 70.0], notch_hz=50.0)
+    reference = signal.sosfiltfilt(signal.butter(4, [0.5, 70.0], btype="bandpass", fs=rate, output="sos"),
+                                   raw.astype(np.float64), axis=-1)
+    reference = signal.sosfiltfilt(signal.tf2sos(*signal.iirnotch(50.0, 30.0, fs=rate)), reference, axis=-1)
+    assert filtered.dtype == np.float32
+    worst = np.abs(filtered - reference).max() / reference.std()
+    assert worst <= FILTER_TOLERANCE
+    assert worst > FILTER_TOLERANCE / 1000  # float32 arithmetic, not float64 rounded at the end
+    stft = STFTPreprocessor.for_sampling_rate(rate)
+    log_power = np.abs(stft.transform(filtered) - stft.transform(reference.astype(np.float32)))
+    assert log_power.max() <= FEATURE_TOLERANCE  # every bin, the notched 50 Hz one included
 
 
 def test_raw_recordings_are_filtered_by_default_and_the_filters_key_the_cache(synthetic_root, tmp_path):

@@ -17,7 +17,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -131,6 +131,14 @@ def signal_problem(data: Any, where: str, n_channels: int) -> str | None:
     return None
 
 
+def drained(items: list) -> Iterator[Any]:
+    """Yield `items` front to back, taking each out of the list as it goes: a file's trials, each freed once handed on
+    (not held until the whole file is done, nor while the next file is read)."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def inner_folder(root: Path, inner: str) -> Path:
     """The folder holding the data files: root/inner when the user passed the dataset folder, else root."""
     return root / inner if (root / inner).is_dir() else root
@@ -239,6 +247,11 @@ class Reader:
         """All trials (all sessions) of one subject."""
         raise NotImplementedError
 
+    def iter_trials(self, subject: str) -> Iterator[Trial]:
+        """The subject's trials one at a time, as features are built from them: a reader whose subject spans several
+        files yields each file's trials before it reads the next, so only one file's recording is held."""
+        yield from self.read_subject(subject)
+
     def options(self) -> dict:
         """JSON-able options that change the output (for cache keys and the protocol statement)."""
         raise NotImplementedError
@@ -272,14 +285,18 @@ class Reader:
 
     def _finish(self, subject: str, trials: list[Trial], skipped: list[str]) -> list[Trial]:
         """Log what was skipped and refuse a subject left with no trials."""
+        self._check_kept(subject, len(trials), skipped)
+        return trials
+
+    def _check_kept(self, subject: str, kept: int, skipped: list[str]) -> None:
+        """`_finish` for a reader that yields its trials: log what was skipped, refuse a subject that kept none."""
         if skipped:
             logger.warning(
                 "%s subject %s: skipped %d bad trial(s), kept %d; first: %s",
-                self.name, subject, len(skipped), len(trials), skipped[0],
+                self.name, subject, len(skipped), kept, skipped[0],
             )
-        if not trials:
+        if not kept:
             raise DatasetError(
                 f"{self.name} subject {subject}: expected at least one usable trial in "
                 f"{[str(p) for p in self.source_files(subject)]}, found none"
             )
-        return trials

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, inner_folder, natural_key,
-                   signal_problem, stimulus_confound)
+from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_option, drained, inner_folder,
+                   natural_key, signal_problem, stimulus_confound)
 from .released import RELEASED_BANDS, RELEASED_FEATURES, SOURCES, read_released, write_released
 from .seediv import SEEDIV_CHANNELS, SUBJECT_PREFIXES, read_eeg_variables
 from .synthetic_signal import SubjectModel
@@ -138,9 +138,13 @@ class SEEDReader(Reader):
 
     def read_subject(self, subject: str) -> list[Trial]:
         """The trials of the selected sessions, labelled by clip from label.mat."""
+        return list(self.iter_trials(subject))
+
+    def iter_trials(self, subject: str) -> Iterator[Trial]:
+        """The trials of the selected sessions, one session file at a time."""
         *sessions, label_file = self.source_files(subject)
         labels = self._labels(label_file)
-        trials: list[Trial] = []
+        kept = 0
         skipped: list[str] = []
         for session, path in zip(SESSIONS, sessions):
             if session not in self.sessions:
@@ -149,19 +153,20 @@ class SEEDReader(Reader):
                 found = read_released(path, self.released_feature, len(SEED_CHANNELS), len(labels))
             else:
                 found = read_eeg_variables(path, len(labels))
-            for number, variable, data in found:
+            for number, variable, data in drained(found):
                 problem = None if self.source == "released" else signal_problem(
                     data, f"{path} variable {variable!r}", len(SEED_CHANNELS))
                 if problem is not None:
                     self._bad_trial(skipped, problem)
                     continue
                 clip = labels[number - 1]
-                trials.append(Trial(
+                kept += 1
+                yield Trial(
                     signal=np.ascontiguousarray(data, dtype=np.float32),
                     label=clip + 1 if self.n_classes == 3 else int(clip >= 0),
                     subject=subject, session=session, trial=number, channel_names=SEED_CHANNELS,
-                    sampling_rate=self.rate({"source": self.source}), dataset=self.name))
-        return self._finish(subject, trials, skipped)
+                    sampling_rate=self.rate({"source": self.source}), dataset=self.name)
+        self._check_kept(subject, kept, skipped)
 
     @staticmethod
     def _labels(path: Path) -> list[int]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .base import (MAINS_HZ, DatasetError, OptionError, Reader, Trial, check_number, check_option, check_subset,
-                   inner_folder, natural_key, signal_problem, stimulus_confound)
+                   drained, inner_folder, natural_key, signal_problem, stimulus_confound)
 from .released import RELEASED_BANDS, RELEASED_FEATURES, SOURCES, read_released, write_released
 from .synthetic_signal import SubjectModel
 
@@ -182,27 +182,32 @@ class SEEDIVReader(Reader):
 
     def read_subject(self, subject: str) -> list[Trial]:
         """All trials of the selected sessions of that subject."""
-        trials: list[Trial] = []
+        return list(self.iter_trials(subject))
+
+    def iter_trials(self, subject: str) -> Iterator[Trial]:
+        """The trials of the selected sessions, one session file at a time."""
+        kept = 0
         skipped: list[str] = []
         most = len(SESSION_LABELS["1"])
         for path in self.source_files(subject):
             session = path.parent.name
             found = (read_released(path, self.released_feature, len(SEEDIV_CHANNELS), most)
                      if self.source == "released" else read_eeg_variables(path, most))
-            for number, variable, data in found:
+            for number, variable, data in drained(found):
                 problem = None if self.source == "released" else signal_problem(
                     data, f"{path} variable {variable!r}", len(SEEDIV_CHANNELS))
                 if problem is not None:
                     self._bad_trial(skipped, problem)
                     continue
                 emotion = SESSION_LABELS[session][number - 1]
-                trials.append(Trial(
+                kept += 1
+                yield Trial(
                     signal=np.ascontiguousarray(data, dtype=np.float32),
                     label=emotion if self.n_classes == 4 else int(emotion not in self.negative_classes),
                     subject=subject, session=session, trial=number,
                     channel_names=SEEDIV_CHANNELS, sampling_rate=self.sampling_rate, dataset=self.name,
-                ))
-        return self._finish(subject, trials, skipped)
+                )
+        self._check_kept(subject, kept, skipped)
 
     def options(self) -> dict:
         """Class count, the 2-class mapping, sampling rate and sessions."""
