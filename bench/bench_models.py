@@ -31,8 +31,8 @@ from gru_xnet.data_loader import make_loaders
 from gru_xnet.datasets import write_synthetic
 from gru_xnet.engine import Precision
 from gru_xnet.estimators import fit_on_loaders, is_estimator
-from gru_xnet.features import build_feature_set
-from gru_xnet.model import build_model
+from gru_xnet.features import FeatureSet, build_feature_set
+from gru_xnet.model import build_model, model_input
 from gru_xnet.models import MODELS
 from gru_xnet.split import Split
 from scratch import add_keep_argument, scratch_dir
@@ -58,23 +58,26 @@ def loso(config: ExperimentConfig, out: Path, *extra: str) -> tuple[float, pd.Da
     return time.perf_counter() - started, pd.read_csv(out / "tables" / "per_subject.csv")
 
 
-def speed(config: ExperimentConfig, shape: tuple[int, ...], representation: str) -> dict[str, float]:
-    """Training windows/s: fp32 and bf16 for a torch model, one fit for a scikit-learn one."""
+def speed(config: ExperimentConfig, real: FeatureSet) -> dict[str, float]:
+    """Training windows/s on random windows shaped and named like `real`'s: fp32 and bf16 for a torch model, one fit
+    for a scikit-learn one."""
     torch.set_num_threads(THREADS)
-    model = build_model(config.model, shape, 2)
+    shape, representation = real.features.shape[1:], real.representation
+    model = build_model(config.model, shape, 2, **model_input(real))
     if not is_estimator(model):
         return {name: training_rate(config, windows=256, epochs=1, precision=precision, shape=shape,
-                                    representation=representation)
+                                    representation=representation, source=real)
                 for name, precision in (("fp32", Precision("cpu", None)), ("bf16", Precision("cpu", torch.bfloat16)))}
-    features = random_features(2048, shape, representation)
+    features = random_features(2048, shape, representation, real)
     loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), config.data, batch_size=64, seed=0)
     started = time.perf_counter()
     fit_on_loaders(model, {}, loaders, features.subject_index)
     return {"fit": len(features) / (time.perf_counter() - started)}
 
 
-def size(config: ExperimentConfig, shape: tuple[int, ...]) -> str:
-    model = build_model(config.model, shape, 2)
+def size(config: ExperimentConfig, real: FeatureSet) -> str:
+    shape = real.features.shape[1:]
+    model = build_model(config.model, shape, 2, **model_input(real))
     if is_estimator(model):
         return f"linear, {math.prod(shape):,} features"
     return f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
@@ -104,7 +107,7 @@ def main() -> None:
             for signal in ("band", "temporal"):
                 features = build_feature_set(config_for(model, tmp / signal, tmp, args.epochs).data,
                                              representation=representation)
-            inputs[model] = (representation, features.features.shape[1:])
+            inputs[model] = features  # the temporal signal's: same shape, channels and rate as the band's
         with concurrent.futures.ThreadPoolExecutor(args.cores) as pool:
             runs = {(model, signal): pool.submit(loso, config_for(model, tmp / signal, tmp, args.epochs),
                                                  tmp / f"{model}-{signal}")
@@ -112,8 +115,7 @@ def main() -> None:
             results = {key: future.result() for key, future in runs.items()}
         one_fold = {model: loso(config_for(model, tmp / "band", tmp, args.epochs), tmp / f"{model}-fold",
                                 "--subjects", "s01")[0] for model in models}
-        speeds = {model: speed(config_for(model, tmp / "band", tmp, args.epochs), inputs[model][1], inputs[model][0])
-                  for model in models}
+        speeds = {model: speed(config_for(model, tmp / "band", tmp, args.epochs), inputs[model]) for model in models}
     baseline = speeds["gru_xnet"]["fp32"]
     print(f"## Models on synthetic DEAP: {args.subjects} subjects, quick preset, {args.epochs} epochs, LOSO balanced "
           f"accuracy (%) mean ± SD over subjects; speed with {THREADS} torch threads, ratio to gru_xnet fp32 "
@@ -121,11 +123,11 @@ def main() -> None:
     print("| model | input | size | train windows/s fp32 | bf16 | one fold (s) | band signal | temporal signal |")
     print("|---|---|---|---|---|---|---|---|")
     for model in models:
-        representation, shape = inputs[model]
-        rate = speeds[model]
+        real, rate = inputs[model], speeds[model]
         fp32, bf16 = ((f"{rate['fit']:.0f} (fit, {rate['fit'] / baseline:.1f}x)", "--") if "fit" in rate else
                       (f"{rate['fp32']:.0f} ({rate['fp32'] / baseline:.2f}x)", f"{rate['bf16']:.0f}"))
-        print(f"| {model} | {representation} {tuple(shape)} | {size(config_for(model, tmp, tmp, 1), shape)} | {fp32} "
+        print(f"| {model} | {real.representation} {tuple(real.features.shape[1:])} | "
+              f"{size(config_for(model, tmp, tmp, 1), real)} | {fp32} "
               f"| {bf16} | {one_fold[model]:.1f} | {score(results[(model, 'band')][1])} "
               f"| {score(results[(model, 'temporal')][1])} |")
 

@@ -19,7 +19,7 @@ from gru_xnet.config import DataConfig, ExperimentConfig, resolve_config
 from gru_xnet.data_loader import make_loaders
 from gru_xnet.engine import Precision, make_optimizer, train_one_epoch
 from gru_xnet.features import FeatureSet, SubjectKey
-from gru_xnet.model import build_model
+from gru_xnet.model import build_model, model_input
 from gru_xnet.preprocessing import STFTPreprocessor
 from gru_xnet.split import Split
 
@@ -31,28 +31,32 @@ def window_shape(config: ExperimentConfig) -> tuple[int, int]:
     return stft.n_freq_bins, data.n_frames("DEAP")
 
 
-def random_features(n: int, shape: tuple[int, ...], representation: str = "stft") -> FeatureSet:
-    """A FeatureSet of `n` random windows of `shape` (channels first) from 4 subjects."""
+def random_features(n: int, shape: tuple[int, ...], representation: str = "stft",
+                    source: FeatureSet | None = None) -> FeatureSet:
+    """A FeatureSet of `n` random windows of `shape` (channels first) from 4 subjects; with `source`, under its
+    channel names and time-axis rate (a model that places channels or sizes kernels by rate needs real ones)."""
     rng = np.random.default_rng(0)
     channels = shape[0]
+    named = ({"channel_names": tuple(source.channel_names), "sampling_rate": source.sampling_rate} if source else
+             {"channel_names": tuple(f"C{i}" for i in range(channels))})
     return FeatureSet(features=rng.standard_normal((n, *shape), dtype=np.float32),
                       labels=rng.integers(0, 2, n), subject_index=np.arange(n, dtype=np.int32) % 4,
                       trials=np.ones(n, np.int32), sessions=np.ones(n, np.int16),
                       subjects=[SubjectKey("DEAP", f"s0{i}") for i in range(1, 5)], datasets=["DEAP"],
-                      channel_names=tuple(f"C{i}" for i in range(channels)), frequencies=np.zeros(0),
-                      n_classes=2, class_names=("low", "high"), synthetic=True, representation=representation)
+                      frequencies=np.zeros(0), n_classes=2, class_names=("low", "high"), synthetic=True,
+                      representation=representation, **named)
 
 
 def training_rate(config: ExperimentConfig, channels: int = 32, windows: int = 512, epochs: int = 2,
                   precision: Precision = Precision("cpu", None), shape: tuple[int, ...] | None = None,
-                  representation: str = "stft") -> float:
+                  representation: str = "stft", source: FeatureSet | None = None) -> float:
     """Training windows/s of `config`'s model (a torch one) on the real CPU path (after one warm-up epoch), on
-    random windows of `shape` (default: the config's STFT images)."""
-    features = random_features(windows, shape or (channels, *window_shape(config)), representation)
+    random windows of `shape` (default: the config's STFT images), named after `source`'s (see random_features)."""
+    features = random_features(windows, shape or (channels, *window_shape(config)), representation, source)
     loaders = make_loaders(features, Split((0, 1, 2, 3), (), ()), DataConfig(datasets=["DEAP"], augmentation_ratio=1.0),
                            batch_size=config.training.batch_size, seed=0)
     torch.manual_seed(0)
-    model = build_model(config.model, loaders.input_shape, 2)
+    model = build_model(config.model, loaders.input_shape, 2, **model_input(features))
     optimizer = make_optimizer(model, config.training)
     cpu = torch.device("cpu")
     train_one_epoch(model, loaders.train, optimizer, device=cpu, precision=precision, scaler=precision.scaler())
