@@ -1,8 +1,11 @@
 """`python -m loso.benchmark --models gru_xnet eegnet de_svm ...`: every model's LOSO on the same folds, compared.
 
-Takes every `loso.run` option. Each model runs in turn in one Ray session, into `<output>/<model>/` exactly
-as `loso.run` writes it (so `--resume` continues every model where it stopped); the folds are the same for
-every model because they depend only on the subjects, the seeds and the protocol. Then
+Takes every `loso.run` option. Every model's fold jobs go into one queue, model-major, served by the same
+long-lived runners (which also fit scikit-learn models' folds, so no runner idles while one model's last fold
+finishes); each model writes into `<output>/<model>/` exactly as `loso.run` writes it, its tables as soon as its
+last fold ends (so an interrupted benchmark keeps its finished models whole, and `--resume` continues every
+model where it stopped). Models reading the same representation share one copy of the features. The folds are
+the same for every model because they depend only on the subjects, the seeds and the protocol. Then
 `<output>/comparison/` holds `comparison.{csv,md,tex}` (models x datasets: mean [95% CI] balanced accuracy,
 accuracy beside the majority baseline, window and trial level), `pairwise.{csv,md,tex}` (every pair: mean
 difference with CI, paired Wilcoxon over subjects, Holm, wins/ties/losses), `per_subject.*` and
@@ -20,6 +23,7 @@ that pools its test subjects' windows shows the pooled score beside the per-subj
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import logging
@@ -40,6 +44,8 @@ from loso.tables import write_table
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from loso.driver import Built, Part
 
 log = logging.getLogger("loso")
 METRIC = "balanced_accuracy"
@@ -205,21 +211,19 @@ def compare_models(out: Path, models: Sequence[str]) -> dict:
     return {**result, "rows": rows, "out": target}
 
 
-def run_model(run: ModelRun, folder: Path) -> int:
-    """One model's LOSO into `folder`, as `loso.run` writes it (a card's record in its run.json); its exit code."""
-    from loso.driver import execute, prepare
+def prepare_part(run: ModelRun, folder: Path, label: str, built: Built) -> Part:
+    """One model's LOSO into `folder`, as `loso.run` writes it (a card's record in its run.json), ready for the
+    benchmark's queue; its features come from `built` when another model reads the same ones."""
+    from loso.driver import Part, prepare
     from loso.protocol import protocol_lines
 
-    log.info("=== %s: its LOSO into %s", run.model, folder)
     run_args = with_model(run.args, run.model, str(folder))
-    prepared = prepare(run_args, *check(run_args, run.extra))
+    prepared = prepare(run_args, *check(run_args, run.extra), built)
     if run.card:
         prepared.manifest.update(card=run.card["id"], card_protocol=run.card,
                                  **({"pooled_over_subjects": True} if run.card["aggregation"]["pooled"] else {}))
         prepared.manifest["statement"] = protocol_lines(prepared.manifest)
-    with run_lock(prepared.out):
-        check_output(prepared.out, prepared.manifest, run_args.resume)
-        return execute(run_args, prepared)
+    return Part(run_args, prepared, label)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,13 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.output or Path(configure(copy.copy(runs[0].args), runs[0].extra).output_dir) / stem).resolve()
         import pandas as pd  # pandas, torch and Ray load here, after every model's check
 
+        from loso.driver import execute_parts
+
         groups = {run.key: out / "-".join(run.key) if run.key else out for run in runs}
         folders = [groups[run.key] / folder_name(run.model) for run in runs]
-        codes = []
-        for run, folder in zip(runs, folders):
-            codes.append(run_model(run, folder))  # each model's features leave memory before the next's are built
-            if codes[-1] >= 128:  # interrupted: what is saved stays; --resume continues
-                return codes[-1]
+        built: Built = {}
+        parts = [prepare_part(run, folder, str(folder.relative_to(out)), built) for run, folder in zip(runs, folders)]
+        del built  # each part holds its features; those it shares go to the object store once
+        with contextlib.ExitStack() as held:
+            for part in parts:
+                held.enter_context(run_lock(part.run.out))
+                check_output(part.run.out, part.run.manifest, part.args.resume)
+            code = execute_parts(parts, out)
+        if code >= 128:  # interrupted: what is saved stays, finished models whole; --resume continues
+            return code
         results = [compare_models(folder, [r.model for r in runs if r.key == key])
                    for key, folder in groups.items() if sum(r.key == key for r in runs) > 1]
         if card:
@@ -269,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"# {line}")
             print(published["display"].to_string(index=False))
             print(f"\nPublished vs ours in {published['out']}/published.{{csv,md,tex}}")
-    return max(codes)
+    return code
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import ray
 
@@ -36,7 +37,7 @@ from loso.progress import Progress
 from loso.protocol import protocol_lines
 from loso.splits import plan_folds, split_record
 from loso.training import PERMUTATION_SCHEME, Placement, train_variant
-from loso.worker import FoldResources, node, run_runner, shared
+from loso.worker import FoldContext, FoldResources, node, run_runner, shared
 
 log = logging.getLogger("loso")
 
@@ -146,53 +147,84 @@ def _stop(runners: list[ray.ObjectRef], grace_seconds: float = 30.0) -> None:
         ray.cancel(ref, force=True)
 
 
-def run_folds(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features_ref: ray.ObjectRef,
-              writer: ResultWriter, resources: FoldResources, max_concurrent: int, storage_path: str,
-              checkpoint_every: int = 1) -> Progress:
-    """Serve the fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it arrives."""
-    by_id = {job.job_id: job for job in jobs}
-    queue = FoldQueue.remote(list(by_id), resources.max_failures + 1)
-    names = [f"{writer.out.name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
-    runners = {run_runner.remote(name, config, spec, [features_ref], queue, by_id, resources, storage_path,
-                                 checkpoint_every): name for name in names}
-    progress = Progress(len(jobs), len(runners))
+class Ledger:
+    """Every part's fold jobs in flight, by key (model-major: the parts in turn): writes each result or error into
+    its part's folder as it arrives and, once a part's last job has ended, `finish`es it (certificate, tables), so
+    the parts finish one after another and an interrupted queue keeps every finished part whole."""
+
+    def __init__(self, parts: list[Part], concurrency: int, finish: Callable[[Part], None]):
+        self.parts, self.finish = parts, finish
+        self.jobs = {part.key(job): (part, job) for part in parts for job in part.jobs}
+        self.left = {part.label: len(part.jobs) for part in parts}
+        self.progress = Progress(len(self.jobs), concurrency)
+
+    def indexed(self) -> dict[str, tuple[int, FoldJob]]:
+        """Each job's key -> (its part's index, the job): what a runner needs to find a job's context."""
+        return {key: (self.parts.index(part), job) for key, (part, job) in self.jobs.items()}
+
+    def started(self, key: str) -> None:
+        self.progress.start(key)
+
+    def done(self, key: str, results: list[dict]) -> None:
+        part, job = self.jobs[key]
+        part.writer.results(job, results)
+        self.progress.finish(key)
+        self._ended(part)
+
+    def failed(self, key: str, error: str, trace: str = "") -> None:
+        part, job = self.jobs[key]
+        part.writer.error(job, error, trace)
+        part.failed += 1
+        self.progress.finish(key, ok=False)
+        self._ended(part)
+
+    def _ended(self, part: Part) -> None:
+        self.left[part.label] -= 1
+        if not self.left[part.label]:
+            if not any(self.left.values()):
+                self.progress.close()  # the last part's tables print below the finished bar
+            self.finish(part)
+
+
+def run_folds(ledger: Ledger, contexts: list[FoldContext], resources: FoldResources, max_concurrent: int,
+              storage_path: str, name: str, checkpoint_every: int = 1) -> None:
+    """Serve every part's fold jobs to `max_concurrent` long-lived runners; write each result (or error) as it
+    arrives."""
+    jobs = ledger.indexed()
+    queue = FoldQueue.remote(list(jobs), resources.max_failures + 1)
+    names = [f"{name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
+    runners = {run_runner.remote(runner, contexts, queue, jobs, resources, storage_path, checkpoint_every): runner
+               for runner in names}
 
     def handle(events) -> None:
         for event in events:
             if event.kind == "started":
-                progress.start(event.job_id)
+                ledger.started(event.job_id)
             elif event.kind == "done":
-                writer.results(by_id[event.job_id], event.results)
-                progress.finish(event.job_id)
+                ledger.done(event.job_id, event.results)
             else:
-                writer.error(by_id[event.job_id], event.error)
-                progress.finish(event.job_id, ok=False)
+                ledger.failed(event.job_id, event.error)
 
     try:
         while runners:
             ready, _ = ray.wait(list(runners), num_returns=len(runners), timeout=1.0)
             handle(ray.get(queue.drain.remote()))
             for ref in ready:  # a runner that ended: the queue was empty, or its worker group gave up
-                name = runners.pop(ref)
+                runner = runners.pop(ref)
                 try:
                     ray.get(ref)
                 except Exception as exc:
-                    ray.get(queue.abandon.remote(name, f"{type(exc).__name__}: {exc}"))
-                    log.error("%s stopped: %s", name, _last_line(str(exc)))
-            progress.show()
+                    ray.get(queue.abandon.remote(runner, f"{type(exc).__name__}: {exc}"))
+                    log.error("%s stopped: %s", runner, _last_line(str(exc)))
+            ledger.progress.show()
         handle(ray.get(queue.drain.remote()))
-        for job_id in ray.get(queue.leftover.remote()):  # no runner was left to take them
-            writer.error(by_id[job_id], "every runner stopped before this job was taken; run again with --resume")
-            progress.finish(job_id, ok=False)
-    except BaseException as exc:  # Ctrl-C, SIGTERM, or a result that cannot be written: stop every runner
+        for key in ray.get(queue.leftover.remote()):  # no runner was left to take them
+            ledger.failed(key, "every runner stopped before this job was taken; run again with --resume")
+    except BaseException:  # Ctrl-C, SIGTERM, or a result that cannot be written: stop every runner
         _stop(list(runners))
-        if isinstance(exc, KeyboardInterrupt):
-            _interrupted(progress, writer.out)
         raise
     finally:
         ray.kill(queue)
-    progress.close()
-    return progress
 
 
 def _timed(job: FoldJob, config: ExperimentConfig, spec: ModelSpec, features, placement: Placement) -> list[dict]:
@@ -205,66 +237,52 @@ def _timed(job: FoldJob, config: ExperimentConfig, spec: ModelSpec, features, pl
 
 
 @ray.remote(num_cpus=1)
-def _estimator_task(job: FoldJob, config: ExperimentConfig, spec: ModelSpec, features_box: list) -> list[dict]:
+def _estimator_task(job: FoldJob, context: FoldContext) -> list[dict]:
     """One fold job of a scikit-learn model: a plain CPU task, no Ray Train and no GPU."""
     environment = {"provenance": provenance(), "node": node()}
-    return [{**result, **environment} for result in _timed(job, config, spec, ray.get(features_box[0]), Placement())]
+    config = ExperimentConfig.from_dict(context.config)
+    return [{**result, **environment}
+            for result in _timed(job, config, context.spec, ray.get(context.features_box[0]), Placement())]
 
 
-def run_tasks(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features_ref: ray.ObjectRef,
-              writer: ResultWriter, max_concurrent: int, max_failures: int) -> Progress:
-    """The fold jobs of a scikit-learn model as CPU tasks, `max_concurrent` at a time; each result written on arrival."""
-    waiting, running = list(jobs), {}
-    progress = Progress(len(jobs), min(max_concurrent, len(jobs)))
+def run_tasks(ledger: Ledger, contexts: list[FoldContext], max_concurrent: int, max_failures: int) -> None:
+    """Fold jobs of scikit-learn models as CPU tasks, `max_concurrent` at a time; each result written on arrival."""
+    waiting, running = list(ledger.indexed().items()), {}
     try:
         while waiting or running:
             while waiting and len(running) < max_concurrent:
-                job = waiting.pop(0)
-                running[_estimator_task.options(max_retries=max_failures).remote(
-                    job, config, spec, [features_ref])] = job
-                progress.start(job.job_id)
+                key, (index, job) = waiting.pop(0)
+                running[_estimator_task.options(max_retries=max_failures).remote(job, contexts[index])] = key
+                ledger.started(key)
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for ref in ready:
-                job = running.pop(ref)
+                key = running.pop(ref)
                 try:
-                    writer.results(job, ray.get(ref))
-                    progress.finish(job.job_id)
+                    results = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    writer.error(job, f"{type(exc).__name__}: {exc}")
-                    progress.finish(job.job_id, ok=False)
-            progress.show()
-    except BaseException as exc:
+                    ledger.failed(key, f"{type(exc).__name__}: {exc}")
+                else:
+                    ledger.done(key, results)
+            ledger.progress.show()
+    except BaseException:
         for ref in running:
             ray.cancel(ref, force=True)
-        if isinstance(exc, KeyboardInterrupt):
-            _interrupted(progress, writer.out)
         raise
-    progress.close()
-    return progress
 
 
-def run_local(jobs: list[FoldJob], config: ExperimentConfig, spec: ModelSpec, features,
-              writer: ResultWriter) -> Progress:
+def run_local(ledger: Ledger) -> None:
     """The same fold jobs one after another in this process, without Ray: the debugging path."""
-    device = resolve_device(config.training.device)
-    progress = Progress(len(jobs), 1)
     environment = provenance()
-    try:
-        for job in jobs:
-            progress.start(job.job_id)
-            try:
-                results = _timed(job, config, spec, features, Placement(device=device))
-            except Exception as exc:  # a failing fold is recorded, as on Ray; the others still run
-                writer.error(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-                progress.finish(job.job_id, ok=False)
-                continue
-            writer.results(job, [{**r, "provenance": environment} for r in results])
-            progress.finish(job.job_id)
-    except KeyboardInterrupt:
-        _interrupted(progress, writer.out)
-        raise
-    progress.close()
-    return progress
+    for key, (part, job) in ledger.jobs.items():
+        config = part.run.config
+        ledger.started(key)
+        try:
+            results = _timed(job, config, part.run.spec, part.run.features,
+                             Placement(device=resolve_device(config.training.device)))
+        except Exception as exc:  # a failing fold is recorded, as on Ray; the others still run
+            ledger.failed(key, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            continue
+        ledger.done(key, [{**r, "provenance": environment} for r in results])
 
 
 @dataclass
@@ -282,101 +300,191 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per stage of the driver (written to `<out>/timings.json`, read by bench/bench_loso.py)."""
 
-    def share(self) -> ray.ObjectRef:
-        """Put the features into the object store and keep only its zero-copy view: one copy on this node."""
-        ref, self.features = shared(self.features)  # the driver's own arrays lose their last reference here
-        return ref
+
+Built = dict[tuple[str, str], FeatureSet]
+"""Features already built in this process, by (data config, representation): the models of a benchmark that read
+the same representation of the same data share one copy."""
 
 
-def prepare(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec) -> Prepared:
-    """Features, the fold plan, output folder and manifest of a checked command line (`loso.run.check`); writes
-    nothing."""
+def prepare(args: argparse.Namespace, config: ExperimentConfig, spec: ModelSpec, built: Built | None = None
+            ) -> Prepared:
+    """Features (from `built` when another run of this process has them), the fold plan, output folder and manifest
+    of a checked command line (`loso.run.check`); writes nothing."""
     seeds = list(args.seeds) if args.seeds else [config.seed]
+    representation = spec.representation_of(config.data)
+    key = (json.dumps(config.to_dict()["data"], sort_keys=True, default=str), representation)
+    built = {} if built is None else built
     started = time.perf_counter()
-    features = build_feature_set(config.data, representation=spec.representation_of(config.data))
-    built = time.perf_counter() - started
+    if key not in built:
+        built[key] = build_feature_set(config.data, representation=representation)
+    features, seconds = built[key], time.perf_counter() - started
     folds = plan_folds(features, args.split, protocol=args.protocol, sessions=args.sessions,
                        seeds=seeds, subjects=args.subjects, within_subject_validation=args.within_subject_validation,
                        val_fraction=config.data.val_ratio / (config.data.train_ratio + config.data.val_ratio))
     out = Path(args.output or Path(config.output_dir) / f"loso_{config.experiment_name}").resolve()
     return Prepared(config, spec, features, folds, seeds, out, manifest_for(config, args, features, seeds, folds, spec),
-                    {"features": built})
+                    {"features": seconds})
+
+
+@dataclass(eq=False)
+class Part:
+    """One run of a driver's queue (a `loso.run`, or one model of a `loso.benchmark` on one dataset and task): its
+    command line and prepared state, its label in job keys and logs ('' alone), and, once planned, the fold jobs
+    it still needs, its writer, its failures and exit code."""
+
+    args: argparse.Namespace
+    run: Prepared
+    label: str = ""
+    jobs: list[FoldJob] = field(default_factory=list)
+    writer: ResultWriter | None = None
+    failed: int = 0
+    code: int | None = None
+
+    def key(self, job: FoldJob) -> str:
+        """A job's name in the queue: its id, after the part's label when several parts share the queue."""
+        return f"{self.label}/{job.job_id}" if self.label else job.job_id
+
+    def plan(self) -> None:
+        """The jobs without results in the output folder, and what the run states before they start."""
+        args, run = self.args, self.run
+        config, out, manifest = run.config, run.out, run.manifest
+        self.jobs = plan_jobs(run.folds, args.permutations,
+                              lambda fold, variant: all(result_path(out, r, variant).exists() for r in fold.result_ids))
+        self.writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"],
+                                                 "synthetic": manifest["synthetic"], "model": manifest["model"]})
+        if self.label:
+            log.info("=== %s: its LOSO into %s", self.label, out)
+        if run.features.synthetic:
+            log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
+        log.info("model %s: %s", manifest["model"]["name"], manifest["model_input"])
+        log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
+                 "(split %s, %s protocol, sessions %s, seeds %s)", len(run.folds), args.permutations + 1,
+                 args.permutations, len(self.jobs), manifest["split"], args.protocol, args.sessions,
+                 " ".join(map(str, run.seeds)))
+        tuned = sorted({test for f in run.folds for test in f.tests} & set(config.tuned_on))
+        if tuned:
+            log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
+                        "folds are marked and are not unbiased estimates (see docs/paper.md)",
+                        len(tuned), " ".join(tuned))
+
+    def context(self, features_box: list) -> FoldContext:
+        return FoldContext(self.run.config.to_dict(), self.run.spec, features_box,
+                           estimator=self.run.manifest["model_kind"] == "scikit-learn")
+
+    def finish(self) -> None:
+        """Once its jobs have ended: the leakage certificate, tables, report and figures, printed; its exit code."""
+        run, out, timings = self.run, self.run.out, self.run.timings
+        if self.jobs:
+            timings["folds_finished_at"], timings["writing"] = time.time(), self.writer.seconds
+        if self.failed:
+            log.error("%d fold job(s) failed; their errors are in %s. Run again with --resume to retry them.",
+                      self.failed, out / "failed")
+        started = time.perf_counter()
+        certificate = certify(run.features, run.folds, read_records(out), run.manifest, run.config)
+        write_certificate(out, certificate)
+        timings["certificate"] = time.perf_counter() - started
+        tables = aggregate(out, report=not self.args.no_report)
+        timings["tables_figures_report"] = time.perf_counter() - started - timings["certificate"]
+        write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
+        print_tables(tables)
+        self.code = 1 if list((out / "failed").glob("*.json")) or failed(certificate) else 0
+
+
+def share(parts: list[Part]) -> list[list]:
+    """Put each distinct features once into the object store; every part keeps the store's zero-copy view instead
+    of its own arrays (one copy on this node). Each part's ObjectRef, inside a list so Ray passes the reference."""
+    owners = [id(part.run.features) for part in parts]  # all alive at once: distinct ids are distinct features
+    stored: dict[int, tuple[ray.ObjectRef, FeatureSet]] = {}
+    boxes = []
+    for part, owner in zip(parts, owners):
+        if owner not in stored:
+            stored[owner] = shared(part.run.features)
+        ref, part.run.features = stored[owner]
+        boxes.append([ref])
+    return boxes
 
 
 def execute(args: argparse.Namespace, run: Prepared) -> int:
     """Run the missing fold jobs (locally or on Ray), then build and print the tables; the exit code."""
-    config, spec, out, manifest = run.config, run.spec, run.out, run.manifest
-    jobs = plan_jobs(run.folds, args.permutations,
-                     lambda fold, variant: all(result_path(out, r, variant).exists() for r in fold.result_ids))
-    if run.features.synthetic:
-        log.info("NOTE: running on SYNTHETIC data (generated in the real file formats)")
-    log.info("model %s: %s", manifest["model"]["name"], manifest["model_input"])
-    log.info("%d fold(s) planned x %d label variant(s) (real labels + %d permutations), %d fold job(s) to run "
-             "(split %s, %s protocol, sessions %s, seeds %s)", len(run.folds), args.permutations + 1,
-             args.permutations, len(jobs), manifest["split"], args.protocol, args.sessions,
-             " ".join(map(str, run.seeds)))
-    tuned = sorted({test for f in run.folds for test in f.tests} & set(config.tuned_on))
-    if tuned:
-        log.warning("WARNING: the config's hyper-parameters were tuned on %d of these test subjects (%s): their "
-                    "folds are marked and are not unbiased estimates (see docs/paper.md)",
-                    len(tuned), " ".join(tuned))
-    writer = ResultWriter(out, config, {"config_hash": manifest["config_hash"], "synthetic": manifest["synthetic"],
-                                        "model": manifest["model"]})
-    timings = run.timings
-    if jobs:
-        if not args.local:
-            started = time.perf_counter()
-            init_ray(args.address, args.num_cpus, args.verbose)
-            timings["ray_start"] = time.perf_counter() - started
-        timings["folds_started_at"] = time.time()
-        with interrupts_as_keyboard_interrupt() as received:  # after ray.init, which installs its own handler
-            try:
-                if args.local:
-                    if manifest["model_kind"] == "scikit-learn":
-                        log.info("each fold fits in this process on the CPU (scikit-learn: no torch threads)")
-                    else:
-                        log.info("each fold trains in this process with %d torch thread(s) (training.num_threads)",
-                                 config.training.num_threads)
-                    progress = run_local(jobs, config, spec, run.features, writer)
-                elif manifest["model_kind"] == "scikit-learn":
-                    concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
-                    log.info("running up to %d fold job(s) at once, each a 1-CPU Ray task (scikit-learn: no torch "
-                             "threads)", concurrent)
-                    progress = run_tasks(jobs, config, spec, run.share(), writer, concurrent, args.max_failures)
-                else:
-                    cluster = ray.cluster_resources()
-                    features_ref = run.share()
-                    resources = FoldResources(
-                        workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
-                        gpus_per_worker=gpus_per_worker(args.gpus_per_worker, cluster, args.workers_per_fold,
-                                                        run.features.features.nbytes),
-                        max_failures=args.max_failures)
-                    concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
-                    if concurrent > resources.memory_limit(cluster):
-                        raise ConfigError(
-                            f"--max-concurrent-folds {concurrent}: {concurrent} runners need about "
-                            f"{concurrent * resources.runner_bytes() / 2 ** 30:.1f} GB of host memory beyond the "
-                            f"shared features ({run.features.features.nbytes / 2 ** 30:.2f} GB), the cluster schedules "
-                            f"{cluster.get('memory', 0) / 2 ** 30:.1f} GB: use at most "
-                            f"{resources.memory_limit(cluster)} or a larger node")
-                    log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g "
-                             "GPU(s), %d torch thread(s) per worker (training.num_threads)", concurrent,
-                             resources.workers, resources.cpus_per_worker, resources.gpus_per_worker,
-                             config.training.num_threads)
-                    progress = run_folds(jobs, config, spec, features_ref, writer, resources, concurrent,
-                                         args.storage_path or str(out / "ray"), args.checkpoint_every)
-            except KeyboardInterrupt:
-                return 128 + received.get("signal", signal.SIGINT)
-        timings["folds_finished_at"], timings["writing"] = time.time(), writer.seconds
-        if progress.failed:
-            log.error("%d fold job(s) failed; their errors are in %s. Run again with --resume to retry them.",
-                      progress.failed, out / "failed")
-    started = time.perf_counter()
-    certificate = certify(run.features, run.folds, read_records(out), manifest, config)
-    write_certificate(out, certificate)
-    timings["certificate"] = time.perf_counter() - started
-    tables = aggregate(out, report=not args.no_report)
-    timings["tables_figures_report"] = time.perf_counter() - started - timings["certificate"]
-    write_text_atomic(out / "timings.json", json.dumps(timings, indent=2))
-    print_tables(tables)
-    return 1 if list((out / "failed").glob("*.json")) or failed(certificate) else 0
+    return execute_parts([Part(args, run)], run.out)
+
+
+def execute_parts(parts: list[Part], root: Path) -> int:
+    """Every part's missing fold jobs through one queue, model-major (locally, as Ray tasks when every part is a
+    scikit-learn model, else on long-lived runners that also fit the scikit-learn jobs); each part's tables as
+    soon as its last job ends. How and where folds run is the first part's command line (a benchmark's parts
+    share it). The largest exit code."""
+    args = parts[0].args
+    for part in parts:
+        part.plan()
+    pending = [part for part in parts if part.jobs]
+    for part in parts:
+        if not part.jobs:  # resumed with nothing left to run
+            part.finish()
+    if not pending:
+        return max(part.code for part in parts)
+    if not args.local:
+        started = time.perf_counter()
+        init_ray(args.address, args.num_cpus, args.verbose)
+        for part in pending:
+            part.run.timings["ray_start"] = time.perf_counter() - started
+    for part in pending:
+        part.run.timings["folds_started_at"] = time.time()
+    with interrupts_as_keyboard_interrupt() as received:  # after ray.init, which installs its own handler
+        try:
+            _dispatch(args, pending, root)
+        except KeyboardInterrupt:
+            return 128 + received.get("signal", signal.SIGINT)
+    return max(part.code for part in parts)
+
+
+def _dispatch(args: argparse.Namespace, parts: list[Part], root: Path) -> None:
+    """Serve every part's jobs where the command line says, to the end of the queue."""
+    torch_parts = [p for p in parts if p.run.manifest["model_kind"] != "scikit-learn"]
+    if args.local:
+        if len(torch_parts) < len(parts):
+            log.info("each scikit-learn fold fits in this process on the CPU (no torch threads)")
+        if torch_parts:
+            log.info("each torch fold trains in this process with %d torch thread(s) (training.num_threads)",
+                     parts[0].run.config.training.num_threads)
+        _serve(Ledger(parts, 1, Part.finish), root, run_local)
+    elif not torch_parts:
+        concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
+        log.info("running up to %d fold job(s) at once, each a 1-CPU Ray task (scikit-learn: no torch threads)",
+                 concurrent)
+        contexts = [part.context(box) for part, box in zip(parts, share(parts))]
+        _serve(Ledger(parts, concurrent, Part.finish), root,
+               lambda ledger: run_tasks(ledger, contexts, concurrent, args.max_failures))
+    else:
+        cluster = ray.cluster_resources()
+        contexts = [part.context(box) for part, box in zip(parts, share(parts))]
+        distinct = {id(part.run.features): part.run.features.features.nbytes for part in parts}
+        resources = FoldResources(
+            workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=gpus_per_worker(args.gpus_per_worker, cluster, args.workers_per_fold,
+                                            max(p.run.features.features.nbytes for p in torch_parts)),
+            max_failures=args.max_failures)
+        concurrent = args.max_concurrent_folds or resources.concurrent_folds(cluster)
+        if concurrent > resources.memory_limit(cluster):
+            raise ConfigError(
+                f"--max-concurrent-folds {concurrent}: {concurrent} runners need about "
+                f"{concurrent * resources.runner_bytes() / 2 ** 30:.1f} GB of host memory beyond the "
+                f"shared features ({sum(distinct.values()) / 2 ** 30:.2f} GB), the cluster schedules "
+                f"{cluster.get('memory', 0) / 2 ** 30:.1f} GB: use at most "
+                f"{resources.memory_limit(cluster)} or a larger node")
+        log.info("running up to %d fold job(s) at once, %d worker(s) each reserving %g CPU(s) and %g GPU(s), %d "
+                 "torch thread(s) per worker (training.num_threads)%s", concurrent, resources.workers,
+                 resources.cpus_per_worker, resources.gpus_per_worker, parts[0].run.config.training.num_threads,
+                 f"; one queue for {len(parts)} runs, model-major" if len(parts) > 1 else "")
+        _serve(Ledger(parts, concurrent, Part.finish), root,
+               lambda ledger: run_folds(ledger, contexts, resources, concurrent, args.storage_path or
+                                        str(root / "ray"), root.name, args.checkpoint_every))
+
+
+def _serve(ledger: Ledger, root: Path, serve: Callable[[Ledger], None]) -> None:
+    """Serve the ledger's jobs; on Ctrl-C or SIGTERM say what is saved before the caller exits."""
+    try:
+        serve(ledger)
+    except KeyboardInterrupt:
+        _interrupted(ledger.progress, root)
+        raise

@@ -100,8 +100,8 @@ class JobProgress:
     files). After a restart `saved` finds the job in the run's latest checkpoint.
     """
 
-    def __init__(self, job: FoldJob, placement: Placement, every: int):
-        self.job, self.placement, self.every = job, placement, every
+    def __init__(self, key: str, placement: Placement, every: int):
+        self.key, self.placement, self.every = key, placement, every
         self.results: list[dict] = []
 
     def saved(self) -> tuple[list[dict], dict | None]:
@@ -112,15 +112,15 @@ class JobProgress:
         try:
             with checkpoint.as_directory() as folder:
                 record = json.loads(Path(folder, JOB_FILE).read_text())
-                if record["job_id"] != self.job.job_id:
+                if record["job_id"] != self.key:
                     return [], None
                 state = torch.load(Path(folder, FIT_FILE), map_location="cpu", weights_only=True)
                 rng = torch.load(Path(folder, RNG_FILE.format(rank=self.placement.rank)), weights_only=True)
         except (OSError, RuntimeError, ValueError, KeyError) as exc:  # e.g. node-local storage read from another node
             log.warning("fold job %s: its checkpoint %s cannot be read (%s); training it from its first epoch",
-                        self.job.job_id, checkpoint.path, exc)
+                        self.key, checkpoint.path, exc)
             return [], None
-        log.info("fold job %s: resuming variant %d after epoch %d", self.job.job_id, record["variant"], state["epoch"])
+        log.info("fold job %s: resuming variant %d after epoch %d", self.key, record["variant"], state["epoch"])
         return record["results"], {**state, **rng}
 
     def after_epoch(self, variant: int, state, _record: dict, snapshot: Callable[[], dict]) -> None:
@@ -130,11 +130,23 @@ class JobProgress:
         with tempfile.TemporaryDirectory() as tmp:
             if rank == 0:
                 Path(tmp, JOB_FILE).write_text(json.dumps(
-                    {"job_id": self.job.job_id, "variant": variant, "epoch": state.epoch, "results": self.results}))
+                    {"job_id": self.key, "variant": variant, "epoch": state.epoch, "results": self.results}))
                 torch.save(snapshot(), Path(tmp, FIT_FILE))
             torch.save(rng_state(device), Path(tmp, RNG_FILE.format(rank=rank)))
-            ray.train.report({"job": self.job.job_id, "variant": variant, "epoch": state.epoch},
+            ray.train.report({"job": self.key, "variant": variant, "epoch": state.epoch},
                              checkpoint=Checkpoint.from_directory(tmp))
+
+
+@dataclass(frozen=True)
+class FoldContext:
+    """What a fold job of one run needs besides its fold: the run's config (as a dict), model entry and features
+    (the ObjectRef inside a list, so Ray passes the reference), and whether the model is a scikit-learn estimator.
+    A runner serves the jobs of several runs (a whole `loso.benchmark`), each job naming its run's context."""
+
+    config: dict[str, Any]
+    spec: ModelSpec | None
+    features_box: list
+    estimator: bool = False
 
 
 def serve_folds(loop_config: dict[str, Any]) -> None:
@@ -142,22 +154,35 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
 
     Rank 0 takes each job and hands it to the other ranks; all ranks train it (DDP); rank 0 returns
     the results to the queue. The processes, the torch import, the process group and the CUDA context
-    stay from one fold to the next. After a worker failure Ray Train restarts this loop, and the queue
-    hands the runner the job it held again, which goes on from its last epoch checkpoint.
+    stay from one fold to the next, and from one run's jobs to the next's (`loop_config["jobs"]` maps a
+    job's key to its run's `FoldContext` index and the job). A scikit-learn job is fitted by rank 0 alone
+    on the CPU while the other ranks wait for the next job. After a worker failure Ray Train restarts
+    this loop, and the queue hands the runner the job it held again, which goes on from its last epoch
+    checkpoint.
     """
-    config = ExperimentConfig.from_dict(loop_config["config"])
-    features: FeatureSet = ray.get(loop_config["features"])
+    contexts: list[FoldContext] = loop_config["contexts"]
+    configs = [ExperimentConfig.from_dict(context.config) for context in contexts]
+    features: dict[int, FeatureSet] = {}  # zero-copy views of the object store, fetched when first needed
     queue, runner, jobs = loop_config["queue"], loop_config["runner"], loop_config["jobs"]
     where = _placement()
     environment = {"provenance": provenance(), "node": node()}
-    while (job_id := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
-        job = jobs[job_id]
-        progress = JobProgress(job, where, loop_config["checkpoint_every"])
+    while (key := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
+        index, job = jobs[key]
+        context, config = contexts[index], configs[index]
+        if index not in features:
+            features[index] = ray.get(context.features_box[0])
+        if context.estimator:
+            if where.rank == 0:
+                results = [train_variant(config, features[index], job.fold.split, job.fold.seed, variant,
+                                         spec=context.spec) for variant in job.variants]
+                ray.get(queue.done.remote(runner, [{**result, **environment} for result in results]))
+            continue
+        progress = JobProgress(key, where, loop_config["checkpoint_every"])
         progress.results, saved = progress.saved()
         placement = replace(where, after_epoch=progress.after_epoch)
         for variant in job.variants[len(progress.results):]:
-            result = train_variant(config, features, job.fold.split, job.fold.seed, variant, placement, saved,
-                                   spec=loop_config["spec"])
+            result = train_variant(config, features[index], job.fold.split, job.fold.seed, variant, placement, saved,
+                                   spec=context.spec)
             progress.results.append(result)
             saved = None
         if where.rank == 0:
@@ -233,21 +258,21 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
 
 
 @ray.remote(num_cpus=0, max_calls=1)
-def run_runner(name: str, config: ExperimentConfig, spec: ModelSpec | None, features_box: list,
-               queue: ray.actor.ActorHandle, jobs: dict[str, FoldJob], resources: FoldResources, storage_path: str,
+def run_runner(name: str, contexts: list[FoldContext], queue: ray.actor.ActorHandle,
+               jobs: dict[str, tuple[int, FoldJob]], resources: FoldResources, storage_path: str,
                checkpoint_every: int = 1) -> None:
     """One runner, a Ray task driving a TorchTrainer that serves the `jobs` the queue hands out until it is empty.
 
-    The task reserves no CPU, so it cannot starve its own workers; its process exits after it
-    (`max_calls=1`), and with it the Train controller it owns. The features' ObjectRef arrives inside a
-    list so Ray passes the reference, not the data. Ray Train restarts the worker group after a failure
+    `jobs` maps each job's key to its run's index in `contexts` and the job. The task reserves no CPU, so
+    it cannot starve its own workers; its process exits after it (`max_calls=1`), and with it the Train
+    controller it owns. Ray Train restarts the worker group after a failure
     as long as some job may still need it (the queue stops re-leasing a job after
     `resources.max_failures + 1` attempts); the job resumes from its checkpoint of the last multiple of
     `checkpoint_every` epochs (0: no checkpoints, it starts over).
     """
     drop_half_written_state(storage_path, name)
-    _fit(serve_folds, {"config": config.to_dict(), "spec": spec, "features": features_box[0], "queue": queue,
-                       "runner": name, "jobs": jobs, "checkpoint_every": checkpoint_every},
+    _fit(serve_folds, {"contexts": contexts, "queue": queue, "runner": name, "jobs": jobs,
+                       "checkpoint_every": checkpoint_every},
          run_name=name, resources=resources, storage_path=storage_path, callbacks=(),
          max_failures=(resources.max_failures + 1) * len(jobs))
 
