@@ -137,6 +137,37 @@ def benchmark_run(synthetic_root, tmp_path_factory) -> tuple[Path, list[Path], b
     return tmp / "bench", pages, bool(folds) and folds == again
 
 
+@pytest.mark.ray
+def test_benchmark_on_ray_serves_every_model_from_one_queue_with_the_local_predictions(ray_session, benchmark_run,
+                                                                                       tmp_path):
+    """The same benchmark as `benchmark_run` on Ray: the scikit-learn and the torch model's fold jobs go through one
+    queue, model-major, on the same runners; every fold predicts what `--local` predicted; `--resume` reruns only
+    the results deleted, of each model, on one runner that fits the one and trains the other."""
+    local = benchmark_run[0]
+    out = tmp_path / "bench"
+    args = ["--config", str(local.parent / "config.json"), "--models", "de_logreg", "eegnet", "--subjects", "s01",
+            "s02", "--output", str(out), "--no-report"]
+    assert benchmark_main(args) == 0
+    records = {m: [json.loads(p.read_text()) for p in sorted((out / m / "folds").glob("*.json"))]
+               for m in ("de_logreg", "eegnet")}
+    assert {r["runner"] for rs in records.values() for r in rs} <= {"bench-runner0", "bench-runner1"}
+    assert max(r["started_at"] for r in records["de_logreg"]) <= min(r["started_at"] for r in records["eegnet"])
+    for model, rs in records.items():
+        assert [r["predictions"] for r in rs] == [json.loads(p.read_text())["predictions"]
+                                                  for p in sorted((local / model / "folds").glob("*.json"))], model
+        assert (out / model / "tables" / "per_dataset.csv").is_file()
+    assert (out / "comparison" / "pairwise.csv").is_file()
+
+    kept = {p: p.stat().st_mtime_ns for p in out.glob("*/folds/*.json")}
+    deleted = [out / "de_logreg" / "folds" / "DEAP-s02-seed42.json", out / "eegnet" / "folds" / "DEAP-s01-seed42.json"]
+    for path in deleted:
+        path.unlink()
+        kept.pop(path)
+    assert benchmark_main([*args, "--resume", "--max-concurrent-folds", "1"]) == 0
+    assert {json.loads(path.read_text())["runner"] for path in deleted} == {"bench-runner0"}  # one runner, both kinds
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/folds/*.json") if p not in deleted} == kept
+
+
 def test_the_benchmark_page_shows_the_comparison_tables_and_links_each_runs_page(benchmark_run):
     out, pages_without_report, nothing_trained_again = benchmark_run
     assert pages_without_report == [] and nothing_trained_again
