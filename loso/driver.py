@@ -1,5 +1,6 @@
 """The driver of a LOSO run (`loso.run`, `loso.benchmark`): features once -> object store -> fold jobs in flight ->
-results, each written as it arrives (see `loso.run` for the files and `--resume`).
+results, each written as it arrives (see `loso.run` for the files and `--resume`). A benchmark's runs ("parts")
+share one queue, model-major; each part's tables are written as soon as its last job ends.
 
 The commands check every option and the config before this module, torch and Ray load.
 """
