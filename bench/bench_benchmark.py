@@ -1,6 +1,7 @@
 """`loso.benchmark`'s one queue against the models run one after another, on the same folds: wall time and memory.
 
-    python bench/bench_benchmark.py [--models gru_xnet eegnet de_svm --subjects 6 --epochs 12 --cores 2] [--keep]
+    python bench/bench_benchmark.py [--models gru_xnet shallowconvnet de_svm --subjects 6 --epochs 16 --cores 2]
+                                    [--keep]
 
 Writes `--subjects` synthetic DEAP subjects and fills the feature cache of each model's representation (so both
 commands read the same cache), then runs, each as its own command on a fresh local Ray instance of `--cores` CPUs,
@@ -34,8 +35,9 @@ from scratch import add_keep_argument, scratch_dir
 SAMPLE_SECONDS = 0.5
 
 
-def sampled(command: list[str]) -> tuple[float, list[tuple[float, int]]]:
-    """Wall seconds of `command` and the node's memory in use, (time, bytes), every SAMPLE_SECONDS while it ran."""
+def sampled(command: list[str]) -> tuple[tuple[float, float], list[tuple[float, int]]]:
+    """When `command` started and ended (epoch seconds) and the node's memory in use, (time, bytes), every
+    SAMPLE_SECONDS while it ran."""
     samples, stop = [], threading.Event()
 
     def sample() -> None:
@@ -45,14 +47,14 @@ def sampled(command: list[str]) -> tuple[float, list[tuple[float, int]]]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.perf_counter()
+    started = time.time()
     process = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - started
+    ended = time.time()
     stop.set()
     sampler.join()
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr[-3000:]}")
-    return wall, samples
+    return (started, ended), samples
 
 
 def serial_child(config: str, out: Path, cores: str, models: list[str]) -> None:
@@ -75,9 +77,10 @@ def folds(run: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["gru_xnet", "eegnet", "de_svm"])
+    parser.add_argument("--models", nargs="+", default=["gru_xnet", "shallowconvnet", "de_svm"],
+                        help="the default: two torch models whose folds take >= 30 s here, one scikit-learn model")
     parser.add_argument("--subjects", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--serial-child", nargs=3, metavar=("CONFIG", "OUT", "CORES"), help=argparse.SUPPRESS)
     add_keep_argument(parser)
@@ -102,22 +105,24 @@ def main() -> None:
                          for r in dict.fromkeys(representations.values())}  # fills the cache both commands read
 
         idle = in_use()
-        queue_wall, queue_memory = sampled([sys.executable, "-m", "loso.benchmark", "--config", str(tmp / "config.json"),
+        queue_span, queue_memory = sampled([sys.executable, "-m", "loso.benchmark", "--config", str(tmp / "config.json"),
                                             "--models", *args.models, "--output", str(tmp / "queue"),
                                             "--num-cpus", str(args.cores)])
         serial_idle = in_use()
-        serial_wall, serial_memory = sampled([sys.executable, __file__, "--serial-child", str(tmp / "config.json"),
+        (serial_start, serial_end), serial_memory = sampled([sys.executable, __file__, "--serial-child", str(tmp / "config.json"),
                                               str(tmp / "serial"), str(args.cores), "--models", *args.models])
         phases = json.loads((tmp / "serial" / "phases.json").read_text())
-        report(args, tmp, representations, feature_bytes, (queue_wall, max(m for _, m in queue_memory) - idle),
-               serial_wall, {model: max([m for t, m in serial_memory if start <= t <= end], default=0) - serial_idle
+        report(args, tmp, representations, feature_bytes, (queue_span, max(m for _, m in queue_memory) - idle),
+               serial_end - serial_start, {model: max([m for t, m in serial_memory if start <= t <= end], default=0) - serial_idle
                              for model, start, end in phases})
 
 
 def report(args: argparse.Namespace, tmp: Path, representations: dict[str, str], feature_bytes: dict[str, int],
-           queue: tuple[float, int], serial_wall: float, single_peaks: dict[str, int]) -> None:
-    """The walls, the queue's ideal, the memory bound and whether both commands gave the same predictions."""
-    queue_wall, queue_peak = queue
+           queue: tuple[tuple[float, float], int], serial_wall: float, single_peaks: dict[str, int]) -> None:
+    """The walls, the queue's ideal and where the rest went, the memory bound and whether both commands gave the
+    same predictions."""
+    (queue_start, queue_end), queue_peak = queue
+    queue_wall = queue_end - queue_start
     runs = {model: folds(tmp / "queue" / model) for model in args.models}
     timings = {model: json.loads((tmp / "queue" / model / "timings.json").read_text()) for model in args.models}
     runners = len({f["runner"] for fs in runs.values() for f in fs})
@@ -134,6 +139,16 @@ def report(args: argparse.Namespace, tmp: Path, representations: dict[str, str],
     print(f"ideal: folds {fold_seconds:.1f} s / {runners} runners + Ray start {ray_start:.1f} s + features "
           f"{features:.1f} s = {ideal:.1f} s; queue / ideal: {queue_wall / ideal:.2f}x  (target <= 1.1: "
           f"{'met' if queue_wall <= 1.1 * ideal else 'NOT met'})")
+    records = [f for fs in runs.values() for f in fs]
+    folds_started = min(t["folds_started_at"] for t in timings.values())
+    per_runner = {r: [f for f in records if f["runner"] == r] for r in {f["runner"] for f in records}}
+    runner_start = sum(min(f["started_at"] for f in fs) - folds_started for fs in per_runner.values()) / runners
+    idle = sum(max(f["finished_at"] for f in records) - max(f["finished_at"] for f in fs)
+               for fs in per_runner.values()) / runners
+    print(f"the queue's wall beyond its ideal, {queue_wall - ideal:.1f} s: before the runners (Python, imports, "
+          f"features, plan, Ray) {folds_started - queue_start - ray_start - features:.1f} s; runner start-up "
+          f"{runner_start:.1f} s; a runner idle at the end {idle:.1f} s; after the last fold (the last model's and "
+          f"the comparison's tables, reports, Ray shutdown) {queue_end - max(f['finished_at'] for f in records):.1f} s")
     largest = max(single_peaks, key=single_peaks.get)
     others = sum(size for r, size in feature_bytes.items() if r != representations[largest])
     bound = single_peaks[largest] + others
