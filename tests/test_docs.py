@@ -11,7 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-TESTED = re.compile(r"<!-- tested -->\n```bash\n(.*?)```", re.S)
+TESTED = re.compile(r"<!-- tested(, runs beside the block before)? -->\n```bash\n(.*?)```", re.S)
+"""A tested block; one marked as running beside the block before starts a second shell session (a page's part that
+needs nothing of the part before it, e.g. the same run on other data): on 2 cores the two take the time of one."""
 EXPECTED = re.compile(r"<!-- expected -->\n```text\n(.*?)```", re.S)
 
 
@@ -87,24 +89,44 @@ def above_chance(lines: list[str]) -> list[bool]:
     return [float(row[1]) > float(row[2]) for row in rows if row]
 
 
+def sessions(text: str) -> list[str]:
+    """The page's tested blocks as shell sessions: each block joins the session of the block before it, unless it is
+    marked as running beside that one."""
+    found: list[list[str]] = []
+    for beside, block in TESTED.findall(text):
+        if beside or not found:
+            found.append([])
+        found[-1].append(block)
+    return ["\n".join(blocks) for blocks in found]
+
+
 @pytest.mark.parametrize("page", ["first-loso.md", "own-model.md"])
 def test_tutorial_pages_run_as_written(page, tmp_path):
-    # The page's tested blocks in order, as one shell session of a reader who activated .venv as the page says:
-    # the venv of this interpreter first on PATH. Where the page shows the expected tables, the printed ones have
+    # The page's tested blocks in order, as the shell session of a reader who activated .venv as the page says: the
+    # venv of this interpreter first on PATH (a part marked as needing nothing of the part before runs beside it, in a
+    # second session). Where the page shows the expected tables, the printed ones (of the sessions in page order) have
     # their shape (columns, rows) and the same answer to "above chance?".
     text = (DOCS / page).read_text()
-    blocks = TESTED.findall(text)
-    assert blocks, f"{page} has no tested block"
-    assert "source .venv/bin/activate" in text.split("<!-- tested -->")[0]
+    scripts = sessions(text)
+    assert scripts, f"{page} has no tested block"
+    assert "source .venv/bin/activate" in text.split("<!-- tested")[0]
     (tmp_path / "examples").symlink_to(REPO / "examples")
     venv = Path(sys.executable).parent
     env = {**os.environ, "VIRTUAL_ENV": str(venv.parent), "PATH": f"{venv}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}  # the feature cache (~/.cache) stays in tmp_path
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(blocks)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{page}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
-    assert "Traceback" not in done.stderr
-    printed = printed_tables(done.stdout)
+    logs = [(tmp_path / f"session{i}.out", tmp_path / f"session{i}.err") for i in range(len(scripts))]
+    started = []
+    for script, (out, err) in zip(scripts, logs):
+        with open(out, "w") as stdout, open(err, "w") as stderr:  # the session writes to its own copies
+            started.append(subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                                            stdout=stdout, stderr=stderr))
+    printout = ""
+    for process, (out, err) in zip(started, logs):
+        process.wait(timeout=600)
+        assert process.returncode == 0, f"{page}:\n{out.read_text()[-2000:]}{err.read_text()[-3000:]}"
+        assert "Traceback" not in err.read_text()
+        printout += out.read_text()
+    printed = printed_tables(printout)
     expected = [section for block in EXPECTED.findall(text) for section in printed_tables(block)]
     seen: dict[str, int] = {}
     for title, lines in expected:

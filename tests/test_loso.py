@@ -181,21 +181,42 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.faults
-def test_a_driver_killed_with_sigkill_resumes_to_the_uninterrupted_tables(planted, learnable_root, tmp_path):
-    config_path = tmp_path / "resume.json"
-    tiny_config(learnable_root, tmp_path, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
-    out = tmp_path / "resumed"
-    args = ["--config", str(config_path), "--data-root", str(learnable_root), "--output", str(out),
-            "--max-concurrent-folds", "1"]
-    proc = subprocess.Popen([sys.executable, "-m", "loso.run", *args, "--num-cpus", "2"], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@pytest.fixture(scope="module")
+def interrupted(learnable_root, tmp_path_factory) -> dict[str, dict]:
+    """Two `loso.run` processes at once, each on its own private Ray instance and one fold at a time, each stopped once
+    it has saved a fold: one with SIGTERM (what a scheduler or Kubernetes sends), one with SIGKILL (no handler runs,
+    the lock file stays). Each trains one fold at a time: on 2 cores the two take the time of one."""
+    tmp = tmp_path_factory.mktemp("interrupted")
+    runs = {}
+    for name, signum in (("terminated", signal.SIGTERM), ("resumed", signal.SIGKILL)):
+        config_path = tmp / f"{name}.json"
+        tiny_config(learnable_root, tmp, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
+        out = tmp / name
+        args = ["--config", str(config_path), "--data-root", str(learnable_root), "--output", str(out),
+                "--max-concurrent-folds", "1"]
+        with open(tmp / f"{name}.log", "w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "loso.run", *args, "--num-cpus", "2"], cwd=REPO,
+                                    stdout=log, stderr=subprocess.STDOUT, text=True)
+        runs[name] = {"signal": signum, "args": args, "out": out, "proc": proc, "log": tmp / f"{name}.log"}
     deadline = time.time() + 240
-    while time.time() < deadline and not list((out / "folds").glob("*.json")) and proc.poll() is None:
+    waiting = dict(runs)
+    while waiting:
+        for name, run in list(waiting.items()):
+            saved = list((run["out"] / "folds").glob("*.json"))
+            if saved or run["proc"].poll() is not None or time.time() > deadline:
+                run["ray_processes"] = sorted(descendants(run["proc"].pid))
+                run["proc"].send_signal(run["signal"])
+                del waiting[name]
         time.sleep(0.2)
-    ray_processes = sorted(descendants(proc.pid))
-    proc.kill()  # SIGKILL: no handler runs, the lock file stays
-    proc.wait()
+    for run in runs.values():
+        run["returncode"] = run["proc"].wait(timeout=120)
+    return runs
+
+
+@pytest.mark.faults
+def test_a_driver_killed_with_sigkill_resumes_to_the_uninterrupted_tables(planted, interrupted):
+    killed = interrupted["resumed"]
+    args, out, ray_processes = killed["args"], killed["out"], killed["ray_processes"]
     deadline = time.time() + 30
     while time.time() < deadline and any(_alive(p) for p in ray_processes):
         time.sleep(0.2)
@@ -308,19 +329,10 @@ def test_an_unwritable_output_gives_one_error_and_keeps_the_saved_folds(planted,
 
 
 @pytest.mark.faults
-def test_sigterm_is_handled_like_ctrl_c(learnable_root, tmp_path):
-    config_path = tmp_path / "term.json"
-    tiny_config(learnable_root, tmp_path, datasets=("GAMEEMO",), num_epochs=6).save(config_path)
-    out = tmp_path / "terminated"
-    proc = subprocess.Popen([sys.executable, "-m", "loso.run", "--config", str(config_path), "--output", str(out),
-                             "--max-concurrent-folds", "1", "--num-cpus", "2"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and not list((out / "folds").glob("*.json")) and proc.poll() is None:
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)  # what a scheduler or Kubernetes sends
-    log = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 128 + signal.SIGTERM, log
+def test_sigterm_is_handled_like_ctrl_c(interrupted):
+    terminated = interrupted["terminated"]
+    out, log = terminated["out"], terminated["log"].read_text()
+    assert terminated["returncode"] == 128 + signal.SIGTERM, log
     assert "interrupted:" in log and "run again with --resume" in log, log
     assert "SIGTERM received" not in log and "Stack trace" not in log and "*** " not in log, log
     assert not (out / ".lock").exists() and 1 <= len(list((out / "folds").glob("*.json"))) < 4

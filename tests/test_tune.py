@@ -22,7 +22,7 @@ from gru_xnet.features import FeatureSet, SubjectKey, build_feature_set
 from gru_xnet.metrics import confusion_matrix, scores
 from gru_xnet.split import Split
 from loso.run import main as loso_main
-from tests.conftest import tiny_config
+from tests.conftest import run_side_by_side, tiny_config
 from tune.driver import choose_test_subjects, refuse_held_out
 from tune.report import SEARCH_SECTIONS, subject_records, subject_tables
 from tune.search import main
@@ -53,6 +53,21 @@ def searched(ray_session, learnable_root, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("search")
     assert main(search_args(learnable_root, tmp, "holdout", "--num-samples", "4", "--grace-period", "3")) == 0
     return tmp / "holdout"
+
+
+@pytest.fixture(scope="module")
+def side_by_side(ray_session, learnable_root, synthetic_root, tmp_path_factory) -> dict[str, Path]:
+    """The nested search over k-fold outer folds and the search per dataset at once, each a `tune.search` process on
+    the session's Ray instance: each trains one fold at a time, so on 2 cores the two take the time of one."""
+    tmp = tmp_path_factory.mktemp("side_by_side")
+    one_trial = ["--num-samples", "1", "--scheduler", "none",
+                 "--address", ray_session.get_runtime_context().gcs_address]
+    commands = {"kfold": search_args(learnable_root, tmp, "kfold", "--protocol", "nested", "--split", "kfold:2",
+                                     *one_trial, epochs=2),
+                "within": search_args(synthetic_root, tmp, "within", *one_trial, datasets=("GAMEEMO", "DEAP"),
+                                      epochs=1)}
+    run_side_by_side({label: ["tune.search", *args] for label, args in commands.items()})
+    return {label: tmp / label for label in commands}
 
 
 def trial_results(experiment: Path) -> list[list[dict]]:
@@ -224,11 +239,8 @@ def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, le
     assert "FIT FOR A PAPER" in (tmp_path / "nested" / "nested_per_dataset.md").read_text()
 
 
-def test_nested_search_over_kfold_outer_folds(ray_session, learnable_root, tmp_path):
-    args = search_args(learnable_root, tmp_path, "kfold", "--protocol", "nested", "--split", "kfold:2",
-                       "--num-samples", "1", "--scheduler", "none", epochs=2)
-    assert main(args) == 0
-    summary = json.loads((tmp_path / "kfold" / "summary.json").read_text())
+def test_nested_search_over_kfold_outer_folds(side_by_side, learnable_root, tmp_path):
+    summary = json.loads((side_by_side["kfold"] / "summary.json").read_text())
     outer = summary["nested"]["folds"]
     tested = [name for fold in outer for name in fold["subject"].split()]
     assert len(outer) == 2 and sorted(tested) == [f"GAMEEMO/S0{i}" for i in range(1, 5)]
@@ -239,12 +251,9 @@ def test_nested_search_over_kfold_outer_folds(ray_session, learnable_root, tmp_p
                             "within-subject")) == 2
 
 
-def test_pool_within_runs_one_search_per_dataset(ray_session, synthetic_root, tmp_path):
+def test_pool_within_runs_one_search_per_dataset(side_by_side):
     # Defect: the search trained jointly across datasets while loso.run defaults to within-dataset training.
-    args = search_args(synthetic_root, tmp_path, "within", "--num-samples", "1", "--scheduler", "none",
-                       datasets=("GAMEEMO", "DEAP"), epochs=1)
-    assert main(args) == 0
-    out = tmp_path / "within"
+    out = side_by_side["within"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pool"] == "within" and "best_params" not in summary  # no single winner across datasets
     assert [s["dataset"] for s in summary["searches"]] == ["GAMEEMO", "DEAP"]
