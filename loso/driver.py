@@ -443,10 +443,11 @@ def _dispatch(args: argparse.Namespace, parts: list[Part], root: Path) -> None:
     """Serve every part's jobs where the command line says, to the end of the queue."""
     torch_parts = [p for p in parts if p.run.manifest["model_kind"] != "scikit-learn"]
     if args.local:
+        mixed = "scikit-learn " if torch_parts else "", "torch " if len(torch_parts) < len(parts) else ""
         if len(torch_parts) < len(parts):
-            log.info("each scikit-learn fold fits in this process on the CPU (no torch threads)")
+            log.info("each %sfold fits in this process on the CPU (scikit-learn: no torch threads)", mixed[0])
         if torch_parts:
-            log.info("each torch fold trains in this process with %d torch thread(s) (training.num_threads)",
+            log.info("each %sfold trains in this process with %d torch thread(s) (training.num_threads)", mixed[1],
                      parts[0].run.config.training.num_threads)
         _serve(Ledger(parts, 1, Part.finish), root, run_local)
     elif not torch_parts:
