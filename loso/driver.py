@@ -161,7 +161,8 @@ class Ledger:
 
     def indexed(self) -> dict[str, tuple[int, FoldJob]]:
         """Each job's key -> (its part's index, the job): what a runner needs to find a job's context."""
-        return {key: (self.parts.index(part), job) for key, (part, job) in self.jobs.items()}
+        index = {id(part): i for i, part in enumerate(self.parts)}
+        return {key: (index[id(part)], job) for key, (part, job) in self.jobs.items()}
 
     def started(self, key: str) -> None:
         self.progress.start(key)
@@ -443,23 +444,24 @@ def _dispatch(args: argparse.Namespace, parts: list[Part], root: Path) -> None:
     """Serve every part's jobs where the command line says, to the end of the queue."""
     torch_parts = [p for p in parts if p.run.manifest["model_kind"] != "scikit-learn"]
     if args.local:
-        mixed = "scikit-learn " if torch_parts else "", "torch " if len(torch_parts) < len(parts) else ""
+        both = 0 < len(torch_parts) < len(parts)  # a benchmark of both kinds names the kind in each line
         if len(torch_parts) < len(parts):
-            log.info("each %sfold fits in this process on the CPU (scikit-learn: no torch threads)", mixed[0])
+            log.info("each %sfold fits in this process on the CPU (scikit-learn: no torch threads)",
+                     "scikit-learn " if both else "")
         if torch_parts:
-            log.info("each %sfold trains in this process with %d torch thread(s) (training.num_threads)", mixed[1],
-                     parts[0].run.config.training.num_threads)
+            log.info("each %sfold trains in this process with %d torch thread(s) (training.num_threads)",
+                     "torch " if both else "", parts[0].run.config.training.num_threads)
         _serve(Ledger(parts, 1, Part.finish), root, run_local)
-    elif not torch_parts:
+        return
+    contexts = [part.context(box) for part, box in zip(parts, share(parts))]
+    if not torch_parts:
         concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
         log.info("running up to %d fold job(s) at once, each a 1-CPU Ray task (scikit-learn: no torch threads)",
                  concurrent)
-        contexts = [part.context(box) for part, box in zip(parts, share(parts))]
         _serve(Ledger(parts, concurrent, Part.finish), root,
                lambda ledger: run_tasks(ledger, contexts, concurrent, args.max_failures))
     else:
         cluster = ray.cluster_resources()
-        contexts = [part.context(box) for part, box in zip(parts, share(parts))]
         distinct = {id(part.run.features): part.run.features.features.nbytes for part in parts}
         resources = FoldResources(
             workers=args.workers_per_fold, cpus_per_worker=args.cpus_per_worker,
