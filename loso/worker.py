@@ -2,9 +2,10 @@
 
 Two worker loops over the same fold code (DDP over gloo on CPU, NCCL on GPU): `serve_folds`, the LOSO
 runner, trains fold jobs taken from a `loso.fold_queue.FoldQueue` one after another in long-lived
-workers (`run_runner` launches it); `train_fold` trains one fold for a Tune trial (`fit_fold` launches
-it and returns rank 0's results, handed back as a checkpoint so they reach the driver on any cluster
-without shared files). A fold's results are one per label variant: the real labels, or permutations
+workers (`run_runner` launches it); `train_fold` trains one fold for a DDP Tune trial or a search's winner
+(`fit_fold` launches it and returns rank 0's results, handed back as a checkpoint so they reach the driver
+on any cluster without shared files); a one-worker Tune trial trains in its own process (`train_here`).
+A fold's results are one per label variant: the real labels, or permutations
 of them for a null distribution.
 
 A runner reports its fold job's training state as a Ray Train checkpoint every `checkpoint_every`
@@ -70,15 +71,31 @@ def _from_rank0(value: Any, placement: Placement) -> Any:
     return box[0]
 
 
+def _epoch_report(report: Callable[[dict], None]) -> Callable:
+    """A Placement's `after_epoch` that hands each epoch's record, with the epoch the early-stopping rule keeps so
+    far, to `report` (Tune's ASHA and Optuna read them)."""
+    def after_epoch(variant: int, state, record: dict, _snapshot) -> None:
+        report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
+    return after_epoch
+
+
+def train_here(config: ExperimentConfig, features: FeatureSet, split: Split, seed: int, spec: ModelSpec | None,
+               report: Callable[[dict], None]) -> dict[str, Any]:
+    """One fold's real labels trained in this Ray process (a one-worker Tune trial) on the GPU Ray assigned it, if
+    any, else the CPU; each epoch's record goes to `report`."""
+    device = torch.device("cuda") if ray.get_gpu_ids() else torch.device("cpu")
+    return train_variant(config, features, split, seed, OBSERVED, Placement(device=device,
+                                                                            after_epoch=_epoch_report(report)),
+                         spec=spec)
+
+
 def train_fold(loop_config: dict[str, Any]) -> None:
-    """Ray Train worker loop for one fold (a Tune trial): each label variant trained in turn, results from rank 0."""
+    """Ray Train worker loop for one fold (a DDP Tune trial): each label variant trained in turn, results from
+    rank 0."""
     config = ExperimentConfig.from_dict(loop_config["config"])
     features: FeatureSet = ray.get(loop_config["features"])
     split: Split = loop_config["split"]
-    def report(variant: int, state, record: dict, _snapshot) -> None:
-        ray.train.report({**record, "best_epoch": state.best_epoch, "variant": variant, "fold_done": False})
-
-    placement = _placement(report)
+    placement = _placement(_epoch_report(ray.train.report))
     results = [train_variant(config, features, split, loop_config["seed"], variant, placement,
                              spec=loop_config["spec"]) for variant in loop_config["variants"]]
     summary = {"fold_done": True, "variants": len(results)}

@@ -252,11 +252,15 @@ def test_declared_search_spaces_set_the_models_parameters(synthetic_root, tmp_pa
 
 
 @pytest.mark.ray
-def test_tune_search_searches_eegnets_declared_space(ray_session, synthetic_root, tmp_path, caplog):
+def test_tune_search_searches_eegnets_declared_space_in_ddp_trials(ray_session, synthetic_root, tmp_path, caplog):
     out = tmp_path / "tune"
     args = ["--config", config_file(synthetic_root, tmp_path, epochs=3), "--num-samples", "1", "--grace-period", "1",
             "--output", str(out)]
-    assert tune_main([*args, "--model", "eegnet"]) == 0
+    assert tune_main([*args, "--model", "eegnet", "--workers-per-trial", "2", "--cpus-per-worker", "0.49"]) == 0
+    [reports] = [[json.loads(line) for line in path.read_text().splitlines()]
+                 for path in (out / "ray").glob("search*/*/result.json")]
+    assert [r["epoch"] for r in reports] == [1, 2, 3, 3] and not reports[0]["fold_done"]  # each epoch forwarded
+    assert reports[-1]["fold_complete"] and len(list((out / "ray" / "train").iterdir())) == 1  # a Ray Train job
     best = json.loads((out / "best_config.json").read_text())
     assert best["model"]["name"] == "eegnet" and set(best["model"]["params"]) == {"F1", "dropout"}
     assert {"F1", "dropout", "learning_rate"} <= set(pd.read_csv(out / "trials.csv").columns)

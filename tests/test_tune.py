@@ -132,6 +132,11 @@ def test_holdout_test_is_reported_per_subject_and_per_dataset(searched):
             assert "SYNTHETIC DATA" in text and "pool 'within'" in text and "FIT FOR A PAPER" in text
 
 
+def test_a_one_worker_trial_trains_in_its_own_process(searched):
+    assert not (searched / "ray" / "train").exists()  # no Ray Train run: each trial trained in its Tune process
+    assert len(trial_results(searched / "ray" / "search")) == 4
+
+
 def test_asha_stops_a_poor_trial_early(searched):
     table = pd.read_csv(searched / "trials.csv")
     stopped = table[table["status"] == "stopped early (ASHA)"]
@@ -207,7 +212,8 @@ def test_best_config_round_trips_into_loso_and_marks_its_tuning_subjects(searche
     assert "not an unbiased estimate" in (tmp_path / "loso" / "tables" / "PROTOCOL.md").read_text()
 
 
-def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, learnable_root, tmp_path):
+def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, learnable_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0.2")  # trials' results reach the storage folder as they come
     args = search_args(learnable_root, tmp_path, "nested", "--protocol", "nested", "--test-subjects", "S01",
                        "--num-samples", "2", "--scheduler", "none", "--max-concurrent-trials", "1",
                        "--storage-path", str(tmp_path / "state"))
@@ -215,7 +221,7 @@ def test_nested_search_resumes_without_rerunning_finished_trials(ray_session, le
 
     def interrupt_after_first_trial() -> None:
         while not any('"fold_complete": true' in p.read_text() for p in experiment.glob("*/result.json")):
-            time.sleep(0.2)
+            time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGUSR1)  # Tune's own "stop and save the experiment" signal
 
     watcher = threading.Thread(target=interrupt_after_first_trial, daemon=True)

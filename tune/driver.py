@@ -1,5 +1,5 @@
-"""The driver of a hyper-parameter search (`python -m tune.search`): scopes' features once, Tune searches of Ray Train
-trials, the winners tested once, the reports written.
+"""The driver of a hyper-parameter search (`python -m tune.search`): scopes' features once, Tune searches (a trial trains
+its fold in its own process, or as a Ray Train job when DDP), the winners tested once, the reports written.
 
 The command (`tune.search`) checks the options, config and search space before this module, torch, Ray and
 Optuna load; see its docstring for the protocols and what each output may be used for.
@@ -36,7 +36,7 @@ from loso.cli import init_ray, storage_join
 from loso.gpu_packing import gpus_per_worker
 from loso.splits import plan_folds
 from loso.tables import write_table
-from loso.worker import FoldResources, fit_fold, shared
+from loso.worker import FoldResources, fit_fold, shared, train_here
 from tune.figures import finished_study, plot_parallel_coordinate, plot_param_importance, plot_scores
 from tune.release_stopped_workers import ReleaseWorkersOnStop
 from tune.report import (METRIC, NOT_FOR_PAPER, PAPER_FIT, json_records, print_report, subject_records,
@@ -45,7 +45,7 @@ from tune.space import SearchSpace
 
 log = logging.getLogger("tune")
 
-TRIAL_CPU = 0.01  # a trial only drives its Train job; a 0-CPU trial is refused, a 1-CPU one starves workers
+TRIAL_CPU = 0.01  # a DDP trial only drives its Train job; a 0-CPU trial is refused, a 1-CPU one starves workers
 
 
 class SearchInterrupted(RuntimeError):
@@ -199,23 +199,44 @@ class EpochReport(TuneReportCallback):
 
 def run_trial(params: dict[str, Any], *, features_box: list, split: Split, experiment: str,
               settings: SearchSettings) -> None:
-    """One trial: one Ray Train fold with the sampled values; its final result = the kept epoch's score + subjects seen."""
+    """One trial: its fold trained with the sampled values, each epoch's record reported to Tune (ASHA, Optuna); its
+    final result = the kept epoch's score + subjects seen. A one-worker trial trains in this, the trial's own
+    process, which reserves the worker's CPUs and GPU share; a DDP trial (`--workers-per-trial` > 1) is a Ray Train
+    job whose workers the trial drives."""
     config = settings.space.apply(settings.base, params)
-    trial_id = tune.get_context().get_trial_id()
-    [result] = fit_fold(run_name=f"{experiment}-{trial_id}", config=config, features_ref=features_box[0],
-                        split=split, seed=settings.seed, resources=settings.resources, spec=settings.spec,
-                        storage_path=storage_join(settings.storage, "train"),
-                        callbacks=[EpochReport(), ReleaseWorkersOnStop()])
+    if settings.resources.workers == 1:
+        result = train_here(config, ray.get(features_box[0]), split, settings.seed, settings.spec,
+                            lambda record: tune.report(record))
+    else:
+        [result] = fit_fold(run_name=f"{experiment}-{tune.get_context().get_trial_id()}", config=config,
+                            features_ref=features_box[0], split=split, seed=settings.seed,
+                            resources=settings.resources, spec=settings.spec,
+                            storage_path=storage_join(settings.storage, "train"),
+                            callbacks=[EpochReport(), ReleaseWorkersOnStop()])
     tune.report({METRIC: result["history"][result["best_epoch"] - 1][METRIC], "epoch": result["epochs_run"],
                  "best_epoch": result["best_epoch"], "fold_complete": True,
                  **{f"seen_{side}": " ".join(names) for side, names in result["seen_subjects"].items()}})
+
+
+def trial_resources(resources: FoldResources) -> dict[str, float]:
+    """What a trial reserves: a one-worker trial is its worker (its CPUs, its GPU share, and the small share a
+    trial's driving takes); a DDP trial only drives its Train job, whose placement group holds the workers'."""
+    if resources.workers > 1:
+        return {"cpu": TRIAL_CPU}
+    return {"cpu": resources.cpus_per_worker + TRIAL_CPU, "gpu": resources.gpus_per_worker}
+
+
+def trial_retries(settings: SearchSettings) -> int:
+    """Tune's retries of a failed trial: a one-worker trial is retried as a Train job's worker group is (from its
+    first epoch), a DDP trial's Train job retries its workers itself."""
+    return settings.resources.max_failures if settings.resources.workers == 1 else 0
 
 
 def make_trainable(features_ref: ray.ObjectRef, split: Split, experiment: str, settings: SearchSettings):
     """The Tune trainable (the same object for a new and a restored search)."""
     with_data = tune.with_parameters(run_trial, features_box=[features_ref], split=split,
                                      experiment=experiment, settings=settings)
-    return tune.with_resources(with_data, {"cpu": TRIAL_CPU})
+    return tune.with_resources(with_data, trial_resources(settings.resources))
 
 
 def make_scheduler(settings: SearchSettings):
@@ -247,7 +268,8 @@ def run_search(experiment: str, features_ref: ray.ObjectRef, split: Split, setti
                                         max_concurrent_trials=settings.max_concurrent,
                                         search_alg=OptunaSearch(seed=settings.seed),
                                         scheduler=make_scheduler(settings)),
-            run_config=tune.RunConfig(name=experiment, storage_path=settings.storage, verbose=settings.verbose))
+            run_config=tune.RunConfig(name=experiment, storage_path=settings.storage, verbose=settings.verbose,
+                                      failure_config=tune.FailureConfig(max_failures=trial_retries(settings))))
     grid = tuner.fit()
     finished = [r for r in grid if r.error or (r.metrics or {}).get("fold_complete") or (r.metrics or {}).get("done")]
     if len(finished) < settings.num_samples:

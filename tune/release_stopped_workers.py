@@ -1,6 +1,6 @@
 """Ray 2.60 workaround: give back the worker resources of a Tune trial that ASHA stopped.
 
-When ASHA stops a trial, the trial's process is killed, and its Ray Train controller with it, without
+When ASHA stops a DDP trial, the trial's process is killed, and its Ray Train controller with it, without
 the graceful shutdown that removes the workers' placement group. Ray's own cleaner asks the
 dashboard's state API whether the controller lives; without a dashboard (as `loso.cli.init_ray` starts
 Ray) it never learns that it died, the group keeps its CPUs and later trials wait forever. This module

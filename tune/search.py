@@ -1,6 +1,7 @@
 """`python -m tune.search`: Optuna (TPE) + ASHA hyper-parameter search, with no test subject in any trial.
 
-Every trial is one Ray Train job (`loso.worker.fit_fold`) that trains on training subjects and is
+Every trial trains one fold in its own Tune trial process (`loso.worker.train_here`; with
+`--workers-per-trial` > 1, a DDP Ray Train job, `loso.worker.fit_fold`) on training subjects, and is
 scored on validation subjects drawn from the training subjects by the mean over validation subjects
 of each subject's *balanced accuracy*, the number the LOSO tables lead with: each epoch's reaches Tune
 so ASHA can stop poor trials early, and a trial's final score (what Optuna optimises) is that of the
