@@ -8,12 +8,15 @@ The commands check every option and the config before this module, torch and Ray
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import signal
 import sys
+import threading
 import time
 import traceback
+from concurrent import futures
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -137,15 +140,30 @@ def _interrupted(progress: Progress, out: Path) -> None:
           "run again with --resume to finish the rest", file=sys.stderr)
 
 
-def _stop(runners: list[ray.ObjectRef], grace_seconds: float = 30.0) -> None:
-    """Stop runners: a cancel reaches Ray Train as a Ctrl-C, whose controller then releases its workers and
-    placement group; a runner still there after `grace_seconds` is killed (its workers' reservation then
-    lasts until this driver exits)."""
-    for ref in runners:
-        ray.cancel(ref)
-    _, left = ray.wait(runners, num_returns=len(runners), timeout=grace_seconds)
-    for ref in left:
-        ray.cancel(ref, force=True)
+def _in_thread(call: Callable[[], None]) -> futures.Future:
+    """`call()` in a daemon thread (it never holds the process open at its exit); its outcome as a Future."""
+    future: futures.Future = futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # the thread's outcome, read by the driver's loop
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
+def _stop(runners: list[futures.Future], queue: ray.actor.ActorHandle, grace_seconds: float = 30.0) -> None:
+    """Stop runners as Ray Train's own Ctrl-C handler does: the queue hands out no more jobs and each runner's
+    Train controller is asked to abort, which releases its workers and placement group; a controller still
+    there after `grace_seconds` is killed (its workers' reservation then lasts until this driver exits)."""
+    controllers = ray.get(queue.stop.remote())
+    ray.wait([controller.abort.remote() for controller in controllers], num_returns=len(controllers),
+             timeout=grace_seconds)
+    futures.wait(runners, timeout=grace_seconds)
+    for controller in controllers:
+        ray.kill(controller)
 
 
 class Ledger:
@@ -194,9 +212,10 @@ def run_folds(ledger: Ledger, contexts: list[FoldContext], resources: FoldResour
     arrives."""
     jobs = ledger.indexed()
     queue = FoldQueue.remote(list(jobs), resources.max_failures + 1)
+    work = [ray.put((contexts, jobs))]  # once for every runner, boxed so that Ray passes the reference
     names = [f"{name}-runner{i}" for i in range(min(max_concurrent, len(jobs)))]
-    runners = {run_runner.remote(runner, contexts, queue, jobs, resources, storage_path, checkpoint_every): runner
-               for runner in names}
+    runners = {_in_thread(functools.partial(run_runner, runner, work, queue, len(jobs), resources, storage_path,
+                                            checkpoint_every)): runner for runner in names}
 
     def handle(events) -> None:
         for event in events:
@@ -209,13 +228,11 @@ def run_folds(ledger: Ledger, contexts: list[FoldContext], resources: FoldResour
 
     try:
         while runners:
-            ready, _ = ray.wait(list(runners), num_returns=len(runners), timeout=1.0)
+            ready, _ = futures.wait(runners, timeout=1.0)
             handle(ray.get(queue.drain.remote()))
-            for ref in ready:  # a runner that ended: the queue was empty, or its worker group gave up
-                runner = runners.pop(ref)
-                try:
-                    ray.get(ref)
-                except Exception as exc:
+            for future in ready:  # a runner that ended: the queue was empty, or its worker group gave up
+                runner, exc = runners.pop(future), future.exception()
+                if exc is not None:
                     ray.get(queue.abandon.remote(runner, f"{type(exc).__name__}: {exc}"))
                     log.error("%s stopped: %s", runner, _last_line(str(exc)))
             ledger.progress.show()
@@ -223,7 +240,7 @@ def run_folds(ledger: Ledger, contexts: list[FoldContext], resources: FoldResour
         for key in ray.get(queue.leftover.remote()):  # no runner was left to take them
             ledger.failed(key, "every runner stopped before this job was taken; run again with --resume")
     except BaseException:  # Ctrl-C, SIGTERM, or a result that cannot be written: stop every runner
-        _stop(list(runners))
+        _stop(list(runners), queue)
         raise
     finally:
         ray.kill(queue)

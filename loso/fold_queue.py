@@ -8,7 +8,8 @@ runner whose workers were restarted after a failure takes its leased job again, 
 results, failures, with times on this actor's clock) comes back as events.
 
 The queue knows jobs by their ids only (the runners and the driver hold the jobs): its actor process
-imports nothing of ours, so it stays as small as Ray's own actors.
+imports nothing of ours, so it stays as small as Ray's own actors. It also keeps each runner's Train
+controller (`loso.controllers`), which the driver aborts to stop the runners.
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ class FoldQueue:
         self.attempts: dict[str, int] = {}
         self.max_attempts = max_attempts
         self.events: list[Event] = []
+        self.controllers: dict[str, ray.actor.ActorHandle] = {}
+        self.stopped = False
 
     def take(self, runner: str) -> str | None:
         """The runner's next job id (its leased one again after a restart), or None when none is left."""
+        if self.stopped:
+            return None
         if runner in self.leases:
             job, _ = self.leases.pop(runner)
             if self.attempts[job] >= self.max_attempts:
@@ -73,6 +78,14 @@ class FoldQueue:
         if runner in self.leases:
             job, _ = self.leases.pop(runner)
             self.events.append(Event("failed", job, time.time(), runner, error=error))
+
+    def controller_started(self, runner: str, controller: ray.actor.ActorHandle) -> None:
+        self.controllers[runner] = controller
+
+    def stop(self) -> list[ray.actor.ActorHandle]:
+        """Hand out no job from now on; the runners' Train controllers, for the driver to abort."""
+        self.stopped = True
+        return list(self.controllers.values())
 
     def drain(self) -> list[Event]:
         """The events since the last call."""

@@ -2,7 +2,7 @@
 
 Two worker loops over the same fold code (DDP over gloo on CPU, NCCL on GPU): `serve_folds`, the LOSO
 runner, trains fold jobs taken from a `loso.fold_queue.FoldQueue` one after another in long-lived
-workers (`run_runner` launches it); `train_fold` trains one fold for a DDP Tune trial or a search's winner
+workers (`run_runner` fits it in a thread of the driver); `train_fold` trains one fold for a DDP Tune trial or a search's winner
 (`fit_fold` launches it and returns rank 0's results, handed back as a checkpoint so they reach the driver
 on any cluster without shared files); a one-worker Tune trial trains in its own process (`train_here`).
 A fold's results are one per label variant: the real labels, or permutations
@@ -40,7 +40,7 @@ from gru_xnet.features import FeatureSet
 from gru_xnet.models import ModelSpec
 from gru_xnet.provenance import provenance
 from gru_xnet.split import Split
-from loso.folds import FoldJob
+from loso.controllers import AnnounceController
 from loso.training import OBSERVED, Placement, train_variant
 
 RESULT_FILE = "fold_result.json"
@@ -171,16 +171,16 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
 
     Rank 0 takes each job and hands it to the other ranks; all ranks train it (DDP); rank 0 returns
     the results to the queue. The processes, the torch import, the process group and the CUDA context
-    stay from one fold to the next, and from one run's jobs to the next's (`loop_config["jobs"]` maps a
-    job's key to its run's `FoldContext` index and the job). A scikit-learn job is fitted by rank 0 alone
+    stay from one fold to the next, and from one run's jobs to the next's (`run_runner`'s `work`: the runs'
+    `FoldContext`s, and each job's key mapped to its run's index and the job). A scikit-learn job is fitted by rank 0 alone
     on the CPU while the other ranks wait for the next job. After a worker failure Ray Train restarts
     this loop, and the queue hands the runner the job it held again, which goes on from its last epoch
     checkpoint.
     """
-    contexts: list[FoldContext] = loop_config["contexts"]
+    contexts, jobs = ray.get(loop_config["work"][0])
     configs = [ExperimentConfig.from_dict(context.config) for context in contexts]
     features: dict[int, FeatureSet] = {}  # zero-copy views of the object store, fetched when first needed
-    queue, runner, jobs = loop_config["queue"], loop_config["runner"], loop_config["jobs"]
+    queue, runner = loop_config["queue"], loop_config["runner"]
     where = _placement()
     environment = {"provenance": provenance(), "node": node()}
     while (key := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
@@ -274,24 +274,22 @@ def fit_fold(*, run_name: str, config: ExperimentConfig, features_ref: ray.Objec
             return json.load(fh)
 
 
-@ray.remote(num_cpus=0, max_calls=1)
-def run_runner(name: str, contexts: list[FoldContext], queue: ray.actor.ActorHandle,
-               jobs: dict[str, tuple[int, FoldJob]], resources: FoldResources, storage_path: str,
-               checkpoint_every: int = 1) -> None:
-    """One runner, a Ray task driving a TorchTrainer that serves the `jobs` the queue hands out until it is empty.
+def run_runner(name: str, work: list, queue: ray.actor.ActorHandle, jobs: int, resources: FoldResources,
+               storage_path: str, checkpoint_every: int = 1) -> None:
+    """One runner: a TorchTrainer, fitted in a thread of the driver, that serves the jobs the queue hands out until
+    none is left.
 
-    `jobs` maps each job's key to its run's index in `contexts` and the job. The task reserves no CPU, so
-    it cannot starve its own workers; its process exits after it (`max_calls=1`), and with it the Train
-    controller it owns. Ray Train restarts the worker group after a failure
-    as long as some job may still need it (the queue stops re-leasing a job after
-    `resources.max_failures + 1` attempts); the job resumes from its checkpoint of the last multiple of
-    `checkpoint_every` epochs (0: no checkpoints, it starts over).
+    `work` boxes the reference to (the runs' `FoldContext`s, each job's key -> its run's index and the job), put
+    once for every runner: the Train controller passes it on without unpickling the fold code. The controller
+    announces itself to the queue (`loso.controllers`), through which the driver stops the runner. Ray Train
+    restarts the worker group after a failure as long as some of the `jobs` jobs may still need it (the queue
+    stops re-leasing a job after `resources.max_failures + 1` attempts); the job resumes from its checkpoint of
+    the last multiple of `checkpoint_every` epochs (0: no checkpoints, it starts over).
     """
     drop_half_written_state(storage_path, name)
-    _fit(serve_folds, {"contexts": contexts, "queue": queue, "runner": name, "jobs": jobs,
-                       "checkpoint_every": checkpoint_every},
-         run_name=name, resources=resources, storage_path=storage_path, callbacks=(),
-         max_failures=(resources.max_failures + 1) * len(jobs))
+    _fit(serve_folds, {"work": work, "queue": queue, "runner": name, "checkpoint_every": checkpoint_every},
+         run_name=name, resources=resources, storage_path=storage_path, callbacks=(AnnounceController(queue, name),),
+         max_failures=(resources.max_failures + 1) * jobs)
 
 
 SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
