@@ -36,7 +36,7 @@ from gru_xnet.config import ConfigError
 from gru_xnet.datasets.registry import READERS
 from gru_xnet.models import MODELS
 from loso.cards import Card, card_names, load_card
-from loso.cli import configure
+from loso.cli import configure, start_ray
 from loso.compare import load_runs, paired, write_paired
 from loso.outputs import check_output, run_lock
 from loso.run import build_parser, check
@@ -234,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = plan_card(card, args, extra) if card else [ModelRun(m, args, extra) for m in check_models(args, extra)]
         stem = card.name if card else "benchmark"
         out = Path(args.output or Path(configure(copy.copy(runs[0].args), runs[0].extra).output_dir) / stem).resolve()
-        import pandas as pd  # pandas, torch and Ray load here, after every model's check
+        start_ray(args)  # pandas, torch and Ray load here, after every model's check
+        import pandas as pd
 
         from loso.driver import execute_parts
 

@@ -443,10 +443,9 @@ def execute_parts(parts: list[Part], root: Path) -> int:
     if not pending:
         return max(part.code for part in parts)
     if not args.local:
-        started = time.perf_counter()
-        init_ray(args.address, args.num_cpus, args.verbose)
+        seconds = init_ray(args.address, args.num_cpus, args.verbose)  # the command started it (`start_ray`)
         for part in pending:
-            part.run.timings["ray_start"] = time.perf_counter() - started
+            part.run.timings["ray_start"] = seconds
     for part in pending:
         part.run.timings["folds_started_at"] = time.time()
     with interrupts_as_keyboard_interrupt() as received:  # after ray.init, which installs its own handler

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from gru_xnet.config import ConfigError, ExperimentConfig
 from gru_xnet.models import ModelSpec, model_spec
-from loso.cli import add_common_arguments, configure
+from loso.cli import add_common_arguments, configure, start_ray
 from loso.folds import PROTOCOLS, SESSIONS, WITHIN_SUBJECT_VALIDATION
 from loso.outputs import check_output, run_lock
 from loso.splits import SPLITS, check_validation_choice, split_spec
@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         config, spec = check(args, extra)
-        from loso.driver import execute, prepare  # torch and Ray load here, after every check
+        start_ray(args)  # torch and Ray load here, after every check
+        from loso.driver import execute, prepare
 
         run = prepare(args, config, spec)
         with run_lock(run.out):

@@ -289,7 +289,7 @@ def run_runner(name: str, work: list, queue: ray.actor.ActorHandle, jobs: int, r
     drop_half_written_state(storage_path, name)
     _fit(serve_folds, {"work": work, "queue": queue, "runner": name, "checkpoint_every": checkpoint_every},
          run_name=name, resources=resources, storage_path=storage_path, callbacks=(AnnounceController(queue, name),),
-         max_failures=(resources.max_failures + 1) * jobs)
+         max_failures=(resources.max_failures + 1) * jobs, left_out=RUNNER_LEFT_OUT)
 
 
 SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
@@ -327,17 +327,32 @@ def _sigint_handler_restored() -> Iterator[None]:
 
 
 class FoldTrainer(TorchTrainer):
-    """A TorchTrainer without the Ray Data `DatasetManager` actor that Ray Train (2.5x) starts for every run
-    whether or not it is given Ray Datasets: folds read their features from the object store, and the actor is
-    one more Python process per runner or Tune trial to start (1.2 CPU-seconds each on 2 cores). A Ray without
-    this hook keeps the actor; nothing else changes."""
+    """A TorchTrainer without the Ray Train default callbacks named in `left_out` (a Ray without this hook keeps
+    them; nothing else changes). Always left out: Ray Data's `DatasetManager` actor, which Ray Train (2.5x)
+    starts for every run whether or not it is given Ray Datasets (folds read their features from the object
+    store; one more Python process per run, 1.2 CPU-seconds on 2 cores). A runner also leaves out the detached
+    placement-group cleaner (`RUNNER_LEFT_OUT`)."""
+
+    def __init__(self, *args, left_out: Sequence[str] = ("DatasetsCallback",), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.left_out = tuple(left_out)
 
     def _create_default_callbacks(self) -> list:
-        return [c for c in super()._create_default_callbacks() if type(c).__name__ != "DatasetsCallback"]
+        return [c for c in super()._create_default_callbacks() if type(c).__name__ not in self.left_out]
+
+
+RUNNER_LEFT_OUT = ("DatasetsCallback", "PlacementGroupCleanerCallback")
+"""A runner's Train run goes without Ray Train's placement-group cleaner, a detached actor that removes the
+workers' reservation if the controller dies without shutting down: launching it took about 1 s of each
+runner's start on 2 cores, and its process 1.5 CPU-seconds. A runner's controller is stopped by the driver
+(`loso.controllers`), and if it died unannounced no later runner of the run would wait for its reservation,
+which Ray releases when the driver exits. A Tune trial or a winner's test (`fit_fold`) keeps the cleaner: a
+later trial would wait for the CPUs."""
 
 
 def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name: str, resources: FoldResources,
-         storage_path: str, callbacks: Sequence[Any], max_failures: int):
+         storage_path: str, callbacks: Sequence[Any], max_failures: int,
+         left_out: Sequence[str] = ("DatasetsCallback",)):
     """Run `loop` on a TorchTrainer and return its Result.
 
     Worker failures during training are retried by Ray Train (`max_failures`); a worker lost while
@@ -346,7 +361,7 @@ def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name:
     """
     for attempt in range(resources.max_failures + 1):
         trainer = FoldTrainer(
-            loop, train_loop_config=loop_config, scaling_config=resources.scaling(),
+            loop, train_loop_config=loop_config, scaling_config=resources.scaling(), left_out=left_out,
             run_config=RunConfig(name=f"{run_name}-retry{attempt}" if attempt else run_name, storage_path=storage_path,
                                  callbacks=list(callbacks), failure_config=FailureConfig(max_failures=max_failures),
                                  checkpoint_config=CheckpointConfig(num_to_keep=1)))
