@@ -1,6 +1,9 @@
 """scikit-learn classifiers on the torch models' folds: grid selection on the validation subjects, a module
 the torch evaluator scores, and the fitted state as plain data for `weights_only=True` checkpoints.
 
+scikit-learn is imported by the functions that handle an estimator (one exists only once it is loaded): a torch
+fold's process, a Ray Train worker or a Tune trial, never loads it.
+
 A classifier decides by its probabilities (`predict_proba`) or, without them, by its margins (`decision_function`,
 e.g. an SVC): `class_scores` gives either as the module's logits, so their argmax is the classifier's own decision.
 """
@@ -13,9 +16,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
-from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 
 from gru_xnet.engine import subject_balanced_accuracy
 
@@ -57,6 +57,8 @@ class EstimatorModule(torch.nn.Module):
     softmax of its margins, `decision` 'margin')."""
 
     def __init__(self, estimator, n_classes: int):
+        from sklearn.utils.validation import check_is_fitted
+
         super().__init__()
         check_is_fitted(estimator)
         classes = np.asarray(estimator.classes_)
@@ -208,6 +210,8 @@ def _windows(name: str, x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[n
 
 def _fit(estimator, params: dict[str, Any], x: np.ndarray, y: np.ndarray):
     """A clone of `estimator` with `params`, fitted on (x, y)."""
+    from sklearn.base import clone
+
     try:
         return clone(estimator).set_params(**params).fit(x, y)
     except Exception as error:
@@ -218,6 +222,8 @@ def estimator_state(estimator) -> dict:
     """The fitted state of `estimator` as plain data (tensors, numbers, str, lists, tagged dicts), so a
     checkpoint holding it loads with `torch.load(..., weights_only=True)`; Pipeline steps and nested
     estimators are saved recursively."""
+    from sklearn.utils.validation import check_is_fitted
+
     check_is_fitted(estimator)
     return _save_estimator(estimator, "")
 
@@ -240,6 +246,8 @@ def _is_estimator_state(saved) -> bool:
 
 def _save_estimator(estimator, prefix: str) -> dict:
     """One estimator's attributes (and a Pipeline's steps) as plain data, tagged with its class."""
+    from sklearn.pipeline import Pipeline
+
     is_pipeline = isinstance(estimator, Pipeline)
     state = {"kind": "estimator", "class": _class_name(estimator),
              "attributes": {name: _save_attribute(value, prefix + name) for name, value in vars(estimator).items()
@@ -251,6 +259,8 @@ def _save_estimator(estimator, prefix: str) -> dict:
 
 def _save_attribute(value, path: str):
     """A nested estimator's state, or `value` as plain data."""
+    from sklearn.base import BaseEstimator
+
     return _save_estimator(value, f"{path}.") if isinstance(value, BaseEstimator) else _save(value, path)
 
 
@@ -276,6 +286,8 @@ def _save(value, path: str):
 
 def _load_estimator(estimator, state: dict, prefix: str):
     """`estimator` with the saved attributes set and nested estimators and Pipeline steps loaded in place."""
+    from sklearn.pipeline import Pipeline
+
     where = prefix.rstrip(".") or "estimator"
     if state["class"] != _class_name(estimator):
         raise ValueError(f"{where}: the state is for a {state['class']}, expected {_class_name(estimator)}")
@@ -294,6 +306,8 @@ def _load_estimator(estimator, state: dict, prefix: str):
 
 def _restore(target, saved, path: str):
     """`saved` decoded, or loaded into `target` when it is a nested estimator's state."""
+    from sklearn.base import BaseEstimator
+
     if not _is_estimator_state(saved):
         return _load(saved)
     if not isinstance(target, BaseEstimator):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -56,6 +55,18 @@ def scores(cm: np.ndarray) -> dict[str, float]:
             "kappa": float((accuracy - expected) / (1.0 - expected)) if several else float("nan")}
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of `values`, tied values sharing the mean of their ranks (`scipy.stats.rankdata`'s default,
+    written with numpy so that a training worker, which scores every fold, does not import scipy.stats)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each run of equal values starts
+    counts = np.diff(np.r_[first, len(values)])
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
+    return ranks
+
+
 def macro_auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """One-vs-rest ROC AUC averaged over the classes present (ties count one half); NaN with < 2 classes."""
     y_true = np.asarray(y_true, dtype=np.int64)
@@ -66,7 +77,7 @@ def macro_auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     aucs = []
     for k in present:
         positive = y_true == k
-        ranks = stats.rankdata(probabilities[:, k])
+        ranks = average_ranks(probabilities[:, k])
         n_pos, n_neg = positive.sum(), (~positive).sum()
         aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     return float(np.mean(aucs))

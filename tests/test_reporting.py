@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gru_xnet.metrics import baselines, level_scores, macro_auc, scores, trial_probabilities
+from gru_xnet.metrics import average_ranks, baselines, level_scores, macro_auc, scores, trial_probabilities
 from loso.aggregate import aggregate, print_tables
 from loso.compare import main as compare_main
 from loso.stats import holm, mean_ci, permutation_p, signed_rank
@@ -218,6 +218,9 @@ def test_kappa_auc_and_baseline_definitions():
     p1 = np.array([0.1, 0.6, 0.6, 0.8, 0.3])
     pairs = [(a > b) + 0.5 * (a == b) for a in p1[y == 1] for b in p1[y == 0]]
     assert macro_auc(y, np.stack([1 - p1, p1], 1)) == pytest.approx(np.mean(pairs))
+    rng = np.random.default_rng(0)
+    for values in (p1, rng.random(50), rng.integers(0, 4, 50).astype(float), np.array([0.5]), np.zeros(0)):
+        assert np.array_equal(average_ranks(values), stats.rankdata(values))  # ties share their mean rank
     assert baselines([10, 30], [5, 5]) == {"majority_class": 1, "majority_accuracy": 50.0,
                                            "prior_accuracy": 50.0, "chance_balanced_accuracy": 50.0}
 
