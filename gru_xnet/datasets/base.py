@@ -244,8 +244,10 @@ class Reader:
         raise NotImplementedError
 
     def read_subject(self, subject: str) -> list[Trial]:
-        """All trials (all sessions) of one subject."""
-        raise NotImplementedError
+        """All trials (all sessions) of one subject. A reader defines this or `iter_trials` (then this lists them)."""
+        if type(self).iter_trials is Reader.iter_trials:
+            raise NotImplementedError(f"{type(self).__name__} defines neither read_subject nor iter_trials")
+        return list(self.iter_trials(subject))
 
     def iter_trials(self, subject: str) -> Iterator[Trial]:
         """The subject's trials one at a time, as features are built from them: a reader whose subject spans several

@@ -136,10 +136,6 @@ class SEEDReader(Reader):
                                f"{self.data_dir}, found {[p.name for p in files[subject]]}")
         return [*files[subject], self.data_dir / "label.mat"]
 
-    def read_subject(self, subject: str) -> list[Trial]:
-        """The trials of the selected sessions, labelled by clip from label.mat."""
-        return list(self.iter_trials(subject))
-
     def iter_trials(self, subject: str) -> Iterator[Trial]:
         """The trials of the selected sessions, one session file at a time."""
         *sessions, label_file = self.source_files(subject)

@@ -180,10 +180,6 @@ class SEEDIVReader(Reader):
             paths.append(found[0])
         return paths
 
-    def read_subject(self, subject: str) -> list[Trial]:
-        """All trials of the selected sessions of that subject."""
-        return list(self.iter_trials(subject))
-
     def iter_trials(self, subject: str) -> Iterator[Trial]:
         """The trials of the selected sessions, one session file at a time."""
         kept = 0
