@@ -174,8 +174,8 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
     Rank 0 takes each job and hands it to the other ranks; all ranks train it (DDP); rank 0 returns
     the results to the queue. The processes, the torch import, the process group and the CUDA context
     stay from one fold to the next, and from one run's jobs to the next's (`run_runner`'s `work`: the runs'
-    `FoldContext`s, and each job's key mapped to its run's index and the job). A scikit-learn job is fitted by rank 0 alone
-    on the CPU while the other ranks wait for the next job. After a worker failure Ray Train restarts
+    `FoldContext`s, and each job's key mapped to its run's index and the job). A scikit-learn job is fitted
+    by rank 0 alone on the CPU while the other ranks wait for the next job. After a worker failure Ray Train restarts
     this loop, and the queue hands the runner the job it held again, which goes on from its last epoch
     checkpoint.
     """
@@ -337,6 +337,10 @@ def _sigint_handler_restored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+LEFT_OUT = ("DatasetsCallback",)
+"""Ray Train's default callbacks that every fold's Train run goes without (`FoldTrainer`)."""
+
+
 class FoldTrainer(TorchTrainer):
     """A TorchTrainer without the Ray Train default callbacks named in `left_out` (a Ray without this hook keeps
     them; nothing else changes). Always left out: Ray Data's `DatasetManager` actor, which Ray Train (2.5x)
@@ -344,7 +348,7 @@ class FoldTrainer(TorchTrainer):
     store; one more Python process per run, 1.2 CPU-seconds on 2 cores). A runner also leaves out the detached
     placement-group cleaner (`RUNNER_LEFT_OUT`)."""
 
-    def __init__(self, *args, left_out: Sequence[str] = ("DatasetsCallback",), **kwargs):
+    def __init__(self, *args, left_out: Sequence[str] = LEFT_OUT, **kwargs):
         super().__init__(*args, **kwargs)
         self.left_out = tuple(left_out)
 
@@ -352,7 +356,7 @@ class FoldTrainer(TorchTrainer):
         return [c for c in super()._create_default_callbacks() if type(c).__name__ not in self.left_out]
 
 
-RUNNER_LEFT_OUT = ("DatasetsCallback", "PlacementGroupCleanerCallback")
+RUNNER_LEFT_OUT = (*LEFT_OUT, "PlacementGroupCleanerCallback")
 """A runner's Train run goes without Ray Train's placement-group cleaner, a detached actor that removes the
 workers' reservation if the controller dies without shutting down: launching it took about 1 s of each
 runner's start on 2 cores, and its process 1.5 CPU-seconds. A runner's controller is stopped by the driver
@@ -363,7 +367,7 @@ later trial would wait for the CPUs."""
 
 def _fit(loop: Callable[[dict], None], loop_config: dict[str, Any], *, run_name: str, resources: FoldResources,
          storage_path: str, callbacks: Sequence[Any], max_failures: int,
-         left_out: Sequence[str] = ("DatasetsCallback",)):
+         left_out: Sequence[str] = LEFT_OUT):
     """Run `loop` on a TorchTrainer and return its Result.
 
     Worker failures during training are retried by Ray Train (`max_failures`); a worker lost while

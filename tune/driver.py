@@ -72,6 +72,11 @@ class SearchSettings:
     verbose: int
     spec: ModelSpec
 
+    @property
+    def trains_in_trial(self) -> bool:
+        """A one-worker trial trains in its Tune trial process; a DDP trial is a Ray Train job it drives."""
+        return self.resources.workers == 1
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -204,9 +209,8 @@ def run_trial(params: dict[str, Any], *, features_box: list, split: Split, exper
     process, which reserves the worker's CPUs and GPU share; a DDP trial (`--workers-per-trial` > 1) is a Ray Train
     job whose workers the trial drives."""
     config = settings.space.apply(settings.base, params)
-    if settings.resources.workers == 1:
-        result = train_here(config, ray.get(features_box[0]), split, settings.seed, settings.spec,
-                            lambda record: tune.report(record))
+    if settings.trains_in_trial:
+        result = train_here(config, ray.get(features_box[0]), split, settings.seed, settings.spec, tune.report)
     else:
         [result] = fit_fold(run_name=f"{experiment}-{tune.get_context().get_trial_id()}", config=config,
                             features_ref=features_box[0], split=split, seed=settings.seed,
@@ -218,10 +222,11 @@ def run_trial(params: dict[str, Any], *, features_box: list, split: Split, exper
                  **{f"seen_{side}": " ".join(names) for side, names in result["seen_subjects"].items()}})
 
 
-def trial_resources(resources: FoldResources) -> dict[str, float]:
+def trial_resources(settings: SearchSettings) -> dict[str, float]:
     """What a trial reserves: a one-worker trial is its worker (its CPUs, its GPU share, and the small share a
     trial's driving takes); a DDP trial only drives its Train job, whose placement group holds the workers'."""
-    if resources.workers > 1:
+    resources = settings.resources
+    if not settings.trains_in_trial:
         return {"cpu": TRIAL_CPU}
     return {"cpu": resources.cpus_per_worker + TRIAL_CPU, "gpu": resources.gpus_per_worker}
 
@@ -229,14 +234,14 @@ def trial_resources(resources: FoldResources) -> dict[str, float]:
 def trial_retries(settings: SearchSettings) -> int:
     """Tune's retries of a failed trial: a one-worker trial is retried as a Train job's worker group is (from its
     first epoch), a DDP trial's Train job retries its workers itself."""
-    return settings.resources.max_failures if settings.resources.workers == 1 else 0
+    return settings.resources.max_failures if settings.trains_in_trial else 0
 
 
 def make_trainable(features_ref: ray.ObjectRef, split: Split, experiment: str, settings: SearchSettings):
     """The Tune trainable (the same object for a new and a restored search)."""
     with_data = tune.with_parameters(run_trial, features_box=[features_ref], split=split,
                                      experiment=experiment, settings=settings)
-    return tune.with_resources(with_data, trial_resources(settings.resources))
+    return tune.with_resources(with_data, trial_resources(settings))
 
 
 def make_scheduler(settings: SearchSettings):
