@@ -34,8 +34,9 @@ from gru_xnet.representations import REPRESENTATIONS, Representation, passband_n
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3
-"""Part of every cache key: 3 since recordings are filtered in float32 (within preprocessing.FILTER_TOLERANCE of 2)."""
+CACHE_FORMAT = 4
+"""Part of every cache key: 4 since recordings are filtered through the FFT with long edge padding (within
+preprocessing.FILTER_TOLERANCE of sosfiltfilt with that padding; 3's short padding differs in the first seconds)."""
 _ARRAYS = ("features", "labels", "trials", "sessions", "stimulus")
 
 

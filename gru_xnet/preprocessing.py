@@ -15,7 +15,7 @@ checked (frame, hop, frequency bins) with numpy alone, so a command line refuses
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -138,31 +138,70 @@ class STFTPreprocessor:
 
 
 FILTER_TOLERANCE = 1e-3
-"""Largest |difference| of `zero_phase_filter`'s float32 output from the same filters run in float64, as a fraction
-of the output's standard deviation (tests/test_features.py measures it on a drifting, offset 4-minute trial)."""
+"""Largest |difference| of `zero_phase_filter`'s output from scipy's `sosfiltfilt` in float64 with the same edge padding,
+as a fraction of the output's standard deviation (tests/test_features.py measures it on a drifting, offset 4-minute
+trial)."""
 FEATURE_TOLERANCE = 0.05
-"""Largest |difference| that float32 filtering makes in a log-power STFT feature (natural log: 5 % in power)."""
+"""Largest |difference| that the filter's float32 arithmetic makes in a log-power STFT feature (natural log: 5 % in
+power)."""
+EDGE_TIME_CONSTANTS = 4.0
+"""Odd-reflected padding at each end of a filtered trial, in units of 1 / (the narrowest filter width in Hz: the
+band-pass's low edge, the notch's f0 / Q): the squared response's tail beyond it is below 1e-5 of its peak."""
 
 
 def zero_phase_filter(x: np.ndarray, sampling_rate: float, bandpass_hz: Sequence[float] | None = None,
                       notch_hz: float | None = None, notch_q: float = 30.0) -> np.ndarray:
-    """Band-pass (4th-order Butterworth) and notch filter `(..., T)` forwards and backwards (no phase shift), float32.
+    """Band-pass (4th-order Butterworth) and notch filter `(..., T)` with no phase shift, as float32.
 
-    Applied per trial before windowing, so no window sees a filter's start-up transient. Computed in float32 (half the
-    memory of float64, within FILTER_TOLERANCE of it); before a band-pass each row's mean is taken out, which the
-    band-pass removes anyway, so a large DC offset does not cost the filter's state its precision.
+    Forwards-and-backwards filtering multiplies the spectrum by the filters' squared gain |H(f)|^2; this does that
+    multiplication directly, one rfft and one irfft per trial in float32 (about 4x faster than ten recursive passes
+    of `sosfiltfilt`, within FILTER_TOLERANCE of it in float64). Each end is padded with its odd reflection
+    (`sosfiltfilt`'s padding, but EDGE_TIME_CONSTANTS long, so the filters' responses die out before they wrap round);
+    a trial shorter than that is reflected whole, and a ramp joins the two ends. Each row's mean is taken out first
+    (a band-pass removes it, a notch passes it and gets it back at the end), so a large DC offset costs no precision.
     """
+    x = np.asarray(x)
+    if not (bandpass_hz or notch_hz):
+        return x.astype(np.float32, copy=False)
+    n = x.shape[-1]
+    if n < 2:
+        raise ValueError(f"expected at least 2 samples per channel to filter, got shape {x.shape}")
+    from scipy import fft
+
+    widths = ([float(bandpass_hz[0])] if bandpass_hz else []) + ([float(notch_hz) / notch_q] if notch_hz else [])
+    pad = int(np.ceil(EDGE_TIME_CONSTANTS / min(widths) * sampling_rate))
+    edge = min(pad, n - 1)
+    length = fft.next_fast_len(n + 2 * pad, real=True)
+    padded = np.empty((*x.shape[:-1], length), dtype=np.float32)
+    middle = padded[..., edge:edge + n]
+    mean = x.mean(axis=-1, dtype=np.float64, keepdims=True)
+    np.subtract(x, mean, out=middle, casting="unsafe")
+    padded[..., :edge] = 2 * middle[..., :1] - middle[..., edge:0:-1]
+    padded[..., edge + n:edge + n + edge] = 2 * middle[..., -1:] - middle[..., -2:-edge - 2:-1]
+    gap = padded[..., edge + n + edge:]  # joins the right end to the left one (the FFT is circular) without a step
+    ramp = np.linspace(0, 1, gap.shape[-1] + 2, dtype=np.float32)[1:-1]
+    gap[...] = padded[..., edge + n + edge - 1:edge + n + edge] * (1 - ramp) + padded[..., :1] * ramp
+    spectrum = fft.rfft(padded, axis=-1)
+    spectrum *= _squared_gain(length, float(sampling_rate), tuple(bandpass_hz or ()), float(notch_hz or 0), notch_q)
+    filtered = np.ascontiguousarray(fft.irfft(spectrum, n=length, axis=-1)[..., edge:edge + n])
+    return filtered if bandpass_hz else filtered + mean.astype(np.float32)  # a notch passes the mean
+
+
+@lru_cache(maxsize=32)
+def _squared_gain(length: int, sampling_rate: float, bandpass_hz: tuple[float, ...], notch_hz: float,
+                  notch_q: float) -> np.ndarray:
+    """|H(f)|^2 of the band-pass and notch at the rfft frequencies of `length` samples, float32."""
     from scipy import signal
 
-    x = np.asarray(x, dtype=np.float32)
+    freqs = np.fft.rfftfreq(length, 1.0 / sampling_rate)
+    gain = np.ones(len(freqs))
     if bandpass_hz:
         sos = signal.butter(4, list(bandpass_hz), btype="bandpass", fs=sampling_rate, output="sos")
-        x = signal.sosfiltfilt(sos.astype(np.float32), x - x.mean(axis=-1, dtype=np.float64, keepdims=True)
-                               .astype(np.float32), axis=-1)
+        gain *= np.abs(signal.sosfreqz(sos, worN=freqs, fs=sampling_rate)[1]) ** 2
     if notch_hz:
-        sos = signal.tf2sos(*signal.iirnotch(notch_hz, notch_q, fs=sampling_rate))
-        x = signal.sosfiltfilt(sos.astype(np.float32), x, axis=-1)
-    return x
+        gain *= np.abs(signal.freqz(*signal.iirnotch(notch_hz, notch_q, fs=sampling_rate), worN=freqs,
+                                    fs=sampling_rate)[1]) ** 2
+    return gain.astype(np.float32)
 
 
 MAX_ABS_SAMPLE = 1e18
