@@ -154,7 +154,8 @@ def learning_curves_figure(records: list[dict], monitor: str):
         return None
     columns = min(6, len(shown))
     rows = -(-len(shown) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 1.9 * rows + 0.6), squeeze=False)
+    width, height = 2.3 * columns, 1.9 * rows + 0.6
+    fig, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False)
     key = f"val_{monitor}" if monitor != "loss" else None
     for ax, record in zip(axes.flat, shown):
         history = record["history"]
@@ -175,8 +176,12 @@ def learning_curves_figure(records: list[dict], monitor: str):
     handles = [h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]]
     labels = [lab for ax in fig.axes for lab in ax.get_legend_handles_labels()[1]]
     unique = dict(zip(labels, handles))
-    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=len(unique), fontsize=6, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    ncol = len(unique) if columns >= 3 else 2
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=ncol, fontsize=6, frameon=False)
+    # fixed margins in inches (the legend's rows at the bottom), not tight_layout: with up to 30 panels and their
+    # twin axes it measured every label and took 0.8 s of a report's 1.4 s for 20 folds
+    fig.subplots_adjust(left=0.4 / width, right=1 - 0.35 / width, top=1 - 0.25 / height,
+                        bottom=(0.45 + 0.15 * -(-len(unique) // ncol)) / height, wspace=0.45, hspace=0.7)
     return fig
 
 

@@ -66,8 +66,8 @@ def test_sixty_folds_four_in_flight_flat_driver_memory_and_nothing_left(ray_sess
         sampler.join()
     assert code == 0 and len(list((out / "folds").glob("*.json"))) == 60
     # while folds run (the tables and report.html after the last fold are not the folds' memory). The driver takes
-    # finished folds once a second, so they land in bursts (a faster CPU saw 40-odd jump to 60): each window is
-    # widened to the nearest count actually seen
+    # finished folds every loso.driver.POLL_SECONDS, so they land in bursts (a faster CPU saw 40-odd jump to 60):
+    # each window is widened to the nearest count actually seen
     running = [(done, rss) for done, rss in samples if 5 <= done < 60]
     counts = sorted({done for done, _ in running})
     early_to, late_from = max(30, counts[0]), min(45, counts[-1])
