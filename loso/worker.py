@@ -185,12 +185,10 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
     queue, runner = loop_config["queue"], loop_config["runner"]
     where = _placement()
     environment = {"provenance": provenance(), "node": node()}
-    last = None
+    frozen = False
     while (key := _from_rank0(ray.get(queue.take.remote(runner)) if where.rank == 0 else None, where)):
         index, job = jobs[key]
-        if last is not None and index != last:  # another run's job (a benchmark's next model): free the last one's heap
-            _give_back_memory()
-        last, context, config = index, contexts[index], configs[index]
+        context, config = contexts[index], configs[index]
         if index not in features:
             features[index] = ray.get(context.features_box[0])
         if context.estimator:
@@ -209,13 +207,17 @@ def serve_folds(loop_config: dict[str, Any]) -> None:
             saved = None
         if where.rank == 0:
             ray.get(queue.done.remote(runner, [{**result, **environment} for result in progress.results]))
+        _give_back_memory()
+        if not frozen:  # what is alive now (imports, also the first job's lazy ones) lives as long as the runner:
+            gc.freeze()  # later collections need not walk it
+            frozen = True
     ray.train.report({"runner_done": True})
 
 
 def _give_back_memory() -> None:
-    """Return to the system the heap a finished run's jobs freed, which glibc would keep: a runner that goes on to
-    another model's jobs then holds its next job's memory, not the largest job's so far. Only between runs: it costs
-    about 0.2 s (gc and malloc_trim), and the next job of the same run reuses the same heap anyway."""
+    """Return to the system the heap a finished job freed, which glibc would keep: a runner that goes on to another
+    model's jobs then holds its next job's memory, not the largest job's so far. After the first job the collection
+    walks only what was made since `serve_folds` froze the runner's long-lived objects (0.2 ms, not 0.25 s)."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
