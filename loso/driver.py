@@ -41,7 +41,7 @@ from loso.progress import Progress
 from loso.protocol import protocol_lines
 from loso.splits import plan_folds, split_record
 from loso.training import PERMUTATION_SCHEME, Placement, train_variant
-from loso.worker import FoldContext, FoldResources, node, run_runner, shared
+from loso.worker import FoldContext, FoldResources, node, run_runner, shared, start_train_coordinator
 
 log = logging.getLogger("loso")
 
@@ -474,6 +474,8 @@ def _dispatch(args: argparse.Namespace, parts: list[Part], root: Path) -> None:
                      "torch " if both else "", parts[0].run.config.training.num_threads)
         _serve(Ledger(parts, 1, Part.finish), root, run_local)
         return
+    if torch_parts:
+        start_train_coordinator()  # its process starts beside the controllers', not after them
     contexts = [part.context(box) for part, box in zip(parts, share(parts))]
     if not torch_parts:
         concurrent = args.max_concurrent_folds or int(ray.cluster_resources().get("CPU", 1))
