@@ -14,6 +14,12 @@ from gru_xnet.config import ExperimentConfig, get_quick_test_config
 from gru_xnet.datasets import write_synthetic
 
 
+def pytest_collection_modifyitems(items):
+    """Modules marked `heavy` first, in file order: `scripts/test.sh` hands whole modules to two workers in this order,
+    so the many light modules fill the end of the run instead of one worker finishing a heavy module alone."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """A real local Ray instance (2 CPUs, no dashboard), shared by every test that needs Ray."""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 TESTED = re.compile(r"<!-- tested(, runs beside the block before)? -->\n```bash\n(.*?)```", re.S)

@@ -11,6 +11,8 @@ import pytest
 from loso.gpu_packing import DEFAULT_FOLDS_PER_GPU, folds_per_gpu, gpus_per_worker
 from loso.run import main
 
+pytestmark = pytest.mark.heavy
+
 GiB = 2 ** 30
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ from loso.run import main
 from loso.worker import FoldResources, fit_fold
 from tests.conftest import tiny_config
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.heavy]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 REPRESENTATION = {"gru_xnet": "stft", "eegnet": "raw", "shallowconvnet": "raw", "deepconvnet": "raw",
                   "tsception": "raw", "dgcnn": "de", "eegconformer": "raw", "de_logreg": "de", "de_svm": "de"}
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.heavy]
 
 
 def config_file(root: Path, tmp_path: Path, datasets=("DEAP",), epochs: int = 2) -> str:

@@ -24,6 +24,8 @@ from loso.compare import main as compare_main
 from loso.run import main
 from tests.conftest import run_side_by_side, tiny_config
 
+pytestmark = pytest.mark.heavy
+
 PERMUTATIONS = 19
 
 

@@ -23,6 +23,8 @@ from loso.run import main
 from tests.conftest import tiny_config
 from tests.test_reporting import fold_record, predictions, write_run
 
+pytestmark = pytest.mark.heavy
+
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("check_report", REPO / "scripts" / "check_report.py")
 check_report = importlib.util.module_from_spec(spec)

@@ -12,7 +12,7 @@ from gru_xnet.datasets import write_synthetic
 from loso.run import main
 from tests.conftest import tiny_config
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.heavy]
 RAY_SINGLETONS = {"_AutoscalingCoordinatorActor"}
 """Ray's own detached, cluster-wide coordinator (one per cluster, not per run), created by Ray Train."""
 

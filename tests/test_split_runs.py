@@ -21,6 +21,8 @@ from loso.splits import plan_folds
 from loso.training import fold_labels
 from tests.conftest import tiny_config
 
+pytestmark = pytest.mark.heavy
+
 RUNS = {  # split -> (datasets, extra arguments, result files, subjects in the tables)
     "kfold:2": (("DEAP",), [], 4, 4),
     "leave-stimulus-out": (("DEAP",), ["--subjects", "s01", "s02"], 4, 2),

@@ -17,6 +17,8 @@ import pytest
 from loso.cli import storage_join
 from tests.conftest import free_port, tiny_config
 
+pytestmark = pytest.mark.heavy
+
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "gru-xnet"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",

@@ -18,7 +18,7 @@ from gru_xnet.features import build_feature_set
 from gru_xnet.trainer import Trainer
 from tests.conftest import tiny_config
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.heavy]
 
 
 SEEDS = (0, 1, 2)

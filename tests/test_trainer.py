@@ -24,7 +24,7 @@ from conftest import tiny_config
 EPOCHS = 3
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.heavy]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from tune.space import load_space
 
 DEFAULT_SPACE = MODELS["gru_xnet"].space
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.heavy]
 EPOCHS = 4
 # Only the learning rate varies: 3e-3 learns the planted signal within 3 epochs, 1e-7 cannot.
 SPACE = {"gru_hidden_size": {"choices": [16]}, "num_attention_heads": {"choices": [2]},
