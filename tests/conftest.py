@@ -1,4 +1,4 @@
-"""Shared fixtures: one small local Ray instance per test session, and synthetic datasets on disk."""
+"""Shared fixtures: one small local Ray instance per test process (each xdist worker), and synthetic datasets on disk."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A real local Ray instance (2 CPUs, no dashboard), shared by every test that needs Ray."""
+    """A real local Ray instance (2 CPUs, no dashboard), shared by every test of this worker that needs Ray."""
     import ray
 
     from loso.cli import RAY_ENV
