@@ -345,10 +345,12 @@ def _store_entry(entry: Path, parts: Iterable[SubjectFeatures]) -> None:
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             meta[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        shutil.rmtree(entry, ignore_errors=True)
+        if _load_entry(entry) is not None:  # another process stored it while this one computed: keep theirs, which
+            return                          # it may be reading (deleting it first broke that reader)
+        shutil.rmtree(entry, ignore_errors=True)  # a broken one (_load_entry has removed it already)
         try:
-            os.replace(tmp, entry)
-        except OSError:  # another process stored this entry in the meantime: keep theirs if it is whole
+            os.replace(tmp, entry)  # onto a non-empty folder this fails: another process stored it just now
+        except OSError:
             if _load_entry(entry) is None:
                 raise
     finally:

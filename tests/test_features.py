@@ -110,6 +110,22 @@ def test_truncated_cache_entry_is_rebuilt_and_others_kept(synthetic_root, tmp_pa
     assert (entries[0] / "features.npy").stat().st_mtime_ns == untouched
 
 
+def test_an_entry_another_process_stored_meanwhile_is_kept_for_its_reader(synthetic_root, tmp_path):
+    # Two runs on one cache both miss a subject and compute it. The later one keeps the entry the earlier one stored,
+    # which that run may be reading (it used to delete it to put its own copy in place: the reader failed).
+    from gru_xnet.features import _ARRAYS, SubjectFeatures, _load_entry, _store_entry
+
+    build_feature_set(data_config(synthetic_root, tmp_path))
+    folder = tmp_path / "cache" / "features" / "DEAP"
+    entry = sorted(folder.iterdir())[0]
+    reading = _load_entry(entry)  # the earlier run's memory-mapped arrays
+    files = {p.name: p.stat().st_ino for p in entry.iterdir()}
+    _store_entry(entry, [SubjectFeatures(**{name: np.array(getattr(reading, name)) for name in _ARRAYS})])
+    assert {p.name: p.stat().st_ino for p in entry.iterdir()} == files
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # its own copy cleaned up
+    np.testing.assert_array_equal(reading.features, _load_entry(entry).features)
+
+
 def test_an_entry_from_before_stimulus_ids_were_cached_is_rebuilt_under_its_key(synthetic_root, tmp_path, caplog):
     config = data_config(synthetic_root, tmp_path)
     reference = build_feature_set(config)
