@@ -318,7 +318,8 @@ def _load_entry(entry: Path) -> SubjectFeatures | None:
 
 def _store_entry(entry: Path, parts: Iterable[SubjectFeatures]) -> None:
     """Write a subject's trials into a temporary folder as they are computed (the features appended to their .npy, whose
-    header is rewritten with the final count at the end), then rename the folder into place (atomic)."""
+    header is rewritten with the final count at the end), then rename the folder into place (atomic; a whole entry
+    another process put there meanwhile is kept)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
     try:
@@ -345,14 +346,13 @@ def _store_entry(entry: Path, parts: Iterable[SubjectFeatures]) -> None:
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             meta[name] = {"shape": list(array.shape), "dtype": str(array.dtype)}
         (tmp / "meta.json").write_text(json.dumps(meta))
-        if _load_entry(entry) is not None:  # another process stored it while this one computed: keep theirs, which
-            return                          # it may be reading (deleting it first broke that reader)
-        shutil.rmtree(entry, ignore_errors=True)  # a broken one (_load_entry has removed it already)
         try:
-            os.replace(tmp, entry)  # onto a non-empty folder this fails: another process stored it just now
+            os.replace(tmp, entry)  # fails onto a non-empty folder: an entry is there already
         except OSError:
-            if _load_entry(entry) is None:
-                raise
+            if _load_entry(entry) is not None:  # another process stored it while this one computed: keep theirs,
+                return                          # which it may be reading (deleting it first broke that reader)
+            shutil.rmtree(entry, ignore_errors=True)  # broken: put this one in its place
+            os.replace(tmp, entry)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
